@@ -1,0 +1,63 @@
+"""InstanceType: a cluster-scoped compute profile, field-compatible with Azure ML's.
+
+Azure ML's Kubernetes extension defines ``amlarc.azureml.com/v1alpha1 InstanceType`` with
+``spec.nodeSelector`` and ``spec.resources``; ours has the same fields (plus tolerations), so its
+manifests convert by changing apiVersion only.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, ClassVar, Literal
+
+from pydantic import Field
+
+from mlendpoints.api.v1alpha1.base import AGE_COLUMN, READY_COLUMN, ApiModel, CrdInfo, PrinterColumn
+from mlendpoints.api.v1alpha1.common import ResourceRequirements, StatusBase, Toleration
+from mlendpoints.api.v1alpha1.meta import Resource
+
+#: Name looked up when a deployment names no instanceType and sets no resources.
+DEFAULT_INSTANCE_TYPE = "defaultinstancetype"
+
+
+class InstanceTypeSpec(ApiModel):
+    """Compute profile applied to scoring and batch pods that name it."""
+
+    node_selector: Annotated[dict[str, Annotated[str, Field(max_length=63)]], Field(max_length=32)] = Field(
+        default_factory=dict
+    )
+    """Node labels the pods must match."""
+    tolerations: Annotated[list[Toleration], Field(max_length=32)] = Field(default_factory=list)
+    """Taints the pods tolerate (e.g. nvidia.com/gpu on GPU nodes)."""
+    resources: ResourceRequirements | None = None
+    """Container requests and limits (cpu, memory, nvidia.com/gpu)."""
+
+
+class InstanceTypeStatus(StatusBase):
+    """Observed state of an InstanceType."""
+
+    users: int = 0
+    """Deployments that currently use this InstanceType."""
+
+
+class InstanceType(Resource):
+    """A named compute profile (cluster-scoped), as in Azure ML's Kubernetes compute."""
+
+    crd: ClassVar[CrdInfo] = CrdInfo(
+        kind="InstanceType",
+        plural="instancetypes",
+        short_names=("itype",),
+        namespaced=False,
+        columns=(
+            READY_COLUMN,
+            PrinterColumn("CPU", ".spec.resources.limits.cpu"),
+            PrinterColumn("Memory", ".spec.resources.limits.memory"),
+            PrinterColumn("GPU", ".spec.resources.limits.nvidia\\.com/gpu"),
+            AGE_COLUMN,
+        ),
+    )
+
+    kind: Literal["InstanceType"] = "InstanceType"
+    spec: InstanceTypeSpec = Field(default_factory=InstanceTypeSpec, json_schema_extra={"default": {}})
+    """Desired state."""
+    status: InstanceTypeStatus | None = None
+    """Observed state."""

@@ -1,0 +1,1 @@
+"""Pure unit tests: models, CRD generation, renderers and conditions. No cluster, no network."""

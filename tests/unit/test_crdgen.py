@@ -1,0 +1,74 @@
+"""CRDs are generated from the models; the committed files must equal a fresh generation."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from mlendpoints.api import crdgen
+from mlendpoints.api import v1alpha1 as api
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_committed_crds_match_the_models() -> None:
+    fresh = crdgen.render_files()
+    committed = {p.name: p.read_text() for p in (ROOT / "crds").glob("*.yaml")}
+    assert set(committed) == set(fresh), "crds/ has extra or missing files: run `mlendpoints crds`"
+    stale = [name for name, text in fresh.items() if committed[name] != text]
+    assert not stale, f"stale CRDs {stale}: run `mlendpoints crds`"
+
+
+def _walk(node: Any, path: str = "") -> list[tuple[str, dict[str, Any]]]:
+    out: list[tuple[str, dict[str, Any]]] = []
+    if isinstance(node, dict):
+        out.append((path, node))
+        for key, child in node.get("properties", {}).items():
+            out.extend(_walk(child, f"{path}.{key}"))
+        for key in ("items", "additionalProperties"):
+            if isinstance(node.get(key), dict):
+                out.extend(_walk(node[key], f"{path}[{key}]"))
+    return out
+
+
+def test_schemas_have_no_json_schema_leftovers_and_every_field_is_described() -> None:
+    for kind in api.KINDS:
+        schema = crdgen.openapi_schema(kind)
+        for path, node in _walk(schema):
+            assert not {"$ref", "$defs", "title", "const"} & set(node), path
+            assert node.get("additionalProperties") is not False, path
+            if "anyOf" in node:
+                assert node.get("x-kubernetes-int-or-string"), (
+                    f"{kind.crd.kind}{path}: anyOf is not structural"
+                )
+            if path.count(".") >= 2 and "[" not in path and not path.endswith(".metadata"):
+                assert node.get("description"), f"{kind.crd.kind}{path} has no description"
+            if "properties" in node or "additionalProperties" in node:
+                assert node.get("type") == "object", path
+
+
+def test_crd_metadata() -> None:
+    by_kind = {c["spec"]["names"]["kind"]: c for c in crdgen.all_crds()}
+    assert set(by_kind) == {k.crd.kind for k in api.KINDS}
+    assert by_kind["InstanceType"]["spec"]["scope"] == "Cluster"
+    assert by_kind["OnlineEndpoint"]["spec"]["names"]["shortNames"] == ["oep"]
+    for crd in by_kind.values():
+        version = crd["spec"]["versions"][0]
+        assert "ml" in crd["spec"]["names"]["categories"]
+        assert version["subresources"]["status"] == {}
+    scale = by_kind["OnlineDeployment"]["spec"]["versions"][0]["subresources"]["scale"]
+    assert scale == {
+        "specReplicasPath": ".spec.instanceCount",
+        "statusReplicasPath": ".status.replicas",
+        "labelSelectorPath": ".status.selector",
+    }
+    columns = [c["name"] for c in by_kind["BatchJob"]["spec"]["versions"][0]["additionalPrinterColumns"]]
+    assert columns[:2] == ["Phase", "Progress"]
+
+
+def test_generated_yaml_parses_to_the_same_objects() -> None:
+    for name, text in crdgen.render_files().items():
+        obj = yaml.safe_load(text)
+        assert obj["metadata"]["name"] + ".yaml" == name
