@@ -14,8 +14,12 @@ import sys
 COMMANDS: dict[str, tuple[str, str]] = {
     "crds": ("mlendpoints.api.crdgen", "generate crds/*.yaml (and the chart's CRDs) from the models"),
     "run": ("mlendpoints.controller.cli", "run the operator (kopf) against the current kubeconfig"),
-    "render": ("mlendpoints.render.cli", "print the child objects a manifest would produce, without a cluster"),
+    "render": (
+        "mlendpoints.render.cli",
+        "print the child objects a manifest would produce, without a cluster",
+    ),
     "serve": ("mlendpoints.runtime.cli", "run the scoring server (Azure ML init()/run() contract, MLflow)"),
+    "fetch": ("mlendpoints.storage.cli", "storage initializer: download a model or code URI into a folder"),
     "dev": ("mlendpoints.devcluster.cli", "local control plane: dev cluster up|down|env|status, dev demo"),
 }
 
