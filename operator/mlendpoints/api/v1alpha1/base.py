@@ -187,10 +187,8 @@ class CrdInfo:
 NAME_RULE = Rule(
     f"size(self.metadata.name) >= {NAME_MIN} && size(self.metadata.name) <= {NAME_MAX}",
     f"metadata.name must be {NAME_MIN}-{NAME_MAX} characters (Azure ML's limit for endpoint and deployment names)",
-    field_path=".metadata.name",
 )
 NAME_DNS1035_RULE = Rule(
     f"self.metadata.name.matches('{NAME_PATTERN}')",
     "metadata.name must be a DNS-1035 label: lower-case letters, digits and '-', starting with a letter",
-    field_path=".metadata.name",
 )

@@ -52,7 +52,7 @@ class BatchEndpointSpec(ApiModel):
     model_config = ConfigDict(
         json_schema_extra=rules(
             Rule(
-                "self.target != 'azureml' || has(self.azureml)",
+                "!has(self.target) || self.target != 'azureml' || has(self.azureml)",
                 "spec.azureml is required when target is azureml",
                 field_path=".azureml",
                 reason="FieldValueRequired",
@@ -171,7 +171,7 @@ class BatchDeploymentSpec(ApiModel):
     model_config = ConfigDict(
         json_schema_extra=rules(
             Rule(
-                "self.model.type != 'custom' || has(self.codeConfiguration)",
+                "has(self.model.type) && self.model.type != 'custom' || has(self.codeConfiguration)",
                 "a custom model needs codeConfiguration (a scoring script with init() and run(mini_batch))",
                 field_path=".codeConfiguration",
                 reason="FieldValueRequired",

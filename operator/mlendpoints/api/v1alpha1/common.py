@@ -208,7 +208,7 @@ class CredentialSpec(ApiModel):
     model_config = ConfigDict(
         json_schema_extra=rules(
             Rule(
-                "!(has(self.secretRef) && self.workloadIdentity)",
+                "!(has(self.secretRef) && has(self.workloadIdentity) && self.workloadIdentity)",
                 "use either credential.secretRef or credential.workloadIdentity, not both",
             )
         )

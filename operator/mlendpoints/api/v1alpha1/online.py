@@ -148,18 +148,18 @@ class OnlineEndpointSpec(ApiModel):
                 field_path=".mirrorTraffic",
             ),
             Rule(
-                "self.target != 'azureml' || has(self.azureml)",
+                "!has(self.target) || self.target != 'azureml' || has(self.azureml)",
                 "spec.azureml is required when target is azureml",
                 field_path=".azureml",
                 reason="FieldValueRequired",
             ),
             Rule(
-                "self.target != 'kubernetes' || self.authMode in ['key', 'none']",
+                "!has(self.target) || !has(self.authMode) || self.target != 'kubernetes' || self.authMode in ['key', 'none']",
                 "target kubernetes supports authMode key or none (amlToken and aadToken need Azure ML)",
                 field_path=".authMode",
             ),
             Rule(
-                "!has(self.routing) || self.routing.type != 'ingress' || !has(self.mirrorTraffic) "
+                "!has(self.routing) || !has(self.routing.type) || self.routing.type != 'ingress' || !has(self.mirrorTraffic) "
                 "|| self.mirrorTraffic.size() == 0",
                 "routing type ingress cannot mirror traffic (ingress-nginx has no weighted mirror); use gatewayAPI",
                 field_path=".mirrorTraffic",
@@ -292,12 +292,12 @@ class ScaleSettings(ApiModel):
     model_config = ConfigDict(
         json_schema_extra=rules(
             Rule(
-                "self.minInstances <= self.maxInstances",
+                "!has(self.minInstances) || !has(self.maxInstances) || self.minInstances <= self.maxInstances",
                 "scaleSettings.minInstances must be <= scaleSettings.maxInstances",
                 field_path=".minInstances",
             ),
             Rule(
-                "self.type == 'targetUtilization' || !has(self.behavior)",
+                "!has(self.behavior) || has(self.type) && self.type == 'targetUtilization'",
                 "scaleSettings.behavior applies only to type targetUtilization",
                 field_path=".behavior",
             ),
@@ -375,14 +375,14 @@ class OnlineDeploymentSpec(ApiModel):
                 reason="FieldValueRequired",
             ),
             Rule(
-                "!has(self.model) || self.model.type != 'custom' || has(self.codeConfiguration) || "
+                "!has(self.model) || has(self.model.type) && self.model.type != 'custom' || has(self.codeConfiguration) || "
                 "has(self.environment) && has(self.environment.inferenceConfig)",
                 "a custom model needs codeConfiguration (a scoring script) or a custom container",
                 field_path=".codeConfiguration",
                 reason="FieldValueRequired",
             ),
             Rule(
-                "!has(self.livenessProbe) || self.livenessProbe.successThreshold == 1",
+                "!has(self.livenessProbe) || !has(self.livenessProbe.successThreshold) || self.livenessProbe.successThreshold == 1",
                 "livenessProbe.successThreshold must be 1",
                 field_path=".livenessProbe.successThreshold",
             ),
