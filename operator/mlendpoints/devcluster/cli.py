@@ -1,0 +1,242 @@
+"""``mlendpoints dev ...``: build, run and demo the local control plane.
+
+    mlendpoints dev build                      # compile/cache the binaries only
+    mlendpoints dev cluster up [--name dev]    # start (no-op if already healthy)
+    mlendpoints dev cluster env                # eval "$(mlendpoints dev cluster env)"
+    mlendpoints dev cluster status
+    mlendpoints dev cluster down [--keep]
+    mlendpoints dev demo                       # cluster + CRDs + Gateway API + examples/
+
+``demo`` is a list of steps (:data:`DEMO_STEPS`) run in order against one :class:`DemoContext`;
+starting the operator is meant to be one more step inserted before ``show``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shlex
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from mlendpoints.devcluster import versions
+from mlendpoints.devcluster.cluster import KubectlError, LocalCluster
+
+
+def _err(msg: str) -> None:
+    print(msg, file=sys.stderr, flush=True)
+
+
+def _cluster(args: argparse.Namespace) -> LocalCluster:
+    return LocalCluster(args.name, state_dir=Path(args.state_dir) if args.state_dir else None)
+
+
+# --------------------------------------------------------------------------- cluster
+def cmd_up(args: argparse.Namespace) -> int:
+    cluster = _cluster(args)
+    cluster.start(timeout=args.timeout)
+    print(f"cluster {cluster.name!r} is up: {cluster.server}")
+    print(f'use it:    eval "$(mlendpoints dev cluster env --name {cluster.name})"')
+    print(f"tear down: mlendpoints dev cluster down --name {cluster.name}")
+    return 0
+
+
+def cmd_down(args: argparse.Namespace) -> int:
+    cluster = _cluster(args)
+    if not cluster.state_dir.exists():
+        _err(f"no cluster {cluster.name!r} (nothing under {cluster.state_dir})")
+        return 0
+    cluster.stop(delete=not args.keep)
+    print(f"cluster {cluster.name!r} stopped" + ("" if args.keep else " and its state deleted"))
+    return 0
+
+
+def env_lines(kubeconfig: Path, path_dirs: list[Path]) -> list[str]:
+    """Shell lines that point kubectl/helm at the cluster (for ``eval``)."""
+    dirs = ":".join(shlex.quote(str(d)) for d in path_dirs)
+    return [f"export KUBECONFIG={shlex.quote(str(kubeconfig))}", f'export PATH={dirs}:"$PATH"']
+
+
+def cmd_env(args: argparse.Namespace) -> int:
+    cluster = _cluster(args)
+    if not cluster.state():
+        _err(f"no cluster {cluster.name!r}; start it with: mlendpoints dev cluster up --name {cluster.name}")
+        return 1
+    if not cluster.is_running():
+        _err(
+            f"warning: cluster {cluster.name!r} is not running (mlendpoints dev cluster up --name {cluster.name})"
+        )
+    for line in env_lines(cluster.kubeconfig, [cluster.bin("kubectl").parent, cluster.bin("helm").parent]):
+        print(line)
+    print(f'# eval "$(mlendpoints dev cluster env --name {cluster.name})"')
+    return 0
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    cluster = _cluster(args)
+    state = cluster.state()
+    if not state:
+        print(f"cluster {cluster.name!r}: not created ({cluster.state_dir})")
+        return 1
+    running = cluster.is_running()
+    print(f"cluster {cluster.name!r}: {'running' if running else 'NOT running'}")
+    print(f"  state dir:  {cluster.state_dir}")
+    print(f"  server:     {state.get('server')}")
+    print(f"  kubeconfig: {cluster.kubeconfig}")
+    print(f"  audit log:  {cluster.audit_log}")
+    print("  versions:   " + ", ".join(f"{k} {v}" for k, v in state.get("versions", {}).items()))
+    if "ready_seconds" in state:
+        print(f"  started in: {state['ready_seconds']}s")
+    procs = {p["name"]: p for p in state.get("processes", [])}
+    for name, alive in cluster.processes().items():
+        print(
+            f"  {name:<24} pid {procs[name]['pid']:<8} {'alive' if alive else 'DEAD'}  log {procs[name]['log']}"
+        )
+    if running:
+        print(cluster.kubectl("get", "nodes", "-o", "wide", check=False).stdout.rstrip())
+    return 0 if running else 1
+
+
+def cmd_build(args: argparse.Namespace) -> int:
+    from mlendpoints.devcluster.build import BuildError, ensure_binaries
+
+    try:
+        paths = ensure_binaries()
+    except BuildError as e:
+        _err(f"error: {e}")
+        return 3
+    for name, path in paths.all().items():
+        print(f"{name:<24} {path}")
+    return 0
+
+
+# ------------------------------------------------------------------------------ demo
+@dataclass
+class DemoContext:
+    """What demo steps share: the cluster (once started), the checkout, a progress printer."""
+
+    name: str
+    repo: Path
+    state_dir: Path | None = None
+    cluster: LocalCluster | None = None  # set by the first step
+    notes: list[str] = field(default_factory=list)
+
+    def log(self, msg: str) -> None:
+        print(msg, flush=True)
+
+
+def _demo_cluster_up(ctx: DemoContext) -> None:
+    ctx.cluster = LocalCluster(ctx.name, state_dir=ctx.state_dir).start()
+
+
+def _lc(ctx: DemoContext) -> LocalCluster:
+    if ctx.cluster is None:
+        raise RuntimeError("the cluster step must run before the others")
+    return ctx.cluster
+
+
+def _demo_crds(ctx: DemoContext) -> None:
+    from mlendpoints.devcluster.install import install_crds
+
+    crd_dir = ctx.repo / "crds"
+    applied = install_crds(_lc(ctx), crd_dir)
+    if not applied:
+        ctx.log(f"  (no CRDs found in {crd_dir}; generate them with: mlendpoints crds)")
+    for obj in applied:
+        ctx.log(f"  established {obj}")
+
+
+def _demo_gateway_api(ctx: DemoContext) -> None:
+    from mlendpoints.devcluster.install import install_gateway_api
+
+    applied = install_gateway_api(_lc(ctx))
+    ctx.log(f"  {len([a for a in applied if a.startswith('customresourcedefinition')])} CRDs established")
+
+
+def _demo_examples(ctx: DemoContext) -> None:
+    from mlendpoints.devcluster.install import apply_examples
+
+    applied = apply_examples(_lc(ctx), ctx.repo / "examples", log=ctx.log)
+    if not applied:
+        ctx.log(f"  (no manifests under {ctx.repo / 'examples'})")
+
+
+def _demo_show(ctx: DemoContext) -> None:
+    cluster = _lc(ctx)
+    ctx.log("$ kubectl get ml -A")
+    res = cluster.kubectl("get", "ml", "-A", check=False)
+    ctx.log((res.stdout + res.stderr).rstrip() or "(none)")
+
+
+#: The demo, in order. Later steps (e.g. starting the operator) slot in before "show".
+DEMO_STEPS: list[tuple[str, Callable[[DemoContext], None]]] = [
+    ("start the local cluster", _demo_cluster_up),
+    ("install the mlendpoints CRDs (crds/)", _demo_crds),
+    (f"install the Gateway API {versions.GATEWAY_API} standard CRDs", _demo_gateway_api),
+    ("apply examples/ (server-side)", _demo_examples),
+    ("show the endpoints", _demo_show),
+]
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from mlendpoints.devcluster.install import repo_root
+
+    repo = Path(args.repo) if args.repo else repo_root()
+    if repo is None:
+        _err("error: run the demo from a source checkout (crds/ and examples/), or pass --repo")
+        return 2
+    ctx = DemoContext(name=args.name, repo=repo, state_dir=Path(args.state_dir) if args.state_dir else None)
+    for i, (title, step) in enumerate(DEMO_STEPS, 1):
+        ctx.log(f"[demo {i}/{len(DEMO_STEPS)}] {title}")
+        step(ctx)
+    env = f'eval "$(mlendpoints dev cluster env --name {args.name})"'
+    ctx.log(f"\nexplore:   {env}; kubectl get ml,deploy,pods -A")
+    ctx.log(f"tear down: mlendpoints dev cluster down --name {args.name}")
+    return 0
+
+
+# ------------------------------------------------------------------------------ main
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="mlendpoints dev", description="local Kubernetes control plane (no Docker)"
+    )
+    sub = p.add_subparsers(dest="cmd", required=True)
+
+    def named(sp: argparse.ArgumentParser) -> argparse.ArgumentParser:
+        sp.add_argument("--name", default="dev", help="cluster name (default: dev)")
+        sp.add_argument("--state-dir", help="state directory (default: ~/.cache/mlendpoints/clusters/<name>)")
+        return sp
+
+    cluster = sub.add_parser("cluster", help="start/stop/inspect the local cluster")
+    csub = cluster.add_subparsers(dest="action", required=True)
+    up = named(csub.add_parser("up", help="start the cluster (no-op if it is already running)"))
+    up.add_argument("--timeout", type=float, default=180, help="seconds to wait for readiness (default 180)")
+    up.set_defaults(func=cmd_up)
+    down = named(csub.add_parser("down", help="stop the cluster and delete its state"))
+    down.add_argument("--keep", action="store_true", help="keep the state (etcd data, certs) for the next up")
+    down.set_defaults(func=cmd_down)
+    named(csub.add_parser("env", help="print shell exports for KUBECONFIG and PATH")).set_defaults(
+        func=cmd_env
+    )
+    named(csub.add_parser("status", help="show processes, ports and nodes")).set_defaults(func=cmd_status)
+
+    sub.add_parser("build", help="build and cache the binaries only").set_defaults(func=cmd_build)
+
+    demo = named(sub.add_parser("demo", help="cluster up + CRDs + Gateway API CRDs + examples/"))
+    demo.add_argument("--repo", help="source checkout holding crds/ and examples/ (default: found from cwd)")
+    demo.set_defaults(func=cmd_demo)
+    return p
+
+
+def main(argv: list[str]) -> int:
+    """Entry point for ``mlendpoints dev ...``; returns the exit code."""
+    args = build_parser().parse_args(argv)
+    try:
+        rc: int = args.func(args)
+    except (RuntimeError, KubectlError) as e:  # BuildError and ClusterError are RuntimeErrors
+        _err(f"error: {e}")
+        return 1
+    except KeyboardInterrupt:
+        return 130
+    return rc
