@@ -72,3 +72,9 @@ def test_generated_yaml_parses_to_the_same_objects() -> None:
     for name, text in crdgen.render_files().items():
         obj = yaml.safe_load(text)
         assert obj["metadata"]["name"] + ".yaml" == name
+
+
+def test_committed_api_reference_matches_the_models() -> None:
+    from mlendpoints.api import docgen
+
+    assert (ROOT / "docs/api-reference.md").read_text() == docgen.render(), "run `mlendpoints crds`"

@@ -194,6 +194,7 @@ def write(directory: Path) -> list[Path]:
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="mlendpoints crds", description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=Path("crds"), help="directory to write (default: crds)")
+    parser.add_argument("--docs", type=Path, default=Path("docs/api-reference.md"), help="API reference to write")
     parser.add_argument(
         "--check", action="store_true", help="exit 1 if the files differ from a fresh generation"
     )
@@ -204,9 +205,18 @@ def main(argv: list[str]) -> int:
             for n, t in render_files().items()
             if not (args.out / n).is_file() or (args.out / n).read_text() != t
         ]
+        from mlendpoints.api import docgen
+
+        if not args.docs.is_file() or args.docs.read_text() != docgen.render():
+            stale.append(str(args.docs))
         for name in stale:
             print(f"stale: {args.out / name}", file=sys.stderr)
         return 1 if stale else 0
     for path in write(args.out):
         print(path)
+    from mlendpoints.api import docgen
+
+    args.docs.parent.mkdir(parents=True, exist_ok=True)
+    args.docs.write_text(docgen.render())
+    print(args.docs)
     return 0
