@@ -1,0 +1,96 @@
+"""The scoring container's environment: the runtime contract first, then the user's variables.
+
+The scoring runtime (``mlendpoints serve``) is configured only through these variables, so this
+module *is* the contract between operator and runtime:
+
+=================================== ===========================================================
+``AZUREML_MODEL_DIR``               ``spec.modelMountPath`` (where the model files are)
+``MLENDPOINTS_MODEL_TYPE``          ``mlflow`` or ``custom`` (triton served by the runtime: custom)
+``MLENDPOINTS_PORT``                5001, the container port named ``http``
+``MLENDPOINTS_REQUEST_TIMEOUT_MS``  ``requestSettings.requestTimeoutMs``
+``MLENDPOINTS_MAX_CONCURRENT_REQUESTS`` ``requestSettings.maxConcurrentRequestsPerInstance``
+``MLENDPOINTS_MAX_QUEUE_WAIT_MS``   ``requestSettings.maxQueueWaitMs``
+``AZUREML_SOURCE_DIRECTORY``        ``/var/azureml-app/code`` (with codeConfiguration)
+``AZUREML_ENTRY_SCRIPT``            ``codeConfiguration.scoringScript``
+``MLENDPOINTS_AUTH_KEY_DIR``        the keys Secret's mount (authMode key only)
+``MLENDPOINTS_DATA_COLLECTOR_*``    ``ENABLED``, ``SAMPLING_RATE``, ``DESTINATION`` (when enabled)
+``MLENDPOINTS_ENDPOINT``/``_DEPLOYMENT`` names, for logs and metrics
+``PYTHONPATH``                      the pip-install target first (with extra packages)
+=================================== ===========================================================
+
+User variables (``spec.environmentVariables``) follow in their written order. On a name clash
+the contract wins (the runtime would misbehave otherwise); the dropped names are returned so the
+Deployment can carry them in an annotation. ``$(`` in user values is escaped, so values reach the
+container literally, as on Azure ML (Kubernetes would otherwise expand ``$(VAR)`` references).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from mlendpoints.api.v1alpha1.online import OnlineDeployment
+from mlendpoints.render import packages
+from mlendpoints.render.types import Obj
+
+#: The runtime's listening port (container port ``http``).
+RUNTIME_PORT = 5001
+CODE_DIR = "/var/azureml-app/code"
+KEYS_DIR = "/var/run/secrets/mlendpoints/keys"
+DATA_COLLECTOR_DIR = "/var/azureml-app/data-collector"
+
+
+@dataclass(frozen=True)
+class EnvPlan:
+    """Inputs that are decided elsewhere (pod layout) but show up in the environment."""
+
+    runtime: bool
+    """The runtime image serves the model (no custom container)."""
+    auth_keys: bool
+    """The keys Secret is mounted at :data:`KEYS_DIR`."""
+    pip_packages: bool
+    """Packages are installed into :data:`packages.SITE_PACKAGES`."""
+    data_collector_destination: str | None = None
+    """Destination as the runtime should see it (a pvc:// destination becomes a local path)."""
+
+
+def container_env(dep: OnlineDeployment, *, endpoint: str, plan: EnvPlan) -> tuple[list[Obj], list[str]]:
+    """``(env, ignored)``: the container's env list and the user variables dropped for clashing."""
+    spec = dep.spec
+    contract: dict[str, str] = {}
+    if spec.model is not None:
+        contract["AZUREML_MODEL_DIR"] = spec.model_mount_path
+    if plan.runtime:
+        if spec.model is not None:
+            contract["MLENDPOINTS_MODEL_TYPE"] = "mlflow" if spec.model.type == "mlflow" else "custom"
+        req = spec.request_settings
+        contract |= {
+            "MLENDPOINTS_PORT": str(RUNTIME_PORT),
+            "MLENDPOINTS_REQUEST_TIMEOUT_MS": str(req.request_timeout_ms),
+            "MLENDPOINTS_MAX_CONCURRENT_REQUESTS": str(req.max_concurrent_requests_per_instance),
+            "MLENDPOINTS_MAX_QUEUE_WAIT_MS": str(req.max_queue_wait_ms),
+        }
+        if spec.code_configuration is not None:
+            contract["AZUREML_SOURCE_DIRECTORY"] = CODE_DIR
+            contract["AZUREML_ENTRY_SCRIPT"] = spec.code_configuration.scoring_script
+    if plan.auth_keys:
+        contract["MLENDPOINTS_AUTH_KEY_DIR"] = KEYS_DIR
+    collector = spec.data_collector
+    if plan.runtime and collector is not None and collector.enabled:
+        contract["MLENDPOINTS_DATA_COLLECTOR_ENABLED"] = "true"
+        contract["MLENDPOINTS_DATA_COLLECTOR_SAMPLING_RATE"] = str(collector.sampling_rate)
+        if plan.data_collector_destination:
+            contract["MLENDPOINTS_DATA_COLLECTOR_DESTINATION"] = plan.data_collector_destination
+    contract["MLENDPOINTS_ENDPOINT"] = endpoint
+    contract["MLENDPOINTS_DEPLOYMENT"] = dep.metadata.name
+    if plan.pip_packages:
+        user_path = spec.environment_variables.get("PYTHONPATH")
+        contract["PYTHONPATH"] = packages.SITE_PACKAGES + (f":{user_path}" if user_path else "")
+    env: list[Obj] = [{"name": k, "value": v} for k, v in contract.items()]
+    ignored: list[str] = []
+    for name, value in spec.environment_variables.items():
+        if name in contract:
+            if name != "PYTHONPATH":  # merged above, not dropped
+                ignored.append(name)
+            continue
+        env.append({"name": name, "value": value.replace("$(", "$$(")})
+    return env, ignored

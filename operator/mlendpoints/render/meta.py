@@ -1,0 +1,60 @@
+"""Object metadata and owner references for rendered children.
+
+Children are owned by the custom resource that caused them (``controller: true``,
+``blockOwnerDeletion: true``), so Kubernetes garbage-collects them when it is deleted and kopf
+routes their events back to the owner.
+"""
+
+from __future__ import annotations
+
+from mlendpoints.api.v1alpha1.meta import Resource
+from mlendpoints.render.errors import RenderError
+from mlendpoints.render.types import Obj
+
+
+def identity(owner: Resource) -> tuple[str, str, str]:
+    """``(name, namespace, uid)`` of an owner, which every render needs.
+
+    Raises:
+        RenderError: the body has no namespace or uid (it did not come from the API server; the
+            render CLI fills in placeholders).
+    """
+    meta = owner.metadata
+    kind = type(owner).crd.kind
+    if not meta.name or not meta.namespace or not meta.uid:
+        raise RenderError(
+            f"{kind} {meta.name!r}: metadata.name, metadata.namespace and metadata.uid are required"
+        )
+    return meta.name, meta.namespace, meta.uid
+
+
+def owner_reference(owner: Resource) -> Obj:
+    name, _, uid = identity(owner)
+    return {
+        "apiVersion": owner.api_version,
+        "kind": type(owner).crd.kind,
+        "name": name,
+        "uid": uid,
+        "controller": True,
+        "blockOwnerDeletion": True,
+    }
+
+
+def object_meta(
+    name: str,
+    *,
+    owner: Resource,
+    labels: dict[str, str],
+    annotations: dict[str, str] | None = None,
+) -> Obj:
+    """``metadata`` of a namespaced child in its owner's namespace."""
+    _, namespace, _ = identity(owner)
+    out: Obj = {
+        "name": name,
+        "namespace": namespace,
+        "labels": dict(labels),
+        "ownerReferences": [owner_reference(owner)],
+    }
+    if annotations:
+        out["annotations"] = dict(annotations)
+    return out

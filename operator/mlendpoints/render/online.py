@@ -1,0 +1,196 @@
+"""Entry points for online endpoints: everything an OnlineDeployment and an OnlineEndpoint become.
+
+The reconciler calls :func:`deployment_children` per OnlineDeployment and
+:func:`endpoint_children` per OnlineEndpoint, then server-side-applies the returned dicts and
+prunes children (by the ``mlendpoints.io/owner-uid`` label) that are no longer returned. Both
+functions are pure: the same inputs always give the same objects.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from mlendpoints.api.v1alpha1.base import Target
+from mlendpoints.api.v1alpha1.instancetype import DEFAULT_INSTANCE_TYPE, InstanceTypeSpec
+from mlendpoints.api.v1alpha1.online import AuthMode, OnlineDeployment, OnlineEndpoint, ScaleType
+from mlendpoints.render import autoscaler, deployment, meta, pdb, secret, service, traffic
+from mlendpoints.render import routing as routing_
+from mlendpoints.render.errors import RenderError
+from mlendpoints.render.settings import RenderSettings
+
+
+def instance_type_name(dep: OnlineDeployment) -> str | None:
+    """The InstanceType a deployment uses: the one it names, else ``defaultinstancetype`` when it
+    sets no ``resources`` (Azure ML's rule), else none. A missing default is not an error: the
+    operator's default resources apply; a missing *named* InstanceType is."""
+    if dep.spec.instance_type:
+        return dep.spec.instance_type
+    return DEFAULT_INSTANCE_TYPE if dep.spec.resources is None else None
+
+
+def _check_kubernetes(endpoint: OnlineEndpoint) -> None:
+    if endpoint.spec.target is not Target.kubernetes:
+        raise RenderError(
+            f"OnlineEndpoint {endpoint.metadata.name!r} has target {endpoint.spec.target.value}: "
+            "it is realised in Azure ML, not as Kubernetes objects"
+        )
+
+
+def deployment_children(
+    dep: OnlineDeployment,
+    *,
+    endpoint: OnlineEndpoint,
+    compute: InstanceTypeSpec | None,
+    code_hash: str | None,
+    settings: RenderSettings,
+) -> list[dict[str, Any]]:
+    """apps/v1 Deployment, v1 Service, autoscaling/v2 HorizontalPodAutoscaler (targetUtilization
+    only), policy/v1 PodDisruptionBudget (only when >1 replica). All owned by ``dep``
+    (ownerReference controller=true, blockOwnerDeletion=true, uid from dep.metadata.uid).
+
+    Args:
+        dep: The OnlineDeployment (with metadata.namespace and metadata.uid).
+        endpoint: Its OnlineEndpoint (auth mode decides the keys mount).
+        compute: Spec of the InstanceType from :func:`instance_type_name`, if it exists.
+        code_hash: :func:`mlendpoints.render.codehash.config_map_hash` of the code ConfigMap.
+        settings: Operator settings.
+
+    Raises:
+        RenderError: the spec cannot work as written (``azureml:`` model on target kubernetes,
+            conflicting resources, ``minInstances: 0`` under the HPA, ...); the message names the field.
+    """
+    _check_kubernetes(endpoint)
+    _, dep_ns, _ = meta.identity(dep)
+    ep_name, ep_ns, _ = meta.identity(endpoint)
+    if dep.spec.endpoint_name != ep_name or dep_ns != ep_ns:
+        raise RenderError(
+            f"spec.endpointName: OnlineDeployment {dep.metadata.name!r} belongs to endpoint "
+            f"{dep.spec.endpoint_name!r} in namespace {dep_ns!r}, not {ep_ns}/{ep_name}"
+        )
+    deploy = deployment.build(dep, endpoint=endpoint, compute=compute, code_hash=code_hash, settings=settings)
+    objects = [deploy, service.deployment_service(dep)]
+    if dep.spec.scale_settings.type is ScaleType.target_utilization:
+        res = deploy["spec"]["template"]["spec"]["containers"][0]["resources"]
+        if "cpu" not in res.get("requests", {}) and "cpu" not in res.get("limits", {}):
+            raise RenderError(
+                "scaleSettings.targetUtilization: the container has no CPU request to measure utilization "
+                "against; set resources.requests.cpu (or use an InstanceType that sets it)"
+            )
+        objects.append(autoscaler.build(dep))
+    budget = pdb.build(dep)
+    if budget is not None:
+        objects.append(budget)
+    return objects
+
+
+@dataclass(frozen=True)
+class DeploymentState:
+    """What the reconciler observed about each OnlineDeployment of the endpoint."""
+
+    name: str
+    ready: bool
+    """Ready condition True (all pods Ready, rollout complete)."""
+    exists: bool = True
+    deleting: bool = False
+
+    @property
+    def routable(self) -> bool:
+        """May receive traffic: exists, not being deleted, Ready."""
+        return self.exists and not self.deleting and self.ready
+
+
+@dataclass(frozen=True)
+class EndpointRender:
+    """Everything :func:`endpoint_children` decided, for the reconciler to apply and report."""
+
+    objects: list[dict[str, Any]]
+    """Stable Service, keys Secret (if authMode key and keys given), HTTPRoute or Ingress(es)."""
+    routing: str
+    """Effective routing: ``gatewayAPI``, ``ingress`` or ``none``."""
+    effective_traffic: dict[str, int]
+    effective_mirror: dict[str, int]
+    scoring_uri: str
+    swagger_uri: str
+    problems: list[str] = field(default_factory=list)
+    """Non-empty: the endpoint is Stalled with these messages. Routing objects are NOT included then:
+    the reconciler must keep (neither apply nor prune) the last good HTTPRoute/Ingress."""
+    waiting: list[str] = field(default_factory=list)
+    """Deployments given traffic (or mirror traffic) that are not Ready yet (=> Reconciling)."""
+
+
+def endpoint_children(
+    endpoint: OnlineEndpoint,
+    *,
+    deployments: Sequence[DeploymentState],
+    keys: tuple[str, str] | None,
+    gateway_api_available: bool,
+    settings: RenderSettings,
+    public_address: str | None = None,
+) -> EndpointRender:
+    """The endpoint's stable Service, keys Secret and routing objects, after Ready gating.
+
+    Args:
+        endpoint: The OnlineEndpoint (target kubernetes, with metadata.namespace and uid).
+        deployments: Observed state of its OnlineDeployments.
+        keys: ``(primaryKey, secondaryKey)`` for authMode key; None renders no Secret (the
+            reconciler keeps an existing one).
+        gateway_api_available: The cluster serves gateway.networking.k8s.io/v1 HTTPRoute.
+        settings: Operator settings.
+        public_address: Host (and port) of the Gateway or ingress controller, used in the scoring
+            URI of endpoints without ``routing.host``; the reconciler reads it from the Gateway's
+            ``status.addresses``. Unset: the Gateway's name, or the IngressClass name, stands in.
+
+    Raises:
+        RenderError: the endpoint's target is not kubernetes, or it has no namespace/uid.
+    """
+    _check_kubernetes(endpoint)
+    meta.identity(endpoint)
+    spec = endpoint.spec
+    ready = {s.name for s in deployments if s.routable}
+    pinned = sorted({s.name for s in deployments if s.exists and not s.deleting})
+    plan = routing_.plan(endpoint, gateway_api_available=gateway_api_available, settings=settings)
+    problems = list(plan.problems) + routing_.capability_problems(endpoint, plan.kind)
+    effective = traffic.limit_backends(
+        traffic.effective_traffic(spec.traffic, ready, shadows=spec.mirror_traffic),
+        routing_.BACKEND_LIMIT[plan.kind],
+    )
+    live = sum(effective.values())
+    mirror = traffic.effective_mirror(spec.mirror_traffic, ready, live=live)
+    if plan.kind != routing_.GATEWAY_API:
+        mirror = dict.fromkeys(mirror, 0)
+    primary = traffic.primary(effective)
+    objects: list[dict[str, Any]] = [service.endpoint_service(endpoint, primary=primary)]
+    if spec.auth_mode is AuthMode.key and keys is not None:
+        objects.append(secret.build(endpoint, keys=keys))
+    if not problems:
+        objects += routing_.objects(
+            endpoint, plan=plan, effective=effective, mirror=mirror, pinned=pinned, primary=primary
+        )
+    scoring = routing_.scoring_uri(
+        endpoint,
+        kind=plan.kind,
+        parent_refs=plan.parent_refs,
+        settings=settings,
+        public_address=public_address,
+    )
+    return EndpointRender(
+        objects=objects,
+        routing=plan.kind,
+        effective_traffic=effective,
+        effective_mirror=mirror,
+        scoring_uri=scoring,
+        swagger_uri=scoring.removesuffix("/score") + "/swagger.json",
+        problems=problems,
+        waiting=traffic.waiting(spec.traffic, spec.mirror_traffic, ready),
+    )
+
+
+__all__ = [
+    "DeploymentState",
+    "EndpointRender",
+    "deployment_children",
+    "endpoint_children",
+    "instance_type_name",
+]
