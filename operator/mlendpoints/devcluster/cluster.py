@@ -22,6 +22,7 @@ from __future__ import annotations
 import base64
 import contextlib
 import ctypes
+import fcntl
 import json
 import os
 import shutil
@@ -33,7 +34,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -390,6 +391,7 @@ class LocalCluster(KubeCluster):
     ) -> None:
         self.name = name
         self.state_dir = Path(state_dir) if state_dir is not None else versions.clusters_dir() / name
+        self._custom_binaries = binaries is not None
         self._binaries = binaries if binaries is not None else versions.binary_paths()
         self._log = log if log is not None else _stderr_log(f"devcluster {name}")
         self._die_with_parent = die_with_parent
@@ -515,31 +517,46 @@ class LocalCluster(KubeCluster):
         while not probe():
             self._check_alive(state)
             if time.monotonic() > deadline:
-                raise ClusterError(f"timed out waiting for {what}")
+                raise ClusterError(f"timed out waiting for {what}; logs are in {self.state_dir / 'logs'}")
             time.sleep(0.25)
 
     # -------------------------------------------------------------- lifecycle
+    @contextlib.contextmanager
+    def _locked(self) -> Iterator[None]:
+        """Serialise start/stop of this cluster across processes (two `up`s must not race)."""
+        self.state_dir.mkdir(parents=True, exist_ok=True)
+        with (self.state_dir / ".lock").open("w") as fh:
+            fcntl.flock(fh, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(fh, fcntl.LOCK_UN)
+
     def start(self, timeout: float = 180) -> LocalCluster:
         """Start the control plane (a no-op if it is already running and healthy); returns self.
 
         Builds missing binaries first (that part is not counted in ``timeout``). On failure
         every process started so far is stopped and the error carries the failing log's tail.
         """
-        if self.is_running():
-            self._log(f"cluster {self.name!r} is already running at {self.server}")
-            return self
-        if self.state().get("processes"):
-            self._log("stopping leftovers of a previous run")
-            self._stop_processes()
-        if self._binaries.missing():
+        missing = self._binaries.missing()
+        if missing and self._custom_binaries:
+            raise ClusterError(f"binaries missing: {', '.join(missing)}")
+        if missing:
             from mlendpoints.devcluster.build import ensure_binaries
 
-            ensure_binaries(self._binaries.etcd.parent.parent)
-        try:
-            self._start(timeout)
-        except BaseException:
-            self._stop_processes()
-            raise
+            ensure_binaries()
+        with self._locked():
+            if self.is_running():
+                self._log(f"cluster {self.name!r} is already running at {self.server}")
+                return self
+            if self.state().get("processes"):
+                self._log("stopping leftovers of a previous run")
+                self._stop_processes()
+            try:
+                self._start(timeout)
+            except BaseException:
+                self._stop_processes()
+                raise
         return self
 
     def _start(self, timeout: float) -> None:
@@ -769,11 +786,14 @@ class LocalCluster(KubeCluster):
 
     def stop(self, *, delete: bool = False) -> None:
         """Stop every recorded process by PID (SIGTERM, SIGKILL after 10 s); ``delete`` removes the state."""
-        if self.state().get("processes"):
-            self._log(f"stopping cluster {self.name!r}")
-        self._stop_processes()
-        if delete and self.state_dir.exists():
-            shutil.rmtree(self.state_dir)
+        if not self.state_dir.exists():
+            return
+        with self._locked():
+            if self.state().get("processes"):
+                self._log(f"stopping cluster {self.name!r}")
+            self._stop_processes()
+            if delete:
+                shutil.rmtree(self.state_dir)
 
     def __enter__(self) -> LocalCluster:
         return self.start()
