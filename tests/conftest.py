@@ -32,6 +32,7 @@ INTEGRATION_DIR = REPO / "tests" / "integration"
 #: Fixtures that need a cluster; a test using any of them is marked ``cluster``.
 CLUSTER_FIXTURES = frozenset({"cluster", "namespace", "kube_env"})
 EXTERNAL_ENV = "MLENDPOINTS_TEST_KUBECONFIG"
+_BUILD_ERROR = pytest.StashKey[str]()
 
 
 def _needs_cluster(item: pytest.Item) -> bool:
@@ -55,7 +56,7 @@ def pytest_collection_finish(session: pytest.Session) -> None:
         return
     if not any(_needs_cluster(item) for item in session.items):
         return
-    from mlendpoints.devcluster import binary_paths, ensure_binaries
+    from mlendpoints.devcluster import BuildError, binary_paths, ensure_binaries
 
     if binary_paths().missing():
         capture = session.config.pluginmanager.getplugin("capturemanager")
@@ -63,6 +64,9 @@ def pytest_collection_finish(session: pytest.Session) -> None:
             capture.suspend_global_capture(in_=False)
         try:
             ensure_binaries()
+        except BuildError as e:
+            # Unit tests still run; every cluster test errors with this message (no second build).
+            session.config.stash[_BUILD_ERROR] = str(e)
         finally:
             if capture is not None:
                 capture.resume_global_capture()
@@ -94,7 +98,7 @@ def _external_cluster(kubeconfig: Path) -> KubeCluster:
 
 
 @pytest.fixture(scope="session")
-def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[KubeCluster]:
+def cluster(tmp_path_factory: pytest.TempPathFactory, pytestconfig: pytest.Config) -> Iterator[KubeCluster]:
     """A ready cluster with the mlendpoints and Gateway API CRDs installed (see module docstring).
 
     Interface (same for local and external clusters): ``kubeconfig`` (Path), ``kubectl(*args,
@@ -112,6 +116,9 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[KubeCluster]:
     if external:
         kc = _external_cluster(Path(external).expanduser())
     else:
+        build_error = pytestconfig.stash.get(_BUILD_ERROR, None)
+        if build_error is not None:
+            raise RuntimeError(f"the local control plane's binaries could not be built: {build_error}")
         state_dir = tmp_path_factory.mktemp("devcluster")
         # die_with_parent: if pytest is killed hard, the control plane goes with it.
         local = LocalCluster(f"pytest-{os.getpid()}", state_dir=state_dir, die_with_parent=True)
