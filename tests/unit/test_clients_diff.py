@@ -29,3 +29,18 @@ def test_numbers_and_strings() -> None:
     assert not diff.is_subset({"x": True}, {"x": "true"})
     assert diff.quantity("2Ki") == 2048
     assert diff.quantity("abc") is None
+
+
+def test_secret_string_data_is_compared_as_the_server_stores_it() -> None:
+    desired = {
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "metadata": {"name": "k"},
+        "stringData": {"primaryKey": "abc"},
+    }
+    canon = diff.canonical(desired)
+    assert canon["data"] == {"primaryKey": "YWJj"}
+    assert "stringData" not in canon
+    live = {**canon, "metadata": {"name": "k", "uid": "u"}, "type": "Opaque"}
+    assert not diff.needs_apply(canon, live)
+    assert diff.needs_apply(diff.canonical({**desired, "stringData": {"primaryKey": "xyz"}}), live)

@@ -8,6 +8,7 @@ adds (defaults, status, metadata it owns) and normalises Kubernetes quantities (
 
 from __future__ import annotations
 
+import base64
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
@@ -41,7 +42,7 @@ def quantity(value: object) -> Decimal | None:
     for suffix in ("Ki", "Mi", "Gi", "Ti", "Pi", "Ei", "n", "u", "m", "k", "M", "G", "T", "P", "E"):
         if value.endswith(suffix):
             try:
-                return Decimal(value[: -len(suffix)]) * Decimal(_SUFFIX[suffix])
+                return Decimal(value[: -len(suffix)]) * Decimal(str(_SUFFIX[suffix]))
             except InvalidOperation:
                 return None
     try:
@@ -76,6 +77,21 @@ def is_subset(desired: Any, live: Any) -> bool:
             return False
         return all(is_subset(d, lv) for d, lv in zip(desired, live, strict=True))
     return _scalar_equal(desired, live)
+
+
+def canonical(desired: dict[str, Any]) -> dict[str, Any]:
+    """The form the API server stores: a Secret's ``stringData`` becomes base64 ``data``.
+
+    Applying ``data`` directly keeps the live object comparable with what we render (the server
+    never returns ``stringData``), so an unchanged Secret is not re-applied on every reconcile.
+    """
+    if desired.get("kind") != "Secret" or "stringData" not in desired:
+        return desired
+    out = {k: v for k, v in desired.items() if k != "stringData"}
+    data = dict(out.get("data") or {})
+    data.update({k: base64.b64encode(str(v).encode()).decode() for k, v in desired["stringData"].items()})
+    out["data"] = data
+    return out
 
 
 def needs_apply(desired: dict[str, Any], live: dict[str, Any] | None) -> bool:

@@ -13,6 +13,7 @@ import json
 import logging
 import threading
 from collections import Counter
+from datetime import UTC, datetime
 from typing import Any
 
 from kubernetes import client, config
@@ -36,9 +37,9 @@ def load_api_client(kubeconfig: str | None = None) -> client.ApiClient:
     try:
         if kubeconfig:
             raise config.ConfigException("explicit kubeconfig")
-        config.load_incluster_config(client_configuration=cfg)
+        config.load_incluster_config(client_configuration=cfg)  # type: ignore[no-untyped-call]
     except config.ConfigException:
-        config.load_kube_config(config_file=kubeconfig, client_configuration=cfg)
+        config.load_kube_config(config_file=kubeconfig, client_configuration=cfg)  # type: ignore[no-untyped-call]
     cfg.connection_pool_maxsize = 32
     return client.ApiClient(cfg)
 
@@ -65,17 +66,23 @@ class Kube:
         headers = {"Accept": "application/json"}
         if content_type:
             headers["Content-Type"] = content_type
-        return self.api.call_api(
-            path,
-            method,
+        method, url, headers, payload, post = self.api.param_serialize(
+            method=method,
+            resource_path=path,
             query_params=query or [],
             header_params=headers,
             body=body,
-            response_type="object",
             auth_settings=["BearerToken"],
-            _return_http_data_only=True,
-            _request_timeout=30,
         )
+        resp = self.api.call_api(
+            method, url, header_params=headers, body=payload, post_params=post, _request_timeout=30
+        )
+        data: bytes = resp.read()  # type: ignore[no-untyped-call]
+        if not 200 <= resp.status < 300:
+            raise ApiException(
+                status=resp.status, reason=resp.reason, body=data.decode(errors="replace") if data else None
+            )
+        return json.loads(data) if data else {}
 
     def _count(self, verb: str, kind: str) -> None:
         with self._lock:
@@ -129,7 +136,7 @@ class Kube:
                 "PATCH",
                 kind.path(meta.get("namespace"), meta["name"]),
                 query=[("fieldManager", self.field_manager), ("force", "true")],
-                body=json.dumps(obj),
+                body=obj,
                 content_type="application/apply-patch+yaml",
             )
         except ApiException as exc:
@@ -191,11 +198,9 @@ class Kube:
         component: str = FIELD_MANAGER,
     ) -> None:
         """Record a core/v1 Event on ``involved`` (best effort: Events never fail a reconcile)."""
-        from mlendpoints.status.conditions import now
-
         meta = involved["metadata"]
         namespace = meta.get("namespace") or "default"
-        ts = now()
+        ts = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
         event = {
             "apiVersion": "v1",
             "kind": "Event",

@@ -1,0 +1,1 @@
+"""Target-specific reconcilers. ``kubernetes`` realises resources as cluster objects."""

@@ -1,0 +1,1 @@
+"""Reconcile mlendpoints resources into Kubernetes objects (target ``kubernetes``)."""

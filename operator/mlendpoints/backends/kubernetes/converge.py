@@ -1,0 +1,65 @@
+"""One idempotent apply for a set of children: apply what differs, delete what is stale.
+
+Children carry the label ``mlendpoints.io/owner-uid`` (set by the renderers), which is how stale
+ones are found without listing every object in the namespace.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Sequence
+
+from mlendpoints.backends.kubernetes.context import Context
+from mlendpoints.clients import diff, resources
+from mlendpoints.clients.resources import Kind
+from mlendpoints.clients.store import Body
+
+log = logging.getLogger(__name__)
+OWNER_UID = "mlendpoints.io/owner-uid"
+
+
+async def converge(
+    ctx: Context,
+    desired: Sequence[Body],
+    *,
+    owner_uid: str,
+    namespace: str,
+    prunable: Iterable[Kind],
+) -> dict[tuple[str, str], Body]:
+    """Make the cluster hold exactly ``desired`` among the owner's children of ``prunable`` kinds.
+
+    Returns the live objects by (kind, name), after any apply.
+    """
+    live: dict[tuple[str, str], Body] = {}
+    for rendered in desired:
+        obj = diff.canonical(rendered)
+        kind = resources.of(obj)
+        name = obj["metadata"]["name"]
+        current = await ctx.live(kind, namespace, name)
+        if diff.needs_apply(obj, current):
+            log.debug("apply %s %s/%s", kind.kind, namespace, name)
+            current = await ctx.call(ctx.kube.apply, obj)
+            if current is not None:
+                ctx.store.upsert(kind.kind, current)
+        if current is not None:
+            live[(kind.kind, name)] = current
+    wanted = {(resources.of(o).kind, o["metadata"]["name"]) for o in desired}
+    for kind in prunable:
+        for obj in ctx.store.by_label(kind.kind, namespace, OWNER_UID, owner_uid):
+            name = obj["metadata"]["name"]
+            if (kind.kind, name) not in wanted and not obj["metadata"].get("deletionTimestamp"):
+                log.info("prune stale %s %s/%s", kind.kind, namespace, name)
+                await ctx.call(ctx.kube.delete, kind, namespace, name, uid=obj["metadata"].get("uid"))
+    return live
+
+
+async def write_status(ctx: Context, body: Body, status: dict[str, object]) -> bool:
+    """Patch ``status`` only when it differs from what is there; returns whether it wrote."""
+    current = body.get("status") or {}
+    if all(current.get(k) == v for k, v in status.items()):
+        return False
+    kind = resources.of(body)
+    meta = body["metadata"]
+    updated = await ctx.call(ctx.kube.patch_status, kind, meta.get("namespace"), meta["name"], status)
+    ctx.store.upsert(kind.kind, updated)
+    return True

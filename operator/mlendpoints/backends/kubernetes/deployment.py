@@ -1,0 +1,193 @@
+"""Reconcile one OnlineDeployment into a Deployment, Service, HPA and PDB, and report its status."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from typing import Any
+
+from pydantic import ValidationError
+
+from mlendpoints.api.v1alpha1 import DEFAULT_INSTANCE_TYPE, InstanceType, OnlineDeployment, OnlineEndpoint
+from mlendpoints.api.v1alpha1.instancetype import InstanceTypeSpec
+from mlendpoints.backends.kubernetes.context import Context
+from mlendpoints.backends.kubernetes.converge import converge, write_status
+from mlendpoints.clients import resources
+from mlendpoints.clients.store import Body
+from mlendpoints.render import online as render_online
+from mlendpoints.render.errors import RenderError
+from mlendpoints.status import conditions, reasons, workloads
+from mlendpoints.status.conditions import Outcome, State
+
+log = logging.getLogger(__name__)
+
+CHILD_KINDS = (resources.DEPLOYMENT, resources.SERVICE, resources.HPA, resources.PDB)
+
+
+def validation_message(exc: ValidationError) -> str:
+    parts = []
+    for err in exc.errors()[:5]:
+        loc = ".".join(str(p) for p in err["loc"])
+        parts.append(f"{loc}: {err['msg']}" if loc else err["msg"])
+    return "; ".join(parts)
+
+
+def owner_reference(body: Body) -> dict[str, Any]:
+    return {
+        "apiVersion": body["apiVersion"],
+        "kind": body["kind"],
+        "name": body["metadata"]["name"],
+        "uid": body["metadata"]["uid"],
+        "controller": True,
+        "blockOwnerDeletion": True,
+    }
+
+
+async def _adopt(ctx: Context, body: Body, endpoint: Body) -> None:
+    """Make the endpoint the deployment's owner, so deleting the endpoint deletes it (once)."""
+    refs = list(body["metadata"].get("ownerReferences") or [])
+    uid = endpoint["metadata"]["uid"]
+    if any(r.get("uid") == uid for r in refs):
+        return
+    refs = [r for r in refs if not r.get("controller")] + [owner_reference(endpoint)]
+    meta = body["metadata"]
+    patch = {"metadata": {"ownerReferences": refs, "resourceVersion": meta.get("resourceVersion")}}
+    updated = await ctx.call(
+        ctx.kube.patch, resources.ONLINE_DEPLOYMENT, meta["namespace"], meta["name"], patch
+    )
+    ctx.store.upsert("OnlineDeployment", updated)
+
+
+async def _compute(ctx: Context, dep: OnlineDeployment) -> tuple[InstanceTypeSpec | None, Outcome | None]:
+    name = dep.spec.instance_type
+    if name:
+        body = await ctx.live(resources.INSTANCE_TYPE, None, name)
+        if body is None:
+            return None, Outcome.stalled(
+                reasons.UNKNOWN_INSTANCE_TYPE, f"InstanceType {name!r} does not exist"
+            )
+        return InstanceType.model_validate(body).spec, None
+    if dep.spec.resources is None:
+        body = ctx.store.get("InstanceType", None, DEFAULT_INSTANCE_TYPE)
+        if body is not None:
+            return InstanceType.model_validate(body).spec, None
+    return None, None
+
+
+async def _code_hash(
+    ctx: Context, dep: OnlineDeployment, namespace: str
+) -> tuple[str | None, Outcome | None]:
+    code = dep.spec.code_configuration
+    if code is None or code.config_map is None:
+        return None, None
+    cm = await ctx.live(resources.CONFIGMAP, namespace, code.config_map.name)
+    if cm is None:
+        return None, Outcome.retrying(
+            "CodeNotFound", f"ConfigMap {code.config_map.name!r} with the scoring code does not exist"
+        )
+    if code.scoring_script not in (cm.get("data") or {}) and code.scoring_script not in (
+        cm.get("binaryData") or {}
+    ):
+        return None, Outcome.stalled(
+            reasons.INVALID_SPEC, f"ConfigMap {code.config_map.name!r} has no key {code.scoring_script!r}"
+        )
+    digest = hashlib.sha256(
+        json.dumps([cm.get("data"), cm.get("binaryData")], sort_keys=True).encode()
+    ).hexdigest()[:16]
+    return digest, None
+
+
+async def reconcile(ctx: Context, namespace: str, name: str) -> None:
+    body = ctx.store.get("OnlineDeployment", namespace, name)
+    if body is None or body["metadata"].get("deletionTimestamp"):
+        return
+    generation = body["metadata"].get("generation")
+    status: dict[str, Any] = {"observedGeneration": generation}
+    outcome, _ = await _reconcile(ctx, body, status)
+    old = conditions.get_condition((body.get("status") or {}).get("conditions"), conditions.READY)
+    status["conditions"] = conditions.apply_outcome(
+        (body.get("status") or {}).get("conditions"), outcome, generation=generation
+    )
+    if await write_status(ctx, body, status):
+        await _transition_event(ctx, body, old, outcome)
+
+
+async def _transition_event(ctx: Context, body: Body, old: Any, outcome: Outcome) -> None:
+    before = (old or {}).get("reason"), (old or {}).get("status")
+    if before[0] == outcome.reason:
+        return
+    warn = outcome.state in (State.STALLED, State.RETRYING)
+    await ctx.event(
+        body,
+        type="Warning" if warn else "Normal",
+        reason=outcome.reason,
+        message=outcome.message or outcome.reason,
+    )
+
+
+async def _reconcile(ctx: Context, body: Body, status: dict[str, Any]) -> tuple[Outcome, Body | None]:
+    meta = body["metadata"]
+    namespace = meta["namespace"]
+    try:
+        dep = OnlineDeployment.model_validate(body)
+    except ValidationError as exc:
+        return Outcome.stalled(reasons.INVALID_SPEC, validation_message(exc)), None
+    endpoint_body = await ctx.live(resources.ONLINE_ENDPOINT, namespace, dep.spec.endpoint_name)
+    if endpoint_body is None:
+        return Outcome.progressing(
+            reasons.WAITING_FOR_ENDPOINT, f"OnlineEndpoint {dep.spec.endpoint_name!r} does not exist yet"
+        ), None
+    await _adopt(ctx, body, endpoint_body)
+    try:
+        endpoint = OnlineEndpoint.model_validate(endpoint_body)
+    except ValidationError:
+        return Outcome.progressing(
+            reasons.WAITING_FOR_ENDPOINT, f"OnlineEndpoint {dep.spec.endpoint_name!r} is invalid"
+        ), None
+    if endpoint.spec.target != "kubernetes":
+        return Outcome.stalled(
+            reasons.TARGET_UNSUPPORTED,
+            f"endpoint {endpoint.metadata.name!r} has target {endpoint.spec.target}; this operator build reconciles "
+            "target kubernetes only",
+        ), None
+    compute, problem = await _compute(ctx, dep)
+    if problem is not None:
+        return problem, None
+    code_hash, problem = await _code_hash(ctx, dep, namespace)
+    if problem is not None:
+        return problem, None
+    try:
+        desired = render_online.deployment_children(
+            dep, endpoint=endpoint, compute=compute, code_hash=code_hash, settings=ctx.render
+        )
+    except RenderError as exc:
+        return Outcome.stalled(reasons.INVALID_MODEL, str(exc)), None
+    live = await converge(ctx, desired, owner_uid=meta["uid"], namespace=namespace, prunable=CHILD_KINDS)
+    deployment = next((obj for (kind, _), obj in live.items() if kind == "Deployment"), None)
+    autoscaled = dep.spec.scale_settings.type == "targetUtilization"
+    want = None if autoscaled else dep.spec.instance_count
+    if autoscaled and deployment is not None:
+        want = int((deployment.get("spec") or {}).get("replicas", dep.spec.scale_settings.min_instances))
+    roll = workloads.rollout(deployment, desired=want)
+    selector = None
+    if deployment is not None:
+        labels = ((deployment.get("spec") or {}).get("selector") or {}).get("matchLabels") or {}
+        selector = ",".join(f"{k}={v}" for k, v in sorted(labels.items()))
+    status.update(
+        {
+            "replicas": roll.replicas,
+            "readyReplicas": roll.ready,
+            "updatedReplicas": roll.updated,
+            "selector": selector,
+        }
+    )
+    if roll.done:
+        return Outcome.ready(f"{roll.ready}/{roll.desired} replicas ready"), deployment
+    pods = []
+    if selector:
+        pods = ctx.store.by_label("Pod", namespace, "mlendpoints.io/deployment", dep.metadata.name)
+    stall = workloads.stalled_reason(deployment, pods)
+    if stall is not None:
+        return Outcome.stalled(stall.reason, stall.message), deployment
+    return Outcome.progressing(reasons.ROLLING_OUT, roll.message), deployment

@@ -1,0 +1,44 @@
+"""``mlendpoints run``: start the operator against the current kubeconfig (or in-cluster)."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+
+from mlendpoints.controller.settings import OperatorSettings
+
+
+def main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(prog="mlendpoints run", description="Run the mlendpoints operator.")
+    parser.add_argument(
+        "--namespace",
+        "-n",
+        action="append",
+        default=None,
+        help="namespace to watch (repeatable); default: MLENDPOINTS_NAMESPACES or all",
+    )
+    parser.add_argument("--verbose", action="store_true", help="debug logging")
+    args = parser.parse_args(argv)
+    config = OperatorSettings.from_env()
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else getattr(logging, config.log_level, logging.INFO),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    import kopf
+
+    from mlendpoints.controller import handlers, metrics
+
+    del handlers  # imported for its registrations
+    namespaces = args.namespace or config.namespaces
+    metrics.serve(config.metrics_port, config.bind_address)
+    asyncio.run(
+        kopf.operator(
+            standalone=not config.peering,
+            peering_name=config.peering or None,
+            namespaces=namespaces,
+            clusterwide=not namespaces,
+            liveness_endpoint=f"http://{config.bind_address}:{config.liveness_port}/healthz",
+        )
+    )
+    return 0

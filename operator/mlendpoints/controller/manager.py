@@ -1,0 +1,138 @@
+"""The operator's runtime state: store, queue, context, and the routing of watch events to reconciles.
+
+Handlers (``handlers.py``) stay thin: they hand every watch event to :meth:`Manager.observe`,
+which updates the cache and enqueues the reconciles the change can affect.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Mapping
+from typing import Any
+
+from mlendpoints.backends.kubernetes import deployment, endpoint, instancetype
+from mlendpoints.backends.kubernetes.context import Context
+from mlendpoints.clients.kube import Kube
+from mlendpoints.clients.store import Store
+from mlendpoints.controller import metrics
+from mlendpoints.controller.queue import Item, Result, WorkQueue
+from mlendpoints.controller.settings import OperatorSettings
+
+log = logging.getLogger(__name__)
+
+CHILD_OF_DEPLOYMENT = {"Deployment", "Service", "HorizontalPodAutoscaler", "PodDisruptionBudget", "Pod"}
+CHILD_OF_ENDPOINT = {"Secret", "HTTPRoute", "Ingress"}
+
+
+class Manager:
+    def __init__(self, kube: Kube, settings: OperatorSettings) -> None:
+        self.settings = settings
+        self.kube = kube
+        self.store = Store()
+        self.queue = WorkQueue(
+            self._reconcile, workers=settings.workers, on_done=self._done, on_error=self._error
+        )
+        self.ctx = Context(
+            kube=kube, store=self.store, render=settings.render_settings(), enqueue=self.queue.add
+        )
+        self._discovery: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        self.ctx.gateway_api = await asyncio.to_thread(
+            self.kube.has_resource, "gateway.networking.k8s.io/v1", "httproutes"
+        )
+        log.info("Gateway API %s", "available" if self.ctx.gateway_api else "not installed")
+        self.queue.start()
+        self._discovery = asyncio.create_task(self._watch_apis())
+
+    async def stop(self) -> None:
+        if self._discovery is not None:
+            self._discovery.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._discovery
+        await self.queue.stop()
+
+    async def _watch_apis(self) -> None:
+        while True:
+            await asyncio.sleep(self.settings.api_discovery_interval)
+            try:
+                available = await asyncio.to_thread(
+                    self.kube.has_resource, "gateway.networking.k8s.io/v1", "httproutes"
+                )
+            except Exception as exc:  # discovery hiccups must not kill the loop
+                log.warning("API discovery failed: %s", exc)
+                continue
+            if available != self.ctx.gateway_api:
+                self.ctx.gateway_api = available
+                for ep in self.store.all("OnlineEndpoint"):
+                    self.queue.add(("OnlineEndpoint", ep["metadata"]["namespace"], ep["metadata"]["name"]))
+
+    # -- events -------------------------------------------------------------------------------
+    def observe(self, kind: str, event_type: str | None, body: Mapping[str, Any]) -> None:
+        meta = body.get("metadata") or {}
+        namespace, name = meta.get("namespace") or "", meta.get("name", "")
+        old = self.store.get(kind, namespace, name)
+        if event_type == "DELETED":
+            self.store.remove(kind, namespace, name)
+            obj: Mapping[str, Any] = body
+        else:
+            obj = self.store.upsert(kind, body)
+        metrics.WATCHED.labels(kind).set(self.store.count(kind))
+        add = self.queue.add
+        labels = meta.get("labels") or {}
+        if kind == "OnlineEndpoint":
+            add(("OnlineEndpoint", namespace, name))
+            if old is None or (old.get("spec") != obj.get("spec")) or event_type == "DELETED":
+                for dep in self.store.by_label(
+                    "OnlineDeployment", namespace, "mlendpoints.io/endpoint", name
+                ):
+                    add(("OnlineDeployment", namespace, dep["metadata"]["name"]))
+        elif kind == "OnlineDeployment":
+            if event_type != "DELETED":
+                add(("OnlineDeployment", namespace, name))
+            ep = (obj.get("spec") or {}).get("endpointName")
+            if ep:
+                add(("OnlineEndpoint", namespace, ep))
+        elif kind == "InstanceType":
+            if event_type != "DELETED":
+                add(("InstanceType", "", name))
+            for ns, user in instancetype.users(self.ctx, name):
+                add(("OnlineDeployment", ns, user))
+        elif kind == "ConfigMap":
+            for dep in self.store.in_namespace("OnlineDeployment", namespace):
+                code = (dep.get("spec") or {}).get("codeConfiguration") or {}
+                if (code.get("configMap") or {}).get("name") == name:
+                    add(("OnlineDeployment", namespace, dep["metadata"]["name"]))
+        elif kind in CHILD_OF_DEPLOYMENT and labels.get("mlendpoints.io/deployment"):
+            add(("OnlineDeployment", namespace, labels["mlendpoints.io/deployment"]))
+        elif kind in CHILD_OF_ENDPOINT and labels.get("mlendpoints.io/endpoint"):
+            add(("OnlineEndpoint", namespace, labels["mlendpoints.io/endpoint"]))
+        metrics.QUEUE_DEPTH.set(self.queue.depth())
+
+    def watches_configmap(self, namespace: str, name: str) -> bool:
+        for dep in self.store.in_namespace("OnlineDeployment", namespace):
+            code = (dep.get("spec") or {}).get("codeConfiguration") or {}
+            if (code.get("configMap") or {}).get("name") == name:
+                return True
+        return False
+
+    # -- reconciles ---------------------------------------------------------------------------
+    async def _reconcile(self, item: Item) -> Result | None:
+        kind, namespace, name = item
+        if kind == "OnlineDeployment":
+            await deployment.reconcile(self.ctx, namespace, name)
+        elif kind == "OnlineEndpoint":
+            await endpoint.reconcile(self.ctx, namespace, name)
+        elif kind == "InstanceType":
+            await instancetype.reconcile(self.ctx, name)
+        return None
+
+    def _done(self, item: Item, seconds: float, ok: bool) -> None:
+        metrics.RECONCILES.labels(item[0], "ok" if ok else "error").inc()
+        metrics.RECONCILE_SECONDS.labels(item[0]).observe(seconds)
+        metrics.QUEUE_DEPTH.set(self.queue.depth())
+
+    def _error(self, item: Item, exc: BaseException) -> None:
+        log.debug("reconcile error for %s", item, exc_info=exc)

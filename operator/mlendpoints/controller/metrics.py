@@ -1,0 +1,39 @@
+"""Prometheus metrics of the operator: reconciles, their duration and errors, API writes, queue depth."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+
+from prometheus_client import REGISTRY, CollectorRegistry, Counter, Gauge, Histogram, start_http_server
+from prometheus_client.core import CounterMetricFamily
+from prometheus_client.registry import Collector
+
+RECONCILES = Counter("mlendpoints_reconcile_total", "Reconciles run", ["kind", "result"])
+RECONCILE_SECONDS = Histogram(
+    "mlendpoints_reconcile_duration_seconds",
+    "Duration of one reconcile",
+    ["kind"],
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
+)
+QUEUE_DEPTH = Gauge("mlendpoints_queue_depth", "Reconciles pending or running")
+WATCHED = Gauge("mlendpoints_watched_objects", "Objects in the watch cache", ["kind"])
+
+
+class WritesCollector(Collector):
+    """Exposes the API client's write counters (apply, patch_status, delete, ...) by kind."""
+
+    def __init__(self, source: Callable[[], dict[tuple[str, str], int]]) -> None:
+        self.source = source
+
+    def collect(self) -> Iterator[CounterMetricFamily]:
+        family = CounterMetricFamily(
+            "mlendpoints_api_writes", "Writes to the Kubernetes API", labels=["verb", "kind"]
+        )
+        for (verb, kind), value in sorted(self.source().items()):
+            family.add_metric([verb, kind], value)
+        yield family
+
+
+def serve(port: int, address: str, registry: CollectorRegistry = REGISTRY) -> None:
+    if port:
+        start_http_server(port, addr=address, registry=registry)

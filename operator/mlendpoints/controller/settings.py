@@ -1,0 +1,53 @@
+"""Operator settings, read from the environment (the Helm chart sets them)."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+
+from mlendpoints.render.settings import RenderSettings
+
+
+def _list(value: str | None) -> list[str]:
+    return [v.strip() for v in (value or "").split(",") if v.strip()]
+
+
+@dataclass(frozen=True)
+class OperatorSettings:
+    #: Namespaces to watch; empty means the whole cluster (needs cluster-wide RBAC).
+    namespaces: list[str] = field(default_factory=list)
+    #: Scoring runtime image used for pods of deployments that name no image.
+    runtime_image: str = RenderSettings().runtime_image
+    #: Parallel reconciles. Raise for thousands of endpoints; each is mostly waiting on the API.
+    workers: int = 8
+    #: Prometheus metrics port (0 disables); liveness is served by kopf on ``liveness_port``.
+    metrics_port: int = 8081
+    liveness_port: int = 8080
+    #: Address to serve metrics and liveness on.
+    bind_address: str = "0.0.0.0"
+    log_level: str = "INFO"
+    #: kopf peering object name; empty runs standalone (one replica: the chart's default).
+    peering: str = ""
+    #: Seconds between checks whether the Gateway API CRDs are installed (routing type auto).
+    api_discovery_interval: float = 60.0
+
+    @classmethod
+    def from_env(cls) -> OperatorSettings:
+        env = os.environ
+        defaults = cls()
+        return cls(
+            namespaces=_list(env.get("MLENDPOINTS_NAMESPACES")),
+            runtime_image=env.get("MLENDPOINTS_RUNTIME_IMAGE", defaults.runtime_image),
+            workers=int(env.get("MLENDPOINTS_WORKERS", defaults.workers)),
+            metrics_port=int(env.get("MLENDPOINTS_METRICS_PORT", defaults.metrics_port)),
+            liveness_port=int(env.get("MLENDPOINTS_LIVENESS_PORT", defaults.liveness_port)),
+            bind_address=env.get("MLENDPOINTS_BIND_ADDRESS", defaults.bind_address),
+            log_level=env.get("MLENDPOINTS_LOG_LEVEL", defaults.log_level).upper(),
+            peering=env.get("MLENDPOINTS_PEERING", ""),
+            api_discovery_interval=float(
+                env.get("MLENDPOINTS_API_DISCOVERY_INTERVAL", defaults.api_discovery_interval)
+            ),
+        )
+
+    def render_settings(self) -> RenderSettings:
+        return RenderSettings(runtime_image=self.runtime_image)

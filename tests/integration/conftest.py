@@ -1,0 +1,123 @@
+"""Integration fixtures for the operator: it runs as a real process (``mlendpoints run``).
+
+Inputs: the session ``cluster`` (tests/conftest.py). Outputs: ``operator`` (a running operator
+with its own client identity, so the audit log can attribute writes to it) and polling helpers.
+A subprocess, not an in-process runner, so restarts are real restarts.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypeVar
+
+import pytest
+
+T = TypeVar("T")
+OPERATOR_USER = "mlendpoints-operator-test"
+
+
+def wait_for(
+    fn: Callable[[], T | None], *, timeout: float = 60, interval: float = 0.3, what: str = "condition"
+) -> T:
+    """Poll ``fn`` until it returns something truthy; fail with ``what`` and the last value."""
+    deadline = time.monotonic() + timeout
+    last: Any = None
+    while time.monotonic() < deadline:
+        last = fn()
+        if last:
+            return last
+        time.sleep(interval)
+    raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}; last value: {last!r}")
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@dataclass
+class OperatorProcess:
+    kubeconfig: Path
+    log_path: Path
+    user: str | None
+    proc: subprocess.Popen[bytes] | None = None
+    metrics_port: int = 0
+    liveness_port: int = 0
+
+    def start(self, timeout: float = 60) -> None:
+        self.metrics_port, self.liveness_port = _free_port(), _free_port()
+        env = {
+            **os.environ,
+            "KUBECONFIG": str(self.kubeconfig),
+            "MLENDPOINTS_METRICS_PORT": str(self.metrics_port),
+            "MLENDPOINTS_LIVENESS_PORT": str(self.liveness_port),
+            "MLENDPOINTS_BIND_ADDRESS": "127.0.0.1",
+            "MLENDPOINTS_API_DISCOVERY_INTERVAL": "5",
+            "MLENDPOINTS_LOG_LEVEL": "DEBUG",
+        }
+        log = self.log_path.open("ab")
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "mlendpoints", "run"],
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        wait_for(self.alive, timeout=timeout, what="operator liveness endpoint")
+
+    def alive(self) -> bool:
+        if self.proc is None or self.proc.poll() is not None:
+            raise AssertionError(f"operator exited; log tail:\n{self.tail()}")
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{self.liveness_port}/healthz", timeout=2) as r:
+                return bool(r.status == 200)
+        except OSError:
+            return False
+
+    def metrics(self) -> str:
+        with urllib.request.urlopen(f"http://127.0.0.1:{self.metrics_port}/metrics", timeout=5) as r:
+            return str(r.read().decode())
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(20)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(5)
+        self.proc = None
+
+    def restart(self) -> None:
+        self.stop()
+        self.start()
+
+    def tail(self, lines: int = 60) -> str:
+        text = self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+        return "\n".join(text.splitlines()[-lines:])
+
+
+@pytest.fixture(scope="session")
+def operator(cluster: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[OperatorProcess]:
+    """One operator for the session, watching all namespaces, with its own identity when local."""
+    work = tmp_path_factory.mktemp("operator")
+    if cluster.is_local:
+        kubeconfig, user = cluster.make_kubeconfig(OPERATOR_USER), OPERATOR_USER
+    else:
+        kubeconfig, user = cluster.kubeconfig, None
+    op = OperatorProcess(kubeconfig=kubeconfig, log_path=work / "operator.log", user=user)
+    op.start()
+    try:
+        yield op
+    finally:
+        op.stop()
+        print(f"operator log: {op.log_path}")
