@@ -181,38 +181,87 @@ def render_files() -> dict[str, str]:
     return {f"{c['metadata']['name']}.yaml": dump(c) for c in all_crds()}
 
 
-def write(directory: Path) -> list[Path]:
+#: Where the Helm chart's copies of the CRDs live (templates, so ``helm upgrade`` updates them).
+CHART_CRDS = Path("charts/mlendpoints/templates/crds")
+
+
+def chart_template(obj: dict[str, Any]) -> str:
+    """One CRD as a Helm template: behind ``crds.enabled``, ``helm.sh/resource-policy: keep`` when
+    ``crds.keep``, labels from the chart's ``mlendpoints.crdLabels`` helper; ``spec`` byte-for-byte the
+    same YAML as in ``crds/`` (``{{`` is escaped so Helm prints it literally).
+    """
+    import yaml
+
+    spec = yaml.safe_dump({"spec": copy.deepcopy(obj["spec"])}, sort_keys=True, width=120, allow_unicode=True)
+    return (
+        "{{- if .Values.crds.enabled }}\n"
+        + HEADER
+        + "apiVersion: apiextensions.k8s.io/v1\n"
+        + "kind: CustomResourceDefinition\n"
+        + "metadata:\n"
+        + f"  name: {obj['metadata']['name']}\n"
+        + "  labels:\n"
+        + '    {{- include "mlendpoints.crdLabels" . | nindent 4 }}\n'
+        + "  {{- if .Values.crds.keep }}\n"
+        + "  annotations:\n"
+        + "    helm.sh/resource-policy: keep\n"
+        + "  {{- end }}\n"
+        + spec.replace("{{", '{{ "{{" }}')
+        + "{{- end }}\n"
+    )
+
+
+def render_chart_files() -> dict[str, str]:
+    """File name -> content for the chart's ``templates/crds/``."""
+    return {f"{c['metadata']['name']}.yaml": chart_template(c) for c in all_crds()}
+
+
+def write(directory: Path, files: dict[str, str] | None = None) -> list[Path]:
     directory.mkdir(parents=True, exist_ok=True)
     written = []
-    for name, text in render_files().items():
+    for name, text in (render_files() if files is None else files).items():
         path = directory / name
         path.write_text(text)
         written.append(path)
     return written
 
 
+def _stale(directory: Path, files: dict[str, str]) -> list[str]:
+    stale = [
+        str(directory / n)
+        for n, t in files.items()
+        if not (directory / n).is_file() or (directory / n).read_text() != t
+    ]
+    extra = [str(p) for p in sorted(directory.glob("*.yaml")) if p.name not in files]
+    return stale + extra
+
+
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="mlendpoints crds", description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=Path("crds"), help="directory to write (default: crds)")
-    parser.add_argument("--docs", type=Path, default=Path("docs/api-reference.md"), help="API reference to write")
+    parser.add_argument(
+        "--docs", type=Path, default=Path("docs/api-reference.md"), help="API reference to write"
+    )
+    parser.add_argument(
+        "--chart-out",
+        type=Path,
+        default=CHART_CRDS,
+        help=f"the Helm chart's CRD templates directory (default: {CHART_CRDS})",
+    )
     parser.add_argument(
         "--check", action="store_true", help="exit 1 if the files differ from a fresh generation"
     )
     args = parser.parse_args(argv)
     if args.check:
-        stale = [
-            n
-            for n, t in render_files().items()
-            if not (args.out / n).is_file() or (args.out / n).read_text() != t
-        ]
+        stale = _stale(args.out, render_files()) + _stale(args.chart_out, render_chart_files())
         from mlendpoints.api import docgen
 
         if not args.docs.is_file() or args.docs.read_text() != docgen.render():
             stale.append(str(args.docs))
         for name in stale:
-            print(f"stale: {args.out / name}", file=sys.stderr)
+            print(f"stale: {name}", file=sys.stderr)
         return 1 if stale else 0
-    for path in write(args.out):
+    for path in write(args.out) + write(args.chart_out, render_chart_files()):
         print(path)
     from mlendpoints.api import docgen
 

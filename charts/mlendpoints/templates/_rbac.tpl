@@ -1,0 +1,88 @@
+{{/*
+The operator's RBAC rules, in ONE place. rbac.yaml puts them into a ClusterRole (operator
+watching the whole cluster) or into a Role per watched namespace plus a ClusterRole for the
+cluster-scoped part. Exactly the verbs the operator uses, no wildcards; docs/install.md explains
+each rule, tests/chart/test_rbac.py checks them against the code, and the install test runs the
+operator with this ServiceAccount's token, so a missing rule fails as a 403.
+*/}}
+
+{{/* Rules on namespaced resources: granted per watched namespace, or cluster-wide. */}}
+{{- define "mlendpoints.rbac.namespacedRules" -}}
+# Own kinds: watched, and read on a cache miss.
+- apiGroups: ["mlendpoints.io"]
+  resources: ["onlineendpoints", "batchendpoints", "batchdeployments", "batchjobs"]
+  verbs: ["get", "list", "watch"]
+# OnlineDeployments also get their OnlineEndpoint as owner (metadata.ownerReferences, merge patch).
+- apiGroups: ["mlendpoints.io"]
+  resources: ["onlinedeployments"]
+  verbs: ["get", "list", "watch", "patch"]
+# Status subresources: observedGeneration and conditions (merge patch).
+- apiGroups: ["mlendpoints.io"]
+  resources: ["onlineendpoints/status", "onlinedeployments/status", "batchendpoints/status", "batchdeployments/status", "batchjobs/status"]
+  verbs: ["patch"]
+# Children carry ownerReferences with blockOwnerDeletion, which needs update on the owner's
+# finalizers where the OwnerReferencesPermissionEnforcement admission plugin is enabled.
+- apiGroups: ["mlendpoints.io"]
+  resources: ["onlineendpoints/finalizers", "onlinedeployments/finalizers"]
+  verbs: ["update"]
+# Children: watched (list, watch), read on a cache miss (get), server-side applied (patch),
+# pruned when no longer desired (delete).
+- apiGroups: ["apps"]
+  resources: ["deployments"]
+  verbs: ["get", "list", "watch", "patch", "delete"]
+- apiGroups: [""]
+  resources: ["services"]
+  verbs: ["get", "list", "watch", "patch", "delete"]
+- apiGroups: ["autoscaling"]
+  resources: ["horizontalpodautoscalers"]
+  verbs: ["get", "list", "watch", "patch", "delete"]
+- apiGroups: ["policy"]
+  resources: ["poddisruptionbudgets"]
+  verbs: ["get", "list", "watch", "patch", "delete"]
+- apiGroups: ["networking.k8s.io"]
+  resources: ["ingresses"]
+  verbs: ["get", "list", "watch", "patch", "delete"]
+- apiGroups: ["gateway.networking.k8s.io"]
+  resources: ["httproutes"]
+  verbs: ["get", "list", "watch", "patch", "delete"]
+# Endpoint keys Secrets: read by name, applied, pruned. Never listed or watched.
+- apiGroups: [""]
+  resources: ["secrets"]
+  verbs: ["get", "patch", "delete"]
+# Scoring pods: watched to report image pull errors, crash loops and unschedulable pods.
+- apiGroups: [""]
+  resources: ["pods"]
+  verbs: ["list", "watch"]
+# Scoring code (codeConfiguration.configMap): read, and watched so a change rolls the pods.
+- apiGroups: [""]
+  resources: ["configmaps"]
+  verbs: ["get", "list", "watch"]
+# Events on Ready transitions, key rotations and kopf's own warnings.
+- apiGroups: [""]
+  resources: ["events"]
+  verbs: ["create"]
+{{- end }}
+
+{{/*
+Rules on cluster-scoped resources: always cluster-wide. Call with (dict "namespaced" BOOL):
+kopf lists and watches namespaces only when it watches a fixed set of them.
+*/}}
+{{- define "mlendpoints.rbac.clusterRules" -}}
+# InstanceTypes are cluster-scoped: watched, read on a cache miss, status written.
+- apiGroups: ["mlendpoints.io"]
+  resources: ["instancetypes"]
+  verbs: ["get", "list", "watch"]
+- apiGroups: ["mlendpoints.io"]
+  resources: ["instancetypes/status"]
+  verbs: ["patch"]
+# kopf watches CRDs to notice APIs installed later (e.g. the Gateway API's HTTPRoute).
+- apiGroups: ["apiextensions.k8s.io"]
+  resources: ["customresourcedefinitions"]
+  verbs: ["list", "watch"]
+{{- if .namespaced }}
+# kopf lists and watches namespaces to serve the watched ones as they come and go.
+- apiGroups: [""]
+  resources: ["namespaces"]
+  verbs: ["list", "watch"]
+{{- end }}
+{{- end }}
