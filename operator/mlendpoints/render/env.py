@@ -18,6 +18,9 @@ module *is* the contract between operator and runtime:
 ``PYTHONPATH``                      the pip-install target first (with extra packages)
 =================================== ===========================================================
 
+``HOME=/tmp`` follows as a default for the runtime container (the root filesystem is read-only);
+unlike the contract, a ``HOME`` in ``spec.environmentVariables`` replaces it.
+
 User variables (``spec.environmentVariables``) follow in their written order. On a name clash
 the contract wins (the runtime would misbehave otherwise); the dropped names are returned so the
 Deployment can carry them in an annotation. ``$(`` in user values is escaped, so values reach the
@@ -37,6 +40,8 @@ RUNTIME_PORT = 5001
 CODE_DIR = "/var/azureml-app/code"
 KEYS_DIR = "/var/run/secrets/mlendpoints/keys"
 DATA_COLLECTOR_DIR = "/var/azureml-app/data-collector"
+#: HOME of the runtime container unless the user sets one (the writable /tmp emptyDir).
+TMP_HOME = "/tmp"  # noqa: S108 -- a container path
 
 
 @dataclass(frozen=True)
@@ -86,6 +91,10 @@ def container_env(dep: OnlineDeployment, *, endpoint: str, plan: EnvPlan) -> tup
         user_path = spec.environment_variables.get("PYTHONPATH")
         contract["PYTHONPATH"] = packages.SITE_PACKAGES + (f":{user_path}" if user_path else "")
     env: list[Obj] = [{"name": k, "value": v} for k, v in contract.items()]
+    if plan.runtime and "HOME" not in spec.environment_variables:
+        # The root filesystem is read-only: libraries that cache under ~ (mlflow, HF, numba) need a
+        # writable home. A default, not part of the contract: the user's HOME wins.
+        env.append({"name": "HOME", "value": TMP_HOME})
     ignored: list[str] = []
     for name, value in spec.environment_variables.items():
         if name in contract:

@@ -262,6 +262,9 @@ def _fetch_container(fetch: sources.Fetch, *, settings: RenderSettings, resource
         "resources": resources_,
         "volumeMounts": [*fetch.mounts, {"name": "tmp", "mountPath": TMP}],
         "securityContext": security,
+        # `mlendpoints fetch` writes its one-line reason to /dev/termination-log; pip does not, so
+        # its last log lines stand in. Either way the pod status carries why the init failed.
+        "terminationMessagePolicy": "FallbackToLogsOnError",
     }
 
 
@@ -278,4 +281,5 @@ def _pip_container(reqs: list[str], *, main: Obj, resources_: Obj) -> Obj:
             {"name": "tmp", "mountPath": TMP},
         ],
         "securityContext": container_security(),
+        "terminationMessagePolicy": "FallbackToLogsOnError",
     }

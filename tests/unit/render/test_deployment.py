@@ -456,3 +456,14 @@ def test_azureml_target_endpoint_is_refused() -> None:
     )
     with pytest.raises(RenderError, match="azureml"):
         children(deployment(), ep)
+
+
+def test_runtime_home_is_writable_unless_the_user_sets_it() -> None:
+    assert env_of(container(deployment()))["HOME"] == "/tmp"
+    assert env_of(container(deployment(environmentVariables={"HOME": "/data"})))["HOME"] == "/data"
+    assert "HOME" not in env_of(container(deployment(model=None, environment=CUSTOM)))
+
+
+def test_init_containers_report_why_they_failed() -> None:
+    spec = pod_spec(deployment(environment={"pipRequirements": ["joblib"]}))
+    assert {c["terminationMessagePolicy"] for c in spec["initContainers"]} == {"FallbackToLogsOnError"}
