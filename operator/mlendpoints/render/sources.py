@@ -3,7 +3,8 @@
 * ``pvc://<claim>/<sub/path>``: the claim is mounted read-only straight at the mount path (with
   ``subPath``); nothing is copied, so large models are not downloaded once per pod (kserve#1741).
 * ``oci://<image reference>``: an image volume (``volumes[].image``), mounted read-only. Needs the
-  Kubernetes ImageVolume feature (beta, on by default from 1.33; a containerd/CRI-O that supports it).
+  Kubernetes ImageVolume feature gate (on by default in recent releases) and a container
+  runtime that supports image volumes.
 * ``https://``, ``http://``, ``s3://``, ``gs://``, ``az://``, ``abfss://``, ``wasbs://``: an init
   container running ``mlendpoints fetch`` (the storage initializer, :mod:`mlendpoints.storage`)
   downloads into an ``emptyDir`` that the scoring container mounts read-only. Credentials come
