@@ -85,8 +85,15 @@ def test_code_hash_follows_the_configmap(tmp_path: Path, capsys: pytest.CaptureF
     assert code_hash(ROOT / "examples/online/blue-green.yaml") != code_hash(changed)
 
 
-def test_strict_turns_problems_into_exit_1(capsys: pytest.CaptureFixture[str]) -> None:
-    path = ROOT / "examples/online/blue-green.yaml"  # 90/10 split, routing auto, no Gateway: cannot split
+def test_strict_turns_problems_into_exit_1(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = tmp_path / "split.yaml"  # a 90/10 split with routing none: nothing can split it
+    path.write_text(
+        "apiVersion: mlendpoints.io/v1alpha1\nkind: OnlineEndpoint\nmetadata: {name: split}\n"
+        "spec: {traffic: {blue: 90, green: 10}, routing: {type: none}}\n"
+    )
+    code, _, err = run(capsys, "-f", str(path))
+    assert code == 0
+    assert "would be Stalled" in err
     code, _, err = run(capsys, "-f", str(path), "--strict")
     assert code == 1
     assert "would be Stalled" in err
