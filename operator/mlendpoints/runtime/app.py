@@ -1,0 +1,351 @@
+"""The ASGI application: routing, request ids, auth, limits, errors and metrics on one lean path.
+
+:func:`create_app` builds a :class:`Runtime` from :class:`~.config.Settings`. Routes are a dict
+lookup (plus a small parser for ``/v2/models/...``) and every request goes through the same steps,
+in this order, each cheap: route (404/405) -> request id (431) -> key (401) -> content type (415)
+-> body size (413) -> readiness (503) -> decode (400) -> queue and score (429/503/408/500). Errors
+are :class:`~.errors.HTTPError` s rendered in one place; 5xx are logged with the request id.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import orjson
+
+from mlendpoints import __version__
+from mlendpoints.runtime import errors, swagger, v2
+from mlendpoints.runtime.asgi import (
+    TEXT,
+    Receive,
+    Reply,
+    Request,
+    Scope,
+    Send,
+    is_json_type,
+    read_body,
+    send_reply,
+)
+from mlendpoints.runtime.auth import KeyStore
+from mlendpoints.runtime.config import Settings
+from mlendpoints.runtime.metrics import Registry
+from mlendpoints.runtime.model import Model, Scorer, make_scorer
+from mlendpoints.runtime.scheduler import Scheduler
+from mlendpoints.runtime.workers import WorkerPool
+
+log = logging.getLogger("mlendpoints.runtime")
+access = logging.getLogger("mlendpoints.runtime.access")
+
+Handler = Callable[[Request, Receive, str], Awaitable[Reply]]
+HEADER_LIMIT = 100
+
+
+class Route:
+    __slots__ = ("auth", "handler", "json", "label", "methods")
+
+    def __init__(
+        self, label: str, methods: frozenset[str], handler: Handler, *, auth: bool = False, json: bool = False
+    ):
+        self.label = label
+        self.methods = methods
+        self.handler = handler
+        self.auth = auth
+        self.json = json
+
+
+def _new_request_id() -> str:
+    h = os.urandom(16).hex()
+    return f"{h[:8]}-{h[8:12]}-4{h[13:16]}-{h[16:20]}-{h[20:32]}"
+
+
+class Runtime:
+    """The scoring server as an ASGI callable (``uvicorn`` or Starlette's ``TestClient`` drive it)."""
+
+    def __init__(self, settings: Settings, scorer: Scorer | None = None) -> None:
+        self.settings = settings
+        self.metrics = Registry()
+        self.keys = KeyStore(settings.auth_key_dir)
+        self.model = Model(scorer or make_scorer(settings), settings)
+        self.scheduler = Scheduler(
+            WorkerPool(settings.max_concurrent_requests),
+            self.metrics,
+            queue_size=settings.queue_size,
+            queue_wait_s=settings.max_queue_wait_ms / 1000,
+            timeout_s=settings.request_timeout_ms / 1000,
+            max_batch_rows=settings.max_batch_size,
+            batch_latency_s=settings.max_batch_latency_ms / 1000,
+            cancel_timed_out=settings.cancel_timed_out,
+            wedged_after_s=settings.wedged_after_ms / 1000,
+        )
+        self.in_flight = 0
+        self.metrics.in_flight.source = lambda: self.in_flight
+        self.metrics.ready.source = lambda: 1.0 if self.model.ready else 0.0
+        self._swagger: dict[str, dict[str, Any]] = {}
+        self._ready_event: asyncio.Event | None = None
+        get, post = frozenset({"GET"}), frozenset({"POST"})
+        score_methods = frozenset({"GET", "POST"})  # GET only reaches raw-HTTP scripts (else 405)
+        self.routes: dict[str, Route] = {
+            "/": Route("/", get, self.liveness),
+            "/healthz": Route("/healthz", get, self.liveness),
+            "/readyz": Route("/readyz", get, self.readiness),
+            "/ping": Route("/ping", get, self.readiness),
+            "/score": Route("/score", score_methods, self.score, auth=True, json=True),
+            "/invocations": Route("/invocations", post, self.score, auth=True, json=True),
+            "/swagger.json": Route("/swagger.json", get, self.swagger, auth=True),
+            "/metrics": Route("/metrics", get, self.metrics_text),
+            "/v2": Route("/v2", get, self.v2_server),
+            "/v2/health/live": Route("/v2/health/live", get, self.v2_live),
+            "/v2/health/ready": Route("/v2/health/ready", get, self.v2_ready),
+        }
+        self._v2_routes = {
+            "": Route("/v2/models/{name}", get, self.v2_metadata, auth=True),
+            "ready": Route("/v2/models/{name}/ready", get, self.v2_model_ready),
+            "infer": Route("/v2/models/{name}/infer", post, self.v2_infer, auth=True, json=True),
+        }
+
+    # -- ASGI entry point ---------------------------------------------------------------------
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            await self.handle(scope, receive, send)
+        elif scope["type"] == "lifespan":
+            await self.lifespan(receive, send)
+
+    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
+        started = time.perf_counter()
+        self.in_flight += 1
+        path: str = scope["path"]
+        route = self.routes.get(path)
+        model_name = ""
+        if route is None and path.startswith("/v2/models/"):
+            route, model_name = self._v2_route(path)
+        request = Request(scope, "", "")
+        headers = request.headers
+        common: list[tuple[bytes, bytes]] = []
+        try:
+            raw_id = headers.get(b"x-request-id")
+            client_id = headers.get(b"x-ms-client-request-id")
+            request.request_id = _new_request_id()
+            if raw_id is not None or client_id is not None:
+                self._request_ids(request, raw_id, client_id, common)
+            common.append((b"x-request-id", request.request_id.encode()))
+            if route is None:
+                raise errors.NotFound(f"no route {path}")
+            if request.method not in route.methods:
+                raise errors.MethodNotAllowed(
+                    f"{request.method} is not allowed on {path}", ", ".join(sorted(route.methods))
+                )
+            if route.auth and not self.keys.check(headers.get(b"authorization")):
+                self.metrics.auth_failures.inc()
+                raise errors.Unauthorized("missing or invalid key (send Authorization: Bearer <key>)")
+            if route.json:
+                if self.model.scorer.mode != "raw" and not is_json_type(headers.get(b"content-type")):
+                    raise errors.UnsupportedMediaType("expected Content-Type: application/json")
+                request.body = await read_body(
+                    receive, self.settings.max_body_bytes, headers.get(b"content-length")
+                )
+            reply = await route.handler(request, receive, model_name)
+        except errors.HTTPError as exc:
+            reply = self._error(exc, request, route)
+        except Exception as exc:  # a bug of ours; never let it escape as a dropped connection
+            reply = self._error(errors.HTTPError("internal server error"), request, route, cause=exc)
+        await send_reply(send, reply, common)
+        label = route.label if route is not None else "unmatched"
+        elapsed = time.perf_counter() - started
+        self.metrics.requests.inc((label, reply.status))
+        self.metrics.latency.observe(elapsed, (label,))
+        self.in_flight -= 1
+        if self.settings.access_log:
+            access.info(
+                "%s %s %d %.3fms",
+                request.method,
+                path,
+                reply.status,
+                elapsed * 1000,
+                extra={"request_id": request.request_id, "status": reply.status},
+            )
+
+    def _v2_route(self, path: str) -> tuple[Route | None, str]:
+        parts = path[len("/v2/models/") :].split("/")
+        name, rest = parts[0], parts[1:]
+        if len(rest) >= 2 and rest[0] == "versions":  # /v2/models/{name}/versions/{version}[/...]
+            rest = rest[2:]
+        if not name or len(rest) > 1:
+            return None, ""
+        return self._v2_routes.get(rest[0] if rest else ""), name
+
+    @staticmethod
+    def _request_ids(
+        request: Request, raw_id: bytes | None, client_id: bytes | None, common: list[tuple[bytes, bytes]]
+    ) -> None:
+        for value, name in ((raw_id, "x-request-id"), (client_id, "x-ms-client-request-id")):
+            if value is not None and len(value) > HEADER_LIMIT:
+                raise errors.HeaderTooLarge(f"{name} must not exceed {HEADER_LIMIT} characters")
+        if raw_id:
+            text = raw_id.decode("latin-1")
+            if text.isascii() and text.isprintable():
+                request.request_id = text
+        if client_id:
+            text = client_id.decode("latin-1")
+            if text.isascii() and text.isprintable():
+                request.client_request_id = text
+                common.append((b"x-ms-client-request-id", client_id))
+
+    def _error(
+        self,
+        exc: errors.HTTPError,
+        request: Request,
+        route: Route | None,
+        cause: BaseException | None = None,
+    ) -> Reply:
+        cause = cause or exc.__cause__
+        extra = {
+            "request_id": request.request_id,
+            "status": exc.status,
+            "route": route.label if route else request.path,
+        }
+        if exc.status >= 500 and exc.status != 503:
+            log.error("%s: %s", exc.code, exc.message, exc_info=cause, extra=extra)
+        elif exc.status == 408:
+            log.warning("%s: %s", exc.code, exc.message, extra=extra)
+        else:
+            log.debug("%s: %s", exc.code, exc.message, extra=extra)
+        body = errors.render(exc, request.request_id, debug=self.settings.debug, cause=cause)
+        return Reply(body, exc.status, b"application/json", list(exc.headers))
+
+    # -- lifecycle ------------------------------------------------------------------------------
+
+    async def lifespan(self, receive: Receive, send: Send) -> None:
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                try:
+                    self.start()
+                except Exception as exc:
+                    log.exception("start-up failed")
+                    await send({"type": "lifespan.startup.failed", "message": str(exc)})
+                    return
+                await send({"type": "lifespan.startup.complete"})
+            elif message["type"] == "lifespan.shutdown":
+                self.scheduler.pool.stop()
+                await send({"type": "lifespan.shutdown.complete"})
+                return
+
+    def start(self) -> None:
+        """Start the worker threads and the background model load (on the running loop)."""
+        loop = asyncio.get_running_loop()
+        self._ready_event = asyncio.Event()
+        self.scheduler.start(loop, self._score_one, None)
+        self.model.start_loading(loop, self._loaded)
+
+    def _score_one(self, item: Any) -> Any:
+        return self.model.scorer.score_one(item)
+
+    def _loaded(self, model: Model) -> None:
+        self.metrics.model_load.set(model.load_seconds)
+        if model.ready:
+            scorer = model.scorer
+            if self.scheduler.max_batch_rows and scorer.batchable:
+                self.scheduler.enable_batching(scorer.score_many)
+            log.info(
+                "model ready",
+                extra={
+                    "model_kind": scorer.kind,
+                    "mode": scorer.mode,
+                    "load_seconds": round(model.load_seconds, 3),
+                    "batching": self.scheduler.batching,
+                },
+            )
+        if self._ready_event is not None:
+            self._ready_event.set()
+
+    async def wait_loaded(self, timeout: float) -> bool:
+        """Wait until loading finished (either way); True when the model is ready."""
+        if self._ready_event is not None:
+            await asyncio.wait_for(self._ready_event.wait(), timeout)
+        return self.model.ready
+
+    # -- handlers -----------------------------------------------------------------------------
+
+    async def liveness(self, request: Request, receive: Receive, _: str) -> Reply:
+        reason = self.model.liveness() or (
+            "every scoring slot is stuck in a timed-out call" if self.scheduler.wedged() else None
+        )
+        if reason is None:
+            return Reply(b"Healthy", 200, TEXT)
+        return Reply(f"Unhealthy: {reason}".encode(), 503, TEXT)
+
+    async def readiness(self, request: Request, receive: Receive, _: str) -> Reply:
+        if self.model.ready and not self.scheduler.wedged():
+            return Reply(b"Ready", 200, TEXT)
+        reason = self.model.error or self.model.state
+        return Reply(f"Not ready: {reason}".encode(), 503, TEXT)
+
+    async def score(self, request: Request, receive: Receive, _: str) -> Reply:
+        self.model.check_ready()
+        if request.method == "GET" and self.model.scorer.mode != "raw":
+            raise errors.MethodNotAllowed("GET /score is only for raw-HTTP scripts", "POST")
+        item, rows = self.model.scorer.parse(request)
+        reply: Reply = await self.scheduler.submit(item, rows, request.request_id)
+        return reply
+
+    async def swagger(self, request: Request, receive: Receive, _: str) -> Reply:
+        self.model.check_ready()
+        if not self._swagger:
+            self._swagger = self._build_swagger()
+        return Reply(orjson.dumps(swagger.select(self._swagger, request.query.get("version"))), 200)
+
+    def _build_swagger(self) -> dict[str, dict[str, Any]]:
+        from mlendpoints.runtime import openapi_model
+
+        return openapi_model.documents(self.model.scorer, self.settings, auth=self.keys.enabled)
+
+    async def metrics_text(self, request: Request, receive: Receive, _: str) -> Reply:
+        return Reply(self.metrics.render(), 200, b"text/plain; version=0.0.4; charset=utf-8")
+
+    async def v2_server(self, request: Request, receive: Receive, _: str) -> Reply:
+        return Reply(orjson.dumps(v2.server_metadata(__version__)), 200)
+
+    async def v2_live(self, request: Request, receive: Receive, _: str) -> Reply:
+        live = self.model.liveness() is None and not self.scheduler.wedged()
+        return Reply(orjson.dumps({"live": live}), 200 if live else 503)
+
+    async def v2_ready(self, request: Request, receive: Receive, _: str) -> Reply:
+        ready = self.model.ready and not self.scheduler.wedged()
+        return Reply(orjson.dumps({"ready": ready}), 200 if ready else 503)
+
+    def _check_model(self, name: str) -> None:
+        if name != self.settings.model_name:
+            raise errors.NotFound(f"unknown model {name!r}; this server serves {self.settings.model_name!r}")
+
+    async def v2_model_ready(self, request: Request, receive: Receive, name: str) -> Reply:
+        self._check_model(name)
+        ready = self.model.ready
+        return Reply(orjson.dumps({"name": name, "ready": ready}), 200 if ready else 503)
+
+    async def v2_metadata(self, request: Request, receive: Receive, name: str) -> Reply:
+        self._check_model(name)
+        self.model.check_ready()
+        from mlendpoints.runtime import openapi_model
+
+        return Reply(orjson.dumps(openapi_model.v2_metadata(self.model.scorer, name)), 200)
+
+    async def v2_infer(self, request: Request, receive: Receive, name: str) -> Reply:
+        self._check_model(name)
+        self.model.check_ready()
+        tensors, request_id = v2.decode_request(request.json())
+        item, rows = self.model.scorer.parse_v2(tensors, (name, request_id))
+        reply: Reply = await self.scheduler.submit(item, rows, request.request_id)
+        return reply
+
+
+def create_app(settings: Settings | None = None, *, scorer: Scorer | None = None) -> Runtime:
+    """The ASGI app for ``settings`` (default: from the environment)."""
+    from mlendpoints.runtime import config
+
+    return Runtime(settings or config.from_env(), scorer)

@@ -1,0 +1,261 @@
+"""Every setting of the scoring runtime, read from environment variables and ``mlendpoints serve`` flags.
+
+The operator's pod renderer sets the environment variables; a person running ``mlendpoints serve``
+locally uses the flags. A flag always wins over its variable. One table (:data:`OPTIONS`) drives
+both, so the two can never drift apart, and ``mlendpoints serve --help`` lists the variable next to
+each flag.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import os
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+MiB = 1024 * 1024
+
+
+def _bool(value: str) -> bool:
+    lowered = value.strip().lower()
+    if lowered in {"1", "true", "yes", "on"}:
+        return True
+    if lowered in {"0", "false", "no", "off", ""}:
+        return False
+    raise ValueError(f"not a boolean: {value!r} (use true/false)")
+
+
+def _opt_str(value: str) -> str | None:
+    return value or None
+
+
+@dataclasses.dataclass(frozen=True)
+class Settings:
+    """The runtime's configuration; build it with :func:`from_env` or :func:`parse_args`."""
+
+    #: folder holding the model files (``AZUREML_MODEL_DIR``); ``MLmodel`` here means an MLflow model
+    model_dir: str | None = None
+    #: folder holding the scoring code; the entry script is resolved relative to it
+    source_dir: str | None = None
+    #: the scoring script (``score.py``), relative to ``source_dir`` unless absolute
+    entry_script: str | None = None
+    #: ``auto`` (MLmodel present and no entry script -> mlflow), ``mlflow`` or ``custom``
+    model_type: str = "auto"
+    #: model name on the Open Inference Protocol routes (``/v2/models/{name}``)
+    model_name: str = "model"
+    host: str = "0.0.0.0"
+    port: int = 5001
+    #: longest a ``run``/``predict`` call may take before the client gets 408
+    request_timeout_ms: int = 5000
+    #: ``run``/``predict`` calls in flight at once (Azure: ``maxConcurrentRequestsPerInstance``)
+    max_concurrent_requests: int = 1
+    #: longest a request may wait for a free slot before it gets 503
+    max_queue_wait_ms: int = 500
+    #: requests allowed to wait at once; beyond it 429. 0 = 2 x max_concurrent_requests x 32
+    max_queue_size: int = 0
+    #: folder with ``primaryKey`` / ``secondaryKey`` files (the mounted Secret); unset = auth off
+    auth_key_dir: str | None = None
+    #: requests with a larger body get 413
+    max_body_bytes: int = 100 * MiB
+    #: send stack traces to clients on 500 (never in production)
+    debug: bool = False
+    log_level: str = "INFO"
+    #: one JSON log line per request (off by default: it costs ~10% throughput)
+    access_log: bool = False
+    #: micro-batching: most rows merged into one predict call; 0 or 1 = off
+    max_batch_size: int = 0
+    #: micro-batching: longest a request is held back waiting for others to fill its batch
+    max_batch_latency_ms: float = 0.0
+    #: hand ``run`` the raw request object (binary payloads), like Azure's ``@rawhttp``
+    raw_http: bool = False
+    #: interrupt a timed-out ``run`` with an asynchronous exception (pure-Python code only)
+    cancel_timed_out: bool = True
+    #: liveness fails once every slot has been held this long by timed-out calls (0 = never)
+    wedged_after_ms: int = 60_000
+    #: liveness fails when init()/model load has not finished after this long (0 = never)
+    init_timeout_ms: int = 0
+
+    @property
+    def queue_size(self) -> int:
+        """The effective queue bound (see ``max_queue_size``)."""
+        if self.max_queue_size > 0:
+            return self.max_queue_size
+        return 2 * max(1, self.max_concurrent_requests) * 32
+
+    @property
+    def batching(self) -> bool:
+        return self.max_batch_size > 1
+
+    def validate(self) -> Settings:
+        """Reject impossible values early, with the setting's name in the message."""
+        if self.model_type not in {"auto", "mlflow", "custom"}:
+            raise ValueError(
+                f"MLENDPOINTS_MODEL_TYPE must be auto, mlflow or custom, not {self.model_type!r}"
+            )
+        positive = ("request_timeout_ms", "max_concurrent_requests", "max_body_bytes")
+        for name in positive:
+            if getattr(self, name) <= 0:
+                raise ValueError(f"{_OPTION_BY_FIELD[name].env} must be > 0")
+        for name in ("max_queue_wait_ms", "max_queue_size", "max_batch_size", "wedged_after_ms"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"{_OPTION_BY_FIELD[name].env} must be >= 0")
+        if self.max_batch_latency_ms < 0:
+            raise ValueError("MLENDPOINTS_MAX_BATCH_LATENCY_MS must be >= 0")
+        if not 0 < self.port < 65536:
+            raise ValueError("MLENDPOINTS_PORT must be a TCP port")
+        return self
+
+
+@dataclasses.dataclass(frozen=True)
+class Option:
+    """One setting: its field, environment variable, flag, parser and help text."""
+
+    field: str
+    env: str
+    flag: str
+    parse: Any
+    help: str
+    #: older/Azure names read when ``env`` is unset
+    aliases: tuple[str, ...] = ()
+
+
+OPTIONS: tuple[Option, ...] = (
+    Option("model_dir", "AZUREML_MODEL_DIR", "--model-dir", _opt_str, "model folder"),
+    Option(
+        "source_dir",
+        "AZUREML_SOURCE_DIRECTORY",
+        "--source-dir",
+        _opt_str,
+        "code folder",
+        aliases=("AML_APP_ROOT",),
+    ),
+    Option("entry_script", "AZUREML_ENTRY_SCRIPT", "--entry-script", _opt_str, "scoring script"),
+    Option("model_type", "MLENDPOINTS_MODEL_TYPE", "--model-type", str, "auto | mlflow | custom"),
+    Option("model_name", "MLENDPOINTS_MODEL_NAME", "--model-name", str, "name on /v2/models/{name}"),
+    Option("host", "MLENDPOINTS_HOST", "--host", str, "listen address"),
+    Option("port", "MLENDPOINTS_PORT", "--port", int, "listen port"),
+    Option(
+        "request_timeout_ms",
+        "MLENDPOINTS_REQUEST_TIMEOUT_MS",
+        "--request-timeout-ms",
+        int,
+        "scoring timeout -> 408",
+    ),
+    Option(
+        "max_concurrent_requests",
+        "MLENDPOINTS_MAX_CONCURRENT_REQUESTS",
+        "--max-concurrent-requests",
+        int,
+        "run() calls in flight",
+    ),
+    Option(
+        "max_queue_wait_ms",
+        "MLENDPOINTS_MAX_QUEUE_WAIT_MS",
+        "--max-queue-wait-ms",
+        int,
+        "queue wait -> 503",
+    ),
+    Option(
+        "max_queue_size",
+        "MLENDPOINTS_MAX_QUEUE_SIZE",
+        "--max-queue-size",
+        int,
+        "waiting requests before 429 (0 = 2 x concurrency x 32)",
+    ),
+    Option(
+        "auth_key_dir",
+        "MLENDPOINTS_AUTH_KEY_DIR",
+        "--auth-key-dir",
+        _opt_str,
+        "folder with primaryKey/secondaryKey; unset = no auth",
+    ),
+    Option("max_body_bytes", "MLENDPOINTS_MAX_BODY_BYTES", "--max-body-bytes", int, "body limit -> 413"),
+    Option("debug", "MLENDPOINTS_DEBUG", "--debug", _bool, "stack traces in 500 responses"),
+    Option("log_level", "MLENDPOINTS_LOG_LEVEL", "--log-level", str, "DEBUG, INFO, WARNING, ERROR"),
+    Option("access_log", "MLENDPOINTS_ACCESS_LOG", "--access-log", _bool, "log every request"),
+    Option(
+        "max_batch_size",
+        "MLENDPOINTS_MAX_BATCH_SIZE",
+        "--max-batch-size",
+        int,
+        "micro-batching: rows per predict (0/1 = off)",
+    ),
+    Option(
+        "max_batch_latency_ms",
+        "MLENDPOINTS_MAX_BATCH_LATENCY_MS",
+        "--max-batch-latency-ms",
+        float,
+        "micro-batching: fill window",
+    ),
+    Option("raw_http", "MLENDPOINTS_RAW_HTTP", "--raw-http", _bool, "pass the request object to run()"),
+    Option(
+        "cancel_timed_out",
+        "MLENDPOINTS_CANCEL_TIMED_OUT",
+        "--cancel-timed-out",
+        _bool,
+        "interrupt timed-out run() calls",
+    ),
+    Option(
+        "wedged_after_ms",
+        "MLENDPOINTS_WEDGED_AFTER_MS",
+        "--wedged-after-ms",
+        int,
+        "liveness fails when all slots are stuck this long",
+    ),
+    Option(
+        "init_timeout_ms",
+        "MLENDPOINTS_INIT_TIMEOUT_MS",
+        "--init-timeout-ms",
+        int,
+        "liveness fails when loading takes longer (0 = never)",
+    ),
+)
+_OPTION_BY_FIELD = {option.field: option for option in OPTIONS}
+
+
+def from_env(environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
+    """Build :class:`Settings` from environment variables, then apply ``overrides`` (by field name).
+
+    Raises:
+        ValueError: a variable cannot be parsed or a value is out of range; the message names it.
+    """
+    env = os.environ if environ is None else environ
+    values: dict[str, Any] = {}
+    for option in OPTIONS:
+        for name in (option.env, *option.aliases):
+            raw = env.get(name)
+            if raw is not None and raw != "":
+                try:
+                    values[option.field] = option.parse(raw)
+                except ValueError as exc:
+                    raise ValueError(f"{name}={raw!r}: {exc}") from None
+                break
+    values.update(overrides)
+    return Settings(**values).validate()
+
+
+def build_parser(prog: str = "mlendpoints serve") -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog=prog,
+        description="Serve one model (Azure ML scoring script or MLflow model) over HTTP.",
+        epilog="Every flag has an environment variable (shown in brackets); the flag wins.",
+    )
+    for option in OPTIONS:
+        default = getattr(Settings(), option.field)
+        parser.add_argument(
+            option.flag,
+            dest=option.field,
+            type=option.parse,
+            default=None,
+            metavar=option.field.upper() if option.parse is not _bool else "BOOL",
+            help=f"{option.help} [{option.env}; default {default!r}]",
+        )
+    return parser
+
+
+def parse_args(argv: Sequence[str], environ: Mapping[str, str] | None = None) -> Settings:
+    """Flags over environment variables over defaults."""
+    namespace = build_parser().parse_args(list(argv))
+    flags = {key: value for key, value in vars(namespace).items() if value is not None}
+    return from_env(environ, **flags)

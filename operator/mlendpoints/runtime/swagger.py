@@ -1,0 +1,394 @@
+"""``GET /swagger.json``: the OpenAPI document of this server, with the model's own input schema.
+
+Like azureml-inference-server-http, ``?version=2`` (the default) gives Swagger 2.0 and ``?version=3``
+OpenAPI 3.0 (``3.1`` too); a ``swagger2.json`` / ``swagger3.json`` / ``swagger.json`` next to the
+scoring script is served instead when present. The request schema of ``/score`` comes from the
+script's inference-schema decorators (``@input_schema`` / ``@output_schema``) or from the MLflow
+signature (one alternative per accepted request format); a plain script gets a generic object.
+The Open Inference Protocol and health routes are described too, so generic clients and fuzzers
+(the tests run schemathesis on it) see the whole surface.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from typing import Any
+
+from mlendpoints import __version__
+from mlendpoints.runtime import errors, v2
+
+VERSIONS = {"2": "2.0", "2.0": "2.0", "3": "3.0.3", "3.0": "3.0.3", "3.1": "3.1.0"}
+_TYPES = {
+    "double": "number",
+    "float": "number",
+    "long": "integer",
+    "integer": "integer",
+    "boolean": "boolean",
+}
+_KIND = {"f": "number", "i": "integer", "u": "integer", "b": "boolean"}
+
+
+def _tensor_schema(dtype: Any, shape: list[int] | tuple[int, ...]) -> dict[str, Any]:
+    import numpy as np
+
+    kind = np.dtype(dtype).kind if dtype is not None else "O"
+    schema: dict[str, Any] = {"type": _KIND.get(kind, "string")} if kind in _KIND or kind in "USO" else {}
+    if kind == "u":
+        schema["minimum"] = 0
+    for size in reversed(list(shape)[1:]):
+        schema = {"type": "array", "items": schema}
+        if size >= 0:
+            schema.update(minItems=size, maxItems=size)
+    return {"type": "array", "minItems": 1, "items": schema}
+
+
+def _column_schema(spec: dict[str, Any]) -> dict[str, Any]:
+    type_name = spec.get("type")
+    if type_name in _TYPES:
+        return {"type": _TYPES[type_name]}
+    if type_name in ("string", "binary", "datetime"):
+        return {"type": "string"}
+    return {}
+
+
+def mlflow_schemas(
+    signature: Any, output_specs: list[dict[str, Any]]
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(request, response) schemas of ``/score`` for an MLflow model's signature."""
+    alternatives: list[dict[str, Any]] = []
+
+    def one_of(key: str, schema: dict[str, Any]) -> None:
+        alternatives.append(
+            {"type": "object", "required": [key], "properties": {key: schema}, "additionalProperties": False}
+        )
+
+    if signature.kind == "columns":
+        specs = [s for s in signature.specs if s.get("name") is not None]
+        names = [s["name"] for s in specs]
+        cells = {s["name"]: _column_schema(s) for s in specs}
+        same = {json.dumps(v, sort_keys=True) for v in cells.values()}
+        row: dict[str, Any] = {"type": "array", "minItems": len(names), "maxItems": len(names)}
+        row["items"] = json.loads(same.pop()) if len(same) == 1 else {}
+        split = {
+            "type": "object",
+            "required": ["columns", "data"],
+            "properties": {
+                "columns": {
+                    "type": "array",
+                    "items": {"type": "string", "enum": names},
+                    "minItems": len(names),
+                    "maxItems": len(names),
+                    "uniqueItems": True,
+                },
+                "index": {"type": "array", "items": {"type": "integer"}},
+                "data": {"type": "array", "minItems": 1, "items": row},
+            },
+        }
+        record = {"type": "object", "required": list(signature.required), "properties": cells}
+        one_of("input_data", split)
+        one_of("dataframe_split", split)
+        one_of("dataframe_records", {"type": "array", "minItems": 1, "items": record})
+        one_of("instances", {"type": "array", "minItems": 1, "items": record})
+    elif signature.kind == "tensor":
+        tensor = _tensor_schema(signature.dtype, signature.shape)
+        for key in ("input_data", "inputs", "instances"):
+            one_of(key, tensor)
+    elif signature.kind == "tensors":
+        named = {
+            "type": "object",
+            "required": list(signature.required),
+            "properties": {
+                name: _tensor_schema(dtype, shape) for name, (dtype, shape) in signature.tensors.items()
+            },
+        }
+        one_of("input_data", named)
+        one_of("inputs", named)
+    else:
+        for key in ("input_data", "dataframe_split", "dataframe_records", "instances", "inputs"):
+            one_of(key, {})
+    request = {"anyOf": alternatives} if len(alternatives) > 1 else alternatives[0]
+    predictions: dict[str, Any] = {"type": "array"}
+    if len(output_specs) == 1 and output_specs[0].get("type") == "tensor":
+        spec = output_specs[0]["tensor-spec"]
+        predictions = _tensor_schema(spec.get("dtype"), spec.get("shape", [-1]))
+        predictions.pop("minItems", None)
+    response = {"anyOf": [predictions, {"type": "object", "properties": {"predictions": predictions}}]}
+    return request, response
+
+
+def _error_responses(*codes: int) -> dict[str, Any]:
+    reasons = {
+        400: "Bad input (malformed JSON, schema or signature mismatch)",
+        401: "Missing or wrong key",
+        404: "Unknown model",
+        408: "Scoring took longer than the request timeout",
+        413: "Body over the size limit",
+        415: "Unsupported content type",
+        429: "Too many requests waiting",
+        500: "The scoring code raised",
+        503: "Not ready, or waited too long for a free slot",
+    }
+    error = {"$ref": "#/components/schemas/Error"}
+    return {
+        str(code): {"description": reasons[code], "content": {"application/json": {"schema": error}}}
+        for code in codes
+    }
+
+
+def json_of(ref: str) -> dict[str, Any]:
+    return {"application/json": {"schema": {"$ref": f"#/components/schemas/{ref}"}}}
+
+
+def build(
+    *,
+    request_schema: dict[str, Any],
+    response_schema: dict[str, Any],
+    raw: bool,
+    auth: bool,
+    title: str,
+    version: str = "3.0.3",
+) -> dict[str, Any]:
+    """The OpenAPI document (3.x; :func:`to_swagger2` converts it)."""
+    secured: list[dict[str, list[str]]] = [{"bearer": []}] if auth else []
+    text = {"text/plain": {"schema": {"type": "string"}}}
+    fails = (400, 401, 408, 413, 415, 429, 500, 503)
+    score_body = (
+        {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}}
+        if raw
+        else json_of("ServiceInput")
+    )
+    model = [{"name": "model_name", "in": "path", "required": True, "schema": {"type": "string"}}]
+    paths: dict[str, Any] = {
+        "/": {
+            "get": {
+                "operationId": "liveness",
+                "summary": "Liveness probe",
+                "responses": {
+                    "200": {"description": "Healthy", "content": text},
+                    "503": {"description": "Unhealthy", "content": text},
+                },
+            }
+        },
+        "/readyz": {
+            "get": {
+                "operationId": "readiness",
+                "summary": "Readiness probe",
+                "responses": {
+                    "200": {"description": "Ready", "content": text},
+                    "503": {"description": "Not ready", "content": text},
+                },
+            }
+        },
+        "/score": {
+            "post": {
+                "operationId": "score",
+                "summary": "Score",
+                "security": secured,
+                "requestBody": {"required": True, "content": score_body},
+                "responses": {
+                    "200": {"description": "Predictions", "content": json_of("ServiceOutput")},
+                    **_error_responses(*fails),
+                },
+            }
+        },
+        "/v2/health/live": {
+            "get": {
+                "operationId": "v2_live",
+                "responses": {"200": {"description": "Live", "content": json_of("Health")}},
+            }
+        },
+        "/v2/health/ready": {
+            "get": {
+                "operationId": "v2_ready",
+                "responses": {
+                    "200": {"description": "Ready", "content": json_of("Health")},
+                    "503": {"description": "Not ready", "content": json_of("Health")},
+                },
+            }
+        },
+        "/v2/models/{model_name}": {
+            "get": {
+                "operationId": "v2_metadata",
+                "security": secured,
+                "parameters": model,
+                "responses": {
+                    "200": {"description": "Model metadata", "content": json_of("ModelMetadata")},
+                    **_error_responses(401, 404),
+                },
+            }
+        },
+        "/v2/models/{model_name}/ready": {
+            "get": {
+                "operationId": "v2_model_ready",
+                "parameters": model,
+                "responses": {
+                    "200": {"description": "Ready", "content": json_of("Health")},
+                    **_error_responses(404, 503),
+                },
+            }
+        },
+        "/v2/models/{model_name}/infer": {
+            "post": {
+                "operationId": "v2_infer",
+                "security": secured,
+                "parameters": model,
+                "requestBody": {"required": True, "content": json_of("InferenceRequest")},
+                "responses": {
+                    "200": {"description": "Outputs", "content": json_of("InferenceResponse")},
+                    **_error_responses(404, *fails),
+                },
+            }
+        },
+    }
+    tensor_in = {
+        "type": "object",
+        "required": ["name", "shape", "datatype", "data"],
+        "properties": {
+            "name": {"type": "string", "minLength": 1},
+            "shape": {"type": "array", "items": {"type": "integer", "minimum": 0}},
+            "datatype": {"type": "string", "enum": list(v2.DATATYPES)},
+            "parameters": {"type": "object"},
+            "data": {"type": "array"},
+        },
+    }
+    schemas = {
+        "ServiceInput": request_schema,
+        "ServiceOutput": response_schema,
+        "Error": {
+            "type": "object",
+            "properties": {
+                "error": {"type": "string"},
+                "message": {"type": "string"},
+                "code": {"type": "string"},
+                "request_id": {"type": "string"},
+            },
+        },
+        "Health": {"type": "object"},
+        "ModelMetadata": {
+            "type": "object",
+            "required": ["name"],
+            "properties": {
+                "name": {"type": "string"},
+                "platform": {"type": "string"},
+                "inputs": {"type": "array"},
+                "outputs": {"type": "array"},
+            },
+        },
+        "InferenceRequest": {
+            "type": "object",
+            "required": ["inputs"],
+            "properties": {
+                "id": {"type": "string"},
+                "parameters": {"type": "object"},
+                "inputs": {"type": "array", "minItems": 1, "items": tensor_in},
+            },
+        },
+        "InferenceResponse": {
+            "type": "object",
+            "required": ["model_name", "outputs"],
+            "properties": {
+                "model_name": {"type": "string"},
+                "id": {"type": "string"},
+                "outputs": {"type": "array"},
+            },
+        },
+    }
+    doc: dict[str, Any] = {
+        "openapi": version,
+        "info": {"title": title, "version": __version__, "description": "mlendpoints scoring runtime"},
+        "paths": paths,
+        "components": {"schemas": schemas},
+    }
+    if auth:
+        doc["components"]["securitySchemes"] = {"bearer": {"type": "http", "scheme": "bearer"}}
+    return doc
+
+
+def to_swagger2(doc: dict[str, Any]) -> dict[str, Any]:
+    """Convert the document :func:`build` makes to Swagger 2.0 (only the constructs it uses)."""
+    text = json.dumps(doc).replace("#/components/schemas/", "#/definitions/")
+    doc = _without_alternatives(json.loads(text))
+    out: dict[str, Any] = {
+        "swagger": "2.0",
+        "info": doc["info"],
+        "schemes": ["http"],
+        "consumes": ["application/json"],
+        "produces": ["application/json"],
+        "paths": {},
+        "definitions": doc["components"]["schemas"],
+    }
+    if "securitySchemes" in doc["components"]:
+        out["securityDefinitions"] = {"bearer": {"type": "apiKey", "name": "Authorization", "in": "header"}}
+    for path, operations in doc["paths"].items():
+        out["paths"][path] = {}
+        for method, op in operations.items():
+            new = {k: v for k, v in op.items() if k not in ("requestBody", "responses", "parameters")}
+            params = [
+                {"name": p["name"], "in": p["in"], "required": p["required"], "type": "string"}
+                for p in op.get("parameters", [])
+            ]
+            if "requestBody" in op:
+                media, body = next(iter(op["requestBody"]["content"].items()))
+                schema = body["schema"]
+                if media == "application/octet-stream":
+                    new["consumes"] = [media]
+                    schema = {"type": "string", "format": "binary"}
+                params.append({"name": "body", "in": "body", "required": True, "schema": schema})
+            if params:
+                new["parameters"] = params
+            new["responses"] = {}
+            for code, response in op["responses"].items():
+                media_map = response.get("content", {})
+                entry = {"description": response["description"]}
+                if media_map:
+                    media, content = next(iter(media_map.items()))
+                    entry["schema"] = content["schema"]
+                    if media != "application/json":
+                        new["produces"] = [media]
+                new["responses"][code] = entry
+            out["paths"][path][method] = new
+    return out
+
+
+def _without_alternatives(node: Any) -> Any:
+    """Swagger 2.0 has no ``anyOf``: alternatives of single-key objects become one object with
+    every key allowed and exactly one present; anything else becomes an unconstrained schema."""
+    if isinstance(node, list):
+        return [_without_alternatives(item) for item in node]
+    if not isinstance(node, dict):
+        return node
+    node = {key: _without_alternatives(value) for key, value in node.items()}
+    alternatives = node.pop("anyOf", None) or node.pop("oneOf", None)
+    if alternatives is None:
+        return node
+    if all(isinstance(a, dict) and a.get("type") == "object" and "properties" in a for a in alternatives):
+        properties: dict[str, Any] = {}
+        for alternative in alternatives:
+            properties.update(alternative["properties"])
+        single = all(len(a["properties"]) == 1 and a.get("required") for a in alternatives)
+        merged = {"type": "object", "properties": properties, **node}
+        return {**merged, "minProperties": 1, "maxProperties": 1} if single else merged
+    return {**node, "description": "one of several layouts (see the OpenAPI 3 document)"}
+
+
+def user_document(source_dir: str | None, version: str) -> dict[str, Any] | None:
+    """A swagger file shipped with the scoring code, if any (it wins over the generated one)."""
+    if not source_dir:
+        return None
+    names = ["swagger.json", "swagger2.json"] if version == "2.0" else [f"swagger{version[0]}.json"]
+    for name in names:
+        path = os.path.join(source_dir, name)
+        if os.path.isfile(path):
+            with open(path, encoding="utf-8") as handle:
+                loaded: dict[str, Any] = json.load(handle)
+                return loaded
+    return None
+
+
+def select(documents: dict[str, dict[str, Any]], requested: str | None) -> dict[str, Any]:
+    """The document for ``?version=`` (404 for unknown versions, as azureml-inference-server-http does)."""
+    key = VERSIONS.get(requested or "2")
+    if key is None or key not in documents:
+        raise errors.NotFound(f"swagger version {requested!r} is not available; use one of 2, 3, 3.1")
+    return documents[key]
