@@ -78,3 +78,24 @@ def test_committed_api_reference_matches_the_models() -> None:
     from mlendpoints.api import docgen
 
     assert (ROOT / "docs/api-reference.md").read_text() == docgen.render(), "run `mlendpoints crds`"
+
+
+def test_committed_chart_crds_match_the_models() -> None:
+    fresh = crdgen.render_chart_files()
+    chart_dir = ROOT / crdgen.CHART_CRDS
+    committed = {p.name: p.read_text() for p in chart_dir.glob("*.yaml")}
+    assert set(committed) == set(fresh), f"{chart_dir} has extra or missing files: run `mlendpoints crds`"
+    stale = [name for name, text in fresh.items() if committed[name] != text]
+    assert not stale, f"stale chart CRDs {stale}: run `mlendpoints crds`"
+
+
+def test_chart_crd_templates_carry_the_same_spec_as_crds() -> None:
+    for obj in crdgen.all_crds():
+        text = crdgen.chart_template(obj)
+        assert text.startswith("{{- if .Values.crds.enabled }}\n")
+        assert "helm.sh/resource-policy: keep" in text
+        # Outside the Go-template lines, the template is the CRD's spec as YAML.
+        body = "\n".join(line for line in text.splitlines() if "{{" not in line and "keep" not in line)
+        parsed = yaml.safe_load(body)
+        assert parsed["spec"] == obj["spec"]
+        assert parsed["metadata"]["name"] == obj["metadata"]["name"]

@@ -24,6 +24,11 @@ it already contains the chart name.
 {{- end }}
 {{- end }}
 
+{{/* Name of the `helm test` hook's objects ("-test" suffix inside 63 characters). */}}
+{{- define "mlendpoints.testName" -}}
+{{- printf "%s-test" (include "mlendpoints.fullname" . | trunc 58 | trimSuffix "-") }}
+{{- end }}
+
 {{/* "<chart>-<version>" for the helm.sh/chart label. */}}
 {{- define "mlendpoints.chart" -}}
 {{- printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" | trunc 63 | trimSuffix "-" }}

@@ -1,0 +1,162 @@
+"""The chart's RBAC is least privilege: exactly the verbs the operator's code uses, no wildcards.
+
+No cluster: rules are read from ``helm template`` and compared with (a) the table below, which
+docs/install.md explains row by row, and (b) what the code registers and calls: kopf's watch
+handlers, the reconcilers' child kinds, status writes. The install test (test_install.py) then
+runs the operator with the chart's ServiceAccount token, where a missing rule is a 403.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+from tests.chart.conftest import of_kind, one, template
+
+Triple = tuple[str, str, str]  # (apiGroup, resource, verb)
+
+READ = {"get", "list", "watch"}
+CHILD = {"get", "list", "watch", "patch", "delete"}
+NAMESPACED: dict[tuple[str, str], set[str]] = {
+    ("mlendpoints.io", "onlineendpoints"): READ,
+    ("mlendpoints.io", "onlinedeployments"): READ | {"patch"},
+    ("mlendpoints.io", "batchendpoints"): READ,
+    ("mlendpoints.io", "batchdeployments"): READ,
+    ("mlendpoints.io", "batchjobs"): READ,
+    ("mlendpoints.io", "onlineendpoints/status"): {"patch"},
+    ("mlendpoints.io", "onlinedeployments/status"): {"patch"},
+    ("mlendpoints.io", "batchendpoints/status"): {"patch"},
+    ("mlendpoints.io", "batchdeployments/status"): {"patch"},
+    ("mlendpoints.io", "batchjobs/status"): {"patch"},
+    ("mlendpoints.io", "onlineendpoints/finalizers"): {"update"},
+    ("mlendpoints.io", "onlinedeployments/finalizers"): {"update"},
+    ("apps", "deployments"): CHILD,
+    ("", "services"): CHILD,
+    ("autoscaling", "horizontalpodautoscalers"): CHILD,
+    ("policy", "poddisruptionbudgets"): CHILD,
+    ("networking.k8s.io", "ingresses"): CHILD,
+    ("gateway.networking.k8s.io", "httproutes"): CHILD,
+    ("", "secrets"): {"get", "patch", "delete"},
+    ("", "pods"): {"list", "watch"},
+    ("", "configmaps"): READ,
+    ("", "events"): {"create"},
+}
+CLUSTER: dict[tuple[str, str], set[str]] = {
+    ("mlendpoints.io", "instancetypes"): READ,
+    ("mlendpoints.io", "instancetypes/status"): {"patch"},
+    ("apiextensions.k8s.io", "customresourcedefinitions"): {"list", "watch"},
+}
+#: Granted ahead of the code: cache-miss reads for the batch reconcilers (their watches and status
+#: writes are already in the code). Remove from here and from the chart if they never come.
+RESERVED: set[Triple] = {
+    ("mlendpoints.io", r, "get") for r in ("batchendpoints", "batchdeployments", "batchjobs")
+}
+#: Only when watching a fixed set of namespaces (kopf's namespace observer).
+NAMESPACES: dict[tuple[str, str], set[str]] = {("", "namespaces"): {"list", "watch"}}
+
+
+def triples(table: Mapping[tuple[str, str], set[str]]) -> set[Triple]:
+    return {(g, r, v) for (g, r), verbs in table.items() for v in verbs}
+
+
+def granted(rules: Iterable[Mapping[str, Any]]) -> set[Triple]:
+    out: set[Triple] = set()
+    for rule in rules:
+        assert not rule.get("nonResourceURLs"), rule
+        assert not rule.get("resourceNames"), rule
+        for group in rule["apiGroups"]:
+            for resource in rule["resources"]:
+                for verb in rule["verbs"]:
+                    assert "*" not in (group, resource, verb), f"wildcard in {rule}"
+                    out.add((group, resource, verb))
+    return out
+
+
+def test_cluster_wide_install_grants_exactly_the_table(helm: Path, tmp_path: Path) -> None:
+    objects = template(helm, tmp_path, namespace="ops")
+    assert not of_kind(objects, "Role")
+    assert not of_kind(objects, "RoleBinding")
+    role = one(objects, "ClusterRole")
+    assert granted(role["rules"]) == triples(NAMESPACED) | triples(CLUSTER)
+    binding = one(objects, "ClusterRoleBinding")
+    assert binding["roleRef"] == {
+        "apiGroup": "rbac.authorization.k8s.io",
+        "kind": "ClusterRole",
+        "name": role["metadata"]["name"],
+    }
+    sa = one(
+        [o for o in objects if not (o["metadata"].get("annotations") or {}).get("helm.sh/hook")],
+        "ServiceAccount",
+    )
+    assert binding["subjects"] == [
+        {"kind": "ServiceAccount", "name": sa["metadata"]["name"], "namespace": "ops"}
+    ]
+    deployment = one(objects, "Deployment")
+    assert deployment["spec"]["template"]["spec"]["serviceAccountName"] == sa["metadata"]["name"]
+
+
+def test_namespaced_install_uses_a_role_per_namespace(helm: Path, tmp_path: Path) -> None:
+    objects = template(
+        helm, tmp_path, {"operator": {"watchNamespaces": ["team-a", "team-b"]}}, namespace="ops"
+    )
+    cluster_role = one(objects, "ClusterRole")
+    assert granted(cluster_role["rules"]) == triples(CLUSTER) | triples(NAMESPACES)
+    roles = {r["metadata"]["namespace"]: r for r in of_kind(objects, "Role")}
+    bindings = {b["metadata"]["namespace"]: b for b in of_kind(objects, "RoleBinding")}
+    assert set(roles) == set(bindings) == {"team-a", "team-b"}
+    for ns, role in roles.items():
+        assert granted(role["rules"]) == triples(NAMESPACED)
+        assert bindings[ns]["roleRef"]["kind"] == "Role"
+        assert bindings[ns]["roleRef"]["name"] == role["metadata"]["name"]
+        assert bindings[ns]["subjects"][0]["namespace"] == "ops"
+
+
+def test_rbac_can_be_left_to_the_cluster_admin(helm: Path, tmp_path: Path) -> None:
+    objects = template(helm, tmp_path, {"rbac": {"create": False}})
+    assert not {o["kind"] for o in objects} & {"ClusterRole", "ClusterRoleBinding", "Role", "RoleBinding"}
+
+
+def _needed_by_code() -> dict[tuple[str, str], set[str]]:
+    """What the operator's code uses, read from its registrations and reconcilers."""
+    import kopf
+
+    import mlendpoints.controller.handlers  # noqa: F401  (registers the watch handlers)
+    from mlendpoints.backends.kubernetes import deployment, endpoint
+    from mlendpoints.clients import resources
+
+    needed: dict[tuple[str, str], set[str]] = {}
+
+    def add(group: str, resource: str, *verbs: str) -> None:
+        needed.setdefault((group, resource), set()).update(verbs)
+
+    for handler in kopf.get_default_registry()._watching.get_all_handlers():
+        selector = handler.selector
+        assert selector is not None
+        add(selector.group or "", selector.any_name or selector.plural or "", "list", "watch")
+
+    def group_of(kind: resources.Kind) -> str:
+        return kind.api_version.rpartition("/")[0]
+
+    for kind in {*deployment.CHILD_KINDS, *endpoint.CHILD_KINDS}:
+        add(group_of(kind), kind.plural, "get", "patch", "delete")  # cache-miss read, SSA, pruning
+    for kind in (resources.ONLINE_ENDPOINT, resources.INSTANCE_TYPE, resources.CONFIGMAP, resources.SECRET):
+        add(group_of(kind), kind.plural, "get")  # Context.live / key lookups
+    add(group_of(resources.ONLINE_DEPLOYMENT), resources.ONLINE_DEPLOYMENT.plural, "get", "patch")  # adoption
+    for kind in resources._ALL:
+        if group_of(kind) == "mlendpoints.io":
+            add("mlendpoints.io", f"{kind.plural}/status", "patch")
+    add("", "events", "create")
+    add("apiextensions.k8s.io", "customresourcedefinitions", "list", "watch")  # kopf's resource observer
+    return needed
+
+
+def test_every_call_the_code_makes_is_granted_and_nothing_else() -> None:
+    needed = triples(_needed_by_code())
+    table = triples(NAMESPACED) | triples(CLUSTER)
+    finalizers = {t for t in table if t[1].endswith("/finalizers")}  # admission-plugin requirement
+    assert needed - table == set(), (
+        f"the code uses these but the chart does not grant them: {sorted(needed - table)}"
+    )
+    unused = table - finalizers - RESERVED - needed
+    assert unused == set(), f"granted but unused by the code: {sorted(unused)}"
