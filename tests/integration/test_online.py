@@ -155,12 +155,45 @@ def test_traffic_to_a_deployment_that_is_not_ready_stays_on_the_ready_one(
     cluster: Any, namespace: str
 ) -> None:
     ns = namespace
-    # green asks for a node pool that does not exist: it can never become Ready.
+    # green's scoring code (a ConfigMap) does not exist yet: green cannot become Ready.
+    green_code = {"configMap": {"name": "score-green"}, "scoringScript": "score.py"}
+    cluster.apply(
+        [
+            code_configmap(ns),
+            endpoint(
+                ns,
+                traffic={"blue": 90, "green": 10},
+                routing={"type": "gatewayAPI", "parentRefs": [{"name": "gw"}]},
+            ),
+            deployment(ns, "blue"),
+            deployment(ns, "green", codeConfiguration=green_code),
+        ]
+    )
+    wait_condition(cluster, "odep", "blue", ns, "Ready")
+    ep = wait_condition(cluster, "oep", "ep1", ns, "Reconciling", reason="WaitingForDeployments")
+    assert {k: v for k, v in ep["status"]["traffic"].items() if v} == {"blue": 100}
+    summary = {d["name"]: d for d in ep["status"]["deployments"]}
+    assert (summary["green"]["desiredTraffic"], summary["green"]["effectiveTraffic"]) == (10, 0)
+    assert condition(ep, "Ready")["status"] == "Unknown"  # type: ignore[index]
+    assert route_weights(get(cluster, "httproute", "ep1", ns)) == {"ep1-blue": 100}  # type: ignore[arg-type]
+
+    # The code arrives: green rolls out, becomes Ready, and only then gets its 10%.
+    cm = code_configmap(ns)
+    cm["metadata"]["name"] = "score-green"
+    cluster.apply(cm)
+    ep = wait_condition(cluster, "oep", "ep1", ns, "Ready")
+    assert ep["status"]["traffic"] == {"blue": 90, "green": 10}
+    assert route_weights(get(cluster, "httproute", "ep1", ns)) == {"ep1-blue": 90, "ep1-green": 10}  # type: ignore[arg-type]
+
+
+def test_a_stalled_deployment_with_traffic_stalls_the_endpoint(cluster: Any, namespace: str) -> None:
+    ns = namespace
+    nowhere = f"nowhere-{ns[-6:]}"
     cluster.apply(
         {
             "apiVersion": API,
             "kind": "InstanceType",
-            "metadata": {"name": f"nowhere-{ns[-6:]}"},
+            "metadata": {"name": nowhere},
             "spec": {"nodeSelector": {"pool": "does-not-exist"}},
         }
     )
@@ -173,21 +206,15 @@ def test_traffic_to_a_deployment_that_is_not_ready_stays_on_the_ready_one(
                 routing={"type": "gatewayAPI", "parentRefs": [{"name": "gw"}]},
             ),
             deployment(ns, "blue"),
-            deployment(ns, "green", instanceType=f"nowhere-{ns[-6:]}"),
+            deployment(ns, "green", instanceType=nowhere),
         ]
     )
-    wait_condition(cluster, "odep", "blue", ns, "Ready")
-    ep = wait_condition(cluster, "oep", "ep1", ns, "Reconciling", reason="WaitingForDeployments")
-    assert {k: v for k, v in ep["status"]["traffic"].items() if v} == {"blue": 100}
-    summary = {d["name"]: d for d in ep["status"]["deployments"]}
-    assert (summary["green"]["desiredTraffic"], summary["green"]["effectiveTraffic"]) == (10, 0)
-    assert route_weights(get(cluster, "httproute", "ep1", ns)) == {"ep1-blue": 100}  # type: ignore[arg-type]
     green = wait_condition(cluster, "odep", "green", ns, "Stalled", reason="Unschedulable")
-    assert (
-        "does-not-exist" in condition(green, "Stalled")["message"]
-        or "node" in condition(green, "Stalled")["message"]
-    )  # type: ignore[index]
-    cluster.kubectl("delete", "instancetype", f"nowhere-{ns[-6:]}", "--wait=false")
+    assert "node" in condition(green, "Stalled")["message"]  # type: ignore[index]
+    ep = wait_condition(cluster, "oep", "ep1", ns, "Stalled", reason="DeploymentStalled")
+    assert "green" in condition(ep, "Stalled")["message"]  # type: ignore[index]
+    assert route_weights(get(cluster, "httproute", "ep1", ns)) == {"ep1-blue": 100}  # type: ignore[arg-type]
+    cluster.kubectl("delete", "instancetype", nowhere, "--wait=false")
 
 
 def test_mirror_traffic_becomes_a_request_mirror_filter(cluster: Any, namespace: str) -> None:
@@ -282,7 +309,7 @@ def test_autoscaled_deployment_gets_an_hpa_with_the_users_behavior(cluster: Any,
         "name": "ep1-blue",
     }
     pdb = wait_for(lambda: get(cluster, "pdb", "ep1-blue", ns), what="PDB")
-    assert pdb["spec"]["minAvailable"] == 1
+    assert pdb["spec"]["maxUnavailable"] == 1
 
 
 def test_probes_resources_and_instance_type_are_mapped_and_a_change_rolls(
@@ -339,6 +366,9 @@ def test_probes_resources_and_instance_type_are_mapped_and_a_change_rolls(
     ]
     assert dep["spec"]["replicas"] == 2
     assert dep["spec"]["strategy"]["rollingUpdate"]["maxUnavailable"] == 0
+    pdb = get(cluster, "pdb", "ep1-blue", ns)
+    assert pdb is not None
+    assert pdb["spec"]["minAvailable"] == 1
     sec = main["securityContext"]
     assert sec["readOnlyRootFilesystem"] is True
     assert sec["allowPrivilegeEscalation"] is False
@@ -598,3 +628,26 @@ def _reconciled(operator: OperatorProcess, minimum: dict[str, int]) -> bool:
         elif line.startswith("mlendpoints_queue_depth "):
             depth = float(line.rsplit(" ", 1)[1])
     return depth == 0 and all(counts.get(k, 0) >= n for k, n in minimum.items())
+
+
+def test_an_existing_object_with_a_childs_name_is_never_taken_over(cluster: Any, namespace: str) -> None:
+    ns = namespace
+    mine = {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": {"name": "ep1-blue", "namespace": ns},
+        "spec": {"selector": {"app": "mine"}, "ports": [{"port": 8080}]},
+    }
+    cluster.apply(mine)
+    cluster.apply(
+        [
+            code_configmap(ns),
+            endpoint(ns, traffic={"blue": 100}, routing={"type": "none"}),
+            deployment(ns, "blue"),
+        ]
+    )
+    dep = wait_condition(cluster, "odep", "blue", ns, "Stalled", reason="NameConflict")
+    assert "ep1-blue" in condition(dep, "Stalled")["message"]  # type: ignore[index]
+    svc = get(cluster, "service", "ep1-blue", ns)
+    assert svc is not None
+    assert svc["spec"]["selector"] == {"app": "mine"}

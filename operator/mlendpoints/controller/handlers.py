@@ -71,6 +71,9 @@ for _plural, _kind in (
     ("onlineendpoints", "OnlineEndpoint"),
     ("onlinedeployments", "OnlineDeployment"),
     ("instancetypes", "InstanceType"),
+    ("batchendpoints", "BatchEndpoint"),
+    ("batchdeployments", "BatchDeployment"),
+    ("batchjobs", "BatchJob"),
 ):
     kopf.on.event(GROUP, VERSION, _plural, id=f"observe-{_plural}")(_observe(_kind))
 

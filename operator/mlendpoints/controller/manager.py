@@ -12,7 +12,7 @@ import logging
 from collections.abc import Mapping
 from typing import Any
 
-from mlendpoints.backends.kubernetes import deployment, endpoint, instancetype
+from mlendpoints.backends.kubernetes import batch, deployment, endpoint, instancetype
 from mlendpoints.backends.kubernetes.context import Context
 from mlendpoints.clients.kube import Kube
 from mlendpoints.clients.store import Store
@@ -100,6 +100,24 @@ class Manager:
                 add(("InstanceType", "", name))
             for ns, user in instancetype.users(self.ctx, name):
                 add(("OnlineDeployment", ns, user))
+            for bdep in self.store.all("BatchDeployment"):
+                if (bdep.get("spec") or {}).get("instanceType") == name:
+                    add(("BatchDeployment", bdep["metadata"]["namespace"], bdep["metadata"]["name"]))
+        elif kind == "BatchEndpoint":
+            add(("BatchEndpoint", namespace, name))
+            for job in self.store.in_namespace("BatchJob", namespace):
+                if (job.get("spec") or {}).get("endpointName") == name:
+                    add(("BatchJob", namespace, job["metadata"]["name"]))
+        elif kind == "BatchDeployment":
+            add(("BatchDeployment", namespace, name))
+            ep = (obj.get("spec") or {}).get("endpointName")
+            if ep:
+                add(("BatchEndpoint", namespace, ep))
+            for job in self.store.in_namespace("BatchJob", namespace):
+                add(("BatchJob", namespace, job["metadata"]["name"]))
+        elif kind == "BatchJob":
+            if event_type != "DELETED":
+                add(("BatchJob", namespace, name))
         elif kind == "ConfigMap":
             for dep in self.store.in_namespace("OnlineDeployment", namespace):
                 code = (dep.get("spec") or {}).get("codeConfiguration") or {}
@@ -127,6 +145,12 @@ class Manager:
             await endpoint.reconcile(self.ctx, namespace, name)
         elif kind == "InstanceType":
             await instancetype.reconcile(self.ctx, name)
+        elif kind == "BatchEndpoint":
+            await batch.reconcile_endpoint(self.ctx, namespace, name)
+        elif kind == "BatchDeployment":
+            await batch.reconcile_deployment(self.ctx, namespace, name)
+        elif kind == "BatchJob":
+            await batch.reconcile_job(self.ctx, namespace, name)
         return None
 
     def _done(self, item: Item, seconds: float, ok: bool) -> None:

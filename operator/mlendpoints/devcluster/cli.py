@@ -14,6 +14,7 @@ starting the operator is meant to be one more step inserted before ``show``.
 from __future__ import annotations
 
 import argparse
+import time
 import shlex
 import sys
 from collections.abc import Callable
@@ -47,6 +48,10 @@ def cmd_down(args: argparse.Namespace) -> int:
     if not cluster.state_dir.exists():
         _err(f"no cluster {cluster.name!r} (nothing under {cluster.state_dir})")
         return 0
+    from mlendpoints.devcluster import operator
+
+    if operator.stop(cluster):
+        print("operator stopped")
     cluster.stop(delete=not args.keep)
     print(f"cluster {cluster.name!r} stopped" + ("" if args.keep else " and its state deleted"))
     return 0
@@ -162,6 +167,38 @@ def _demo_examples(ctx: DemoContext) -> None:
         ctx.log(f"  (no manifests under {ctx.repo / 'examples'})")
 
 
+def _demo_operator(ctx: DemoContext) -> None:
+    from mlendpoints.devcluster import operator
+
+    info = operator.start(_lc(ctx))
+    ctx.log(
+        f"  operator pid {info['pid']}, metrics http://127.0.0.1:{info['metrics']}/metrics, log {info['log']}"
+    )
+
+
+def _demo_settle(ctx: DemoContext, timeout: float = 90) -> None:
+    """Wait until the operator has reported on every endpoint and deployment (Ready or Stalled)."""
+    cluster = _lc(ctx)
+    deadline = time.monotonic() + timeout
+    pending: list[str] = []
+    while time.monotonic() < deadline:
+        items = cluster.kubectl_json("get", "onlineendpoints,onlinedeployments,instancetypes", "-A")["items"]
+        pending = []
+        for obj in items:
+            status = obj.get("status") or {}
+            conds = {c["type"]: c["status"] for c in status.get("conditions") or []}
+            settled = status.get("observedGeneration") == obj["metadata"].get("generation") and (
+                conds.get("Ready") == "True" or conds.get("Stalled") == "True"
+            )
+            if not settled:
+                pending.append(f"{obj['kind']}/{obj['metadata']['name']}")
+        if not pending:
+            ctx.log(f"  {len(items)} objects reconciled")
+            return
+        time.sleep(1)
+    ctx.log(f"  still reconciling after {timeout:.0f}s: {', '.join(pending)}")
+
+
 def _demo_show(ctx: DemoContext) -> None:
     cluster = _lc(ctx)
     ctx.log("$ kubectl get ml -A")
@@ -174,7 +211,9 @@ DEMO_STEPS: list[tuple[str, Callable[[DemoContext], None]]] = [
     ("start the local cluster", _demo_cluster_up),
     ("install the mlendpoints CRDs (crds/)", _demo_crds),
     (f"install the Gateway API {versions.GATEWAY_API} standard CRDs", _demo_gateway_api),
+    ("start the operator (mlendpoints run)", _demo_operator),
     ("apply examples/ (server-side)", _demo_examples),
+    ("wait for the operator to reconcile them", _demo_settle),
     ("show the endpoints", _demo_show),
 ]
 

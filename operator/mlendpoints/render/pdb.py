@@ -1,9 +1,9 @@
 """policy/v1 PodDisruptionBudget: voluntary disruptions (node drains) take one pod at a time.
 
 Rendered only when the deployment runs more than one pod (``instanceCount``, or ``minInstances``
-under the HPA): with a single pod a budget could only block drains forever. ``maxUnavailable: 1``
-equals ``minAvailable: count - 1`` at the planned count and stays right when the HPA scales
-above it. ``unhealthyPodEvictionPolicy: AlwaysAllow`` lets drains evict pods that are not Ready
+under the HPA): with a single pod a budget could only block drains forever. Fixed scale gets
+``minAvailable: instanceCount - 1``; autoscaled deployments get ``maxUnavailable: 1``, which equals
+it at the planned count and stays one-at-a-time when the HPA scales above it. ``unhealthyPodEvictionPolicy: AlwaysAllow`` lets drains evict pods that are not Ready
 anyway, so a crash-looping deployment cannot wedge node maintenance.
 """
 
@@ -35,12 +35,20 @@ def build(dep: OnlineDeployment) -> Obj | None:
         deployment=dep_name,
         owner_uid=meta.identity(dep)[2],
     )
+    # Fixed scale: minAvailable = instanceCount - 1 (Azure ML's semantics, one pod at a time).
+    # Under the HPA the count moves, and minAvailable = minInstances - 1 would let a drain evict
+    # all but one pod after a scale-up, so there the budget is "one at a time" directly.
+    budget: Obj = (
+        {"maxUnavailable": 1}
+        if dep.spec.scale_settings.type is ScaleType.target_utilization
+        else {"minAvailable": planned_count(dep) - 1}
+    )
     return {
         "apiVersion": "policy/v1",
         "kind": "PodDisruptionBudget",
         "metadata": meta.object_meta(name, owner=dep, labels=std),
         "spec": {
-            "maxUnavailable": 1,
+            **budget,
             "selector": {"matchLabels": labels.selector(ep_name, dep_name)},
             "unhealthyPodEvictionPolicy": "AlwaysAllow",
         },

@@ -65,13 +65,16 @@ def test_pdb_only_with_more_than_one_replica(count: int, has_pdb: bool) -> None:
     assert ("PodDisruptionBudget" in objs) is has_pdb
     if has_pdb:
         spec = objs["PodDisruptionBudget"]["spec"]
-        assert spec["maxUnavailable"] == 1  # == minAvailable count-1, and right when scaled up
+        assert spec["minAvailable"] == count - 1
+        assert "maxUnavailable" not in spec
         assert spec["selector"] == objs["Deployment"]["spec"]["selector"]
         assert spec["unhealthyPodEvictionPolicy"] == "AlwaysAllow"
 
 
 def test_pdb_under_hpa_follows_min_instances() -> None:
-    assert "PodDisruptionBudget" in children(deployment(scaleSettings=HPA))
+    pdb = children(deployment(scaleSettings=HPA))["PodDisruptionBudget"]
+    assert pdb["spec"]["maxUnavailable"] == 1  # one at a time, however far the HPA scaled up
+    assert "minAvailable" not in pdb["spec"]
     one = HPA | {"minInstances": 1}
     assert "PodDisruptionBudget" not in children(deployment(scaleSettings=one))
 

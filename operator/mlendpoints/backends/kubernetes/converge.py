@@ -18,6 +18,10 @@ log = logging.getLogger(__name__)
 OWNER_UID = "mlendpoints.io/owner-uid"
 
 
+class NameConflict(Exception):
+    """A child's name is taken by an object we do not own (the user's, or another endpoint's)."""
+
+
 async def converge(
     ctx: Context,
     desired: Sequence[Body],
@@ -36,6 +40,14 @@ async def converge(
         kind = resources.of(obj)
         name = obj["metadata"]["name"]
         current = await ctx.live(kind, namespace, name)
+        if current is not None:
+            holder = (current["metadata"].get("labels") or {}).get(OWNER_UID)
+            if holder != owner_uid:
+                raise NameConflict(
+                    f"{kind.kind} {name!r} already exists and is not ours "
+                    f"({'owned by another mlendpoints resource' if holder else 'not created by mlendpoints'}); "
+                    "rename the endpoint or deployment, or delete that object"
+                )
         if diff.needs_apply(obj, current):
             log.debug("apply %s %s/%s", kind.kind, namespace, name)
             current = await ctx.call(ctx.kube.apply, obj)

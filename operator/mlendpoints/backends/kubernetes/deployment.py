@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
-import json
 import logging
 from typing import Any
 
@@ -12,9 +10,10 @@ from pydantic import ValidationError
 from mlendpoints.api.v1alpha1 import DEFAULT_INSTANCE_TYPE, InstanceType, OnlineDeployment, OnlineEndpoint
 from mlendpoints.api.v1alpha1.instancetype import InstanceTypeSpec
 from mlendpoints.backends.kubernetes.context import Context
-from mlendpoints.backends.kubernetes.converge import converge, write_status
+from mlendpoints.backends.kubernetes.converge import NameConflict, converge, write_status
 from mlendpoints.clients import resources
 from mlendpoints.clients.store import Body
+from mlendpoints.render import codehash
 from mlendpoints.render import online as render_online
 from mlendpoints.render.errors import RenderError
 from mlendpoints.status import conditions, reasons, workloads
@@ -92,10 +91,7 @@ async def _code_hash(
         return None, Outcome.stalled(
             reasons.INVALID_SPEC, f"ConfigMap {code.config_map.name!r} has no key {code.scoring_script!r}"
         )
-    digest = hashlib.sha256(
-        json.dumps([cm.get("data"), cm.get("binaryData")], sort_keys=True).encode()
-    ).hexdigest()[:16]
-    return digest, None
+    return codehash.config_map_hash(cm.get("data"), cm.get("binaryData")), None
 
 
 async def reconcile(ctx: Context, namespace: str, name: str) -> None:
@@ -163,7 +159,10 @@ async def _reconcile(ctx: Context, body: Body, status: dict[str, Any]) -> tuple[
         )
     except RenderError as exc:
         return Outcome.stalled(reasons.INVALID_MODEL, str(exc)), None
-    live = await converge(ctx, desired, owner_uid=meta["uid"], namespace=namespace, prunable=CHILD_KINDS)
+    try:
+        live = await converge(ctx, desired, owner_uid=meta["uid"], namespace=namespace, prunable=CHILD_KINDS)
+    except NameConflict as exc:
+        return Outcome.stalled(reasons.NAME_CONFLICT, str(exc)), None
     deployment = next((obj for (kind, _), obj in live.items() if kind == "Deployment"), None)
     autoscaled = dep.spec.scale_settings.type == "targetUtilization"
     want = None if autoscaled else dep.spec.instance_count

@@ -16,7 +16,7 @@ from pydantic import ValidationError
 
 from mlendpoints.api.v1alpha1 import OnlineEndpoint
 from mlendpoints.backends.kubernetes.context import Context
-from mlendpoints.backends.kubernetes.converge import converge, write_status
+from mlendpoints.backends.kubernetes.converge import NameConflict, converge, write_status
 from mlendpoints.backends.kubernetes.deployment import _transition_event, validation_message
 from mlendpoints.clients import resources
 from mlendpoints.clients.store import Body
@@ -148,7 +148,10 @@ async def _reconcile(ctx: Context, body: Body, status: dict[str, Any]) -> Outcom
         if obj["kind"] == "Secret" and secret_annotations:
             obj["metadata"].setdefault("annotations", {}).update(secret_annotations)
     prunable = list(CHILD_KINDS) if not rendered.problems else [resources.SERVICE, resources.SECRET]
-    live = await converge(ctx, objects, owner_uid=meta["uid"], namespace=namespace, prunable=prunable)
+    try:
+        live = await converge(ctx, objects, owner_uid=meta["uid"], namespace=namespace, prunable=prunable)
+    except NameConflict as exc:
+        return Outcome.stalled(reasons.NAME_CONFLICT, str(exc))
 
     existing = {s.name for s in states if not s.deleting}
     seen = ctx.seen_deployments.setdefault((namespace, name), set())
@@ -199,6 +202,19 @@ async def _reconcile(ctx: Context, body: Body, status: dict[str, Any]) -> Outcom
             "their share goes to the remaining Ready deployments. Remove them from spec.traffic."
         )
         return Outcome.stalled(reasons.DELETING_WITH_TRAFFIC, message)
+    stuck = []
+    for dep_name in rendered.waiting:
+        dep_body = ctx.store.get("OnlineDeployment", namespace, dep_name)
+        stalled = conditions.get_condition(
+            ((dep_body or {}).get("status") or {}).get("conditions"), conditions.STALLED
+        )
+        if stalled is not None and stalled.get("status") == "True":
+            stuck.append(f"{dep_name}: {stalled.get('message') or stalled.get('reason')}")
+    if stuck:
+        return Outcome.stalled(
+            reasons.DEPLOYMENT_STALLED,
+            "deployment(s) given traffic are stalled and get none until fixed: " + "; ".join(stuck),
+        )
     if rendered.waiting:
         return Outcome.progressing(
             reasons.WAITING_FOR_DEPLOYMENTS,
