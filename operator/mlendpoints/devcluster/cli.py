@@ -14,9 +14,9 @@ starting the operator is meant to be one more step inserted before ``show``.
 from __future__ import annotations
 
 import argparse
-import time
 import shlex
 import sys
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
