@@ -651,3 +651,33 @@ def test_an_existing_object_with_a_childs_name_is_never_taken_over(cluster: Any,
     svc = get(cluster, "service", "ep1-blue", ns)
     assert svc is not None
     assert svc["spec"]["selector"] == {"app": "mine"}
+
+
+def test_switching_to_autoscaling_keeps_the_replica_count(cluster: Any, namespace: str) -> None:
+    ns = namespace
+    cluster.apply(
+        [
+            code_configmap(ns),
+            endpoint(ns, traffic={"blue": 100}, routing={"type": "none"}),
+            deployment(ns, "blue", instanceCount=3),
+        ]
+    )
+    wait_condition(cluster, "odep", "blue", ns, "Ready")
+    cluster.apply(
+        deployment(
+            ns,
+            "blue",
+            instanceCount=3,
+            scaleSettings={"type": "targetUtilization", "minInstances": 2, "maxInstances": 5},
+        )
+    )
+    wait_for(lambda: get(cluster, "hpa", "ep1-blue", ns), what="HPA")
+    dep = cluster.kubectl_json("get", "deployment", "ep1-blue", "-n", ns, "--show-managed-fields")
+    # Our manager no longer owns replicas, and the count did not fall back to 1.
+    assert dep["spec"]["replicas"] == 3
+    owners = [
+        m["manager"]
+        for m in dep["metadata"]["managedFields"]
+        if "f:replicas" in (m.get("fieldsV1") or {}).get("f:spec", {})
+    ]
+    assert "mlendpoints-operator" not in owners

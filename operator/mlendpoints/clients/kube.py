@@ -126,7 +126,7 @@ class Kube:
         return any(r.get("name") == plural for r in result.get("resources", []))
 
     # -- writes --------------------------------------------------------------------------------
-    def apply(self, obj: dict[str, Any]) -> dict[str, Any]:
+    def apply(self, obj: dict[str, Any], *, field_manager: str | None = None) -> dict[str, Any]:
         """Server-side apply ``obj`` as our field manager (force: we own these fields)."""
         kind = resources.of(obj)
         meta = obj["metadata"]
@@ -135,7 +135,7 @@ class Kube:
             result: dict[str, Any] = self._call(
                 "PATCH",
                 kind.path(meta.get("namespace"), meta["name"]),
-                query=[("fieldManager", self.field_manager), ("force", "true")],
+                query=[("fieldManager", field_manager or self.field_manager), ("force", "true")],
                 body=obj,
                 content_type="application/apply-patch+yaml",
             )

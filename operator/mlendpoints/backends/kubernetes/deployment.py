@@ -94,6 +94,45 @@ async def _code_hash(
     return codehash.config_map_hash(cm.get("data"), cm.get("binaryData")), None
 
 
+HANDOVER_MANAGER = "mlendpoints-replicas-handover"
+
+
+def _owns_replicas(deployment: Body, manager: str) -> bool:
+    for entry in deployment["metadata"].get("managedFields") or []:
+        spec_fields = (entry.get("fieldsV1") or {}).get("f:spec") or {}
+        if (
+            entry.get("manager") == manager
+            and entry.get("operation") == "Apply"
+            and "f:replicas" in spec_fields
+        ):
+            return True
+    return False
+
+
+async def _hand_over_replicas(ctx: Context, desired: list[Body], namespace: str) -> None:
+    """Before dropping ``spec.replicas`` (the HPA takes over), let another manager hold it.
+
+    Server-side apply removes a field its manager stops applying when nobody else owns it, and
+    the Deployment would fall back to 1 replica until the HPA reacts: an outage for a loaded
+    service. Applying the current count once under a separate manager keeps it in place.
+    """
+    for obj in desired:
+        if obj["kind"] != "Deployment" or "replicas" in obj["spec"]:
+            continue
+        live = await ctx.live(resources.DEPLOYMENT, namespace, obj["metadata"]["name"])
+        if live is None or not _owns_replicas(live, ctx.kube.field_manager):
+            continue
+        handover = {
+            "apiVersion": "apps/v1",
+            "kind": "Deployment",
+            "metadata": {"name": obj["metadata"]["name"], "namespace": namespace},
+            "spec": {"replicas": live["spec"].get("replicas", 1)},
+        }
+        await ctx.call(ctx.kube.apply, handover, field_manager=HANDOVER_MANAGER)
+        # Apply now even if nothing else differs, so our manager actually lets go of replicas.
+        ctx.store.upsert("Deployment", await ctx.call(ctx.kube.apply, obj))
+
+
 async def reconcile(ctx: Context, namespace: str, name: str) -> None:
     body = ctx.store.get("OnlineDeployment", namespace, name)
     if body is None or body["metadata"].get("deletionTimestamp"):
@@ -159,6 +198,7 @@ async def _reconcile(ctx: Context, body: Body, status: dict[str, Any]) -> tuple[
         )
     except RenderError as exc:
         return Outcome.stalled(reasons.INVALID_MODEL, str(exc)), None
+    await _hand_over_replicas(ctx, desired, namespace)
     try:
         live = await converge(ctx, desired, owner_uid=meta["uid"], namespace=namespace, prunable=CHILD_KINDS)
     except NameConflict as exc:
