@@ -348,7 +348,7 @@ def wait_condition(
 
 
 def scoring_manifests(
-    namespace: str, endpoint: str = "ep", deployments: Sequence[str] = ("blue",), **ep_spec: Any
+    namespace: str, endpoint: str = "ep1", deployments: Sequence[str] = ("blue",), **ep_spec: Any
 ) -> list[dict[str, Any]]:
     """A ConfigMap with a scoring script, an OnlineEndpoint and its OnlineDeployments."""
     api = f"{GROUP}/v1alpha1"

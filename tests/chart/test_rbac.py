@@ -17,7 +17,7 @@ from tests.chart.conftest import of_kind, one, template
 Triple = tuple[str, str, str]  # (apiGroup, resource, verb)
 
 READ = {"get", "list", "watch"}
-CHILD = {"get", "list", "watch", "patch", "delete"}
+CHILD = {"get", "list", "watch", "create", "patch", "delete"}
 NAMESPACED: dict[tuple[str, str], set[str]] = {
     ("mlendpoints.io", "onlineendpoints"): READ,
     ("mlendpoints.io", "onlinedeployments"): READ | {"patch"},
@@ -37,7 +37,7 @@ NAMESPACED: dict[tuple[str, str], set[str]] = {
     ("policy", "poddisruptionbudgets"): CHILD,
     ("networking.k8s.io", "ingresses"): CHILD,
     ("gateway.networking.k8s.io", "httproutes"): CHILD,
-    ("", "secrets"): {"get", "patch", "delete"},
+    ("", "secrets"): {"get", "create", "patch", "delete"},
     ("", "pods"): {"list", "watch"},
     ("", "configmaps"): READ,
     ("", "events"): {"create"},
@@ -139,7 +139,8 @@ def _needed_by_code() -> dict[tuple[str, str], set[str]]:
         return kind.api_version.rpartition("/")[0]
 
     for kind in {*deployment.CHILD_KINDS, *endpoint.CHILD_KINDS}:
-        add(group_of(kind), kind.plural, "get", "patch", "delete")  # cache-miss read, SSA, pruning
+        # cache-miss read; server-side apply (an apply that creates is authorized as create too); pruning
+        add(group_of(kind), kind.plural, "get", "create", "patch", "delete")
     for kind in (resources.ONLINE_ENDPOINT, resources.INSTANCE_TYPE, resources.CONFIGMAP, resources.SECRET):
         add(group_of(kind), kind.plural, "get")  # Context.live / key lookups
     add(group_of(resources.ONLINE_DEPLOYMENT), resources.ONLINE_DEPLOYMENT.plural, "get", "patch")  # adoption

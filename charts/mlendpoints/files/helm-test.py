@@ -5,7 +5,8 @@ developer machine against a local control plane). Inputs, all from the environme
 
 * ``EXPECTED_RESOURCES``: comma-separated plurals that /apis/mlendpoints.io/v1alpha1 must serve;
 * ``HEALTH_URL``: the operator's liveness URL (through the chart's Service);
-* ``APISERVER`` / ``TOKEN_FILE`` / ``CA_FILE``: default to the in-cluster ServiceAccount's.
+* ``APISERVER`` / ``TOKEN_FILE`` / ``CA_FILE``: default to the in-cluster ServiceAccount's;
+* ``CHECK_ATTEMPTS`` / ``CHECK_DELAY``: retries (default 30 x 2 s: the operator may be starting).
 
 Exit status 0 when both checks pass; 1 with a message on stderr otherwise.
 """
@@ -29,7 +30,9 @@ def _apiserver() -> str:
     return f"https://[{host}]:{port}" if ":" in host else f"https://{host}:{port}"
 
 
-def _retry(what, fn, attempts=30, delay=2.0):
+def _retry(what, fn):
+    attempts = int(os.environ.get("CHECK_ATTEMPTS", "30"))
+    delay = float(os.environ.get("CHECK_DELAY", "2"))
     last = None
     for _ in range(attempts):
         try:

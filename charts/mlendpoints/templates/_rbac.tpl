@@ -25,30 +25,30 @@ operator with this ServiceAccount's token, so a missing rule fails as a 403.
 - apiGroups: ["mlendpoints.io"]
   resources: ["onlineendpoints/finalizers", "onlinedeployments/finalizers"]
   verbs: ["update"]
-# Children: watched (list, watch), read on a cache miss (get), server-side applied (patch),
-# pruned when no longer desired (delete).
+# Children: watched (list, watch), read on a cache miss (get), server-side applied (patch; an
+# apply that creates the object is also authorized as create), pruned when no longer desired (delete).
 - apiGroups: ["apps"]
   resources: ["deployments"]
-  verbs: ["get", "list", "watch", "patch", "delete"]
+  verbs: ["get", "list", "watch", "create", "patch", "delete"]
 - apiGroups: [""]
   resources: ["services"]
-  verbs: ["get", "list", "watch", "patch", "delete"]
+  verbs: ["get", "list", "watch", "create", "patch", "delete"]
 - apiGroups: ["autoscaling"]
   resources: ["horizontalpodautoscalers"]
-  verbs: ["get", "list", "watch", "patch", "delete"]
+  verbs: ["get", "list", "watch", "create", "patch", "delete"]
 - apiGroups: ["policy"]
   resources: ["poddisruptionbudgets"]
-  verbs: ["get", "list", "watch", "patch", "delete"]
+  verbs: ["get", "list", "watch", "create", "patch", "delete"]
 - apiGroups: ["networking.k8s.io"]
   resources: ["ingresses"]
-  verbs: ["get", "list", "watch", "patch", "delete"]
+  verbs: ["get", "list", "watch", "create", "patch", "delete"]
 - apiGroups: ["gateway.networking.k8s.io"]
   resources: ["httproutes"]
-  verbs: ["get", "list", "watch", "patch", "delete"]
-# Endpoint keys Secrets: read by name, applied, pruned. Never listed or watched.
+  verbs: ["get", "list", "watch", "create", "patch", "delete"]
+# Endpoint keys Secrets: read by name, applied (create, patch), pruned. Never listed or watched.
 - apiGroups: [""]
   resources: ["secrets"]
-  verbs: ["get", "patch", "delete"]
+  verbs: ["get", "create", "patch", "delete"]
 # Scoring pods: watched to report image pull errors, crash loops and unschedulable pods.
 - apiGroups: [""]
   resources: ["pods"]
