@@ -293,3 +293,9 @@ def test_chart_version_and_app_version() -> None:
     assert chart["appVersion"] == mlendpoints.__version__
     assert re.fullmatch(r"\d+\.\d+\.\d+", chart["version"])
     assert chart["apiVersion"] == "v2"
+
+
+def test_manifests_for_installs_without_helm_are_current(helm: Path) -> None:
+    from tests.chart import rendered
+
+    assert rendered.OUTPUT.read_text() == rendered.render(helm), "run `python -m tests.chart.rendered`"

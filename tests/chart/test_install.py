@@ -287,3 +287,30 @@ def test_helm_uninstall_keeps_the_crds_and_the_users_resources(cluster: Any, rel
         assert after["metadata"]["uid"] == obj["metadata"]["uid"]  # type: ignore[index]
     assert get(cluster, "deployment", release.fullname, ns) is None
     assert get(cluster, "clusterrole", release.fullname) is None
+
+
+def test_manifests_for_installs_without_helm_pass_server_side_dry_run(cluster: Any) -> None:
+    from tests.chart import rendered
+
+    text = rendered.OUTPUT.read_text()
+    # The Namespace must exist for the namespaced objects' dry run; create it for real (it is empty).
+    cluster.apply(rendered.NAMESPACE_DOC)
+    out = cluster.kubectl(
+        "apply",
+        "--dry-run=server",
+        "--server-side",
+        "--field-manager=kubectl",
+        "-f",
+        "-",
+        "-o",
+        "name",
+        input=text,
+    ).stdout
+    assert {line.split("/")[0] for line in out.split()} >= {
+        "namespace",
+        "serviceaccount",
+        "clusterrole.rbac.authorization.k8s.io",
+        "clusterrolebinding.rbac.authorization.k8s.io",
+        "service",
+        "deployment.apps",
+    }
