@@ -16,6 +16,13 @@ Key = tuple[str, str]  # (namespace or "", name)
 Body = dict[str, Any]
 
 
+def _rv(body: Mapping[str, Any]) -> int:
+    try:
+        return int(body.get("metadata", {}).get("resourceVersion") or 0)
+    except ValueError:  # resourceVersions are opaque; etcd's are integers, others compare as equal
+        return 0
+
+
 def key_of(body: Mapping[str, Any]) -> Key:
     meta = body.get("metadata", {})
     return (meta.get("namespace") or "", meta["name"])
@@ -41,6 +48,14 @@ class Store:
         self._objects[kind][key] = obj
         self._index(kind, key, obj)
         return obj
+
+    def prime(self, kind: str, body: Mapping[str, Any]) -> None:
+        """Insert an object from an initial LIST unless the watch already delivered a newer one."""
+        key = key_of(body)
+        old = self._objects[kind].get(key)
+        if old is not None and _rv(old) >= _rv(body):
+            return
+        self.upsert(kind, body)
 
     def remove(self, kind: str, namespace: str | None, name: str) -> None:
         key = (namespace or "", name)

@@ -14,6 +14,7 @@ from typing import Any
 
 from mlendpoints.backends.kubernetes import batch, deployment, endpoint, instancetype
 from mlendpoints.backends.kubernetes.context import Context
+from mlendpoints.clients import resources
 from mlendpoints.clients.kube import Kube
 from mlendpoints.clients.store import Store
 from mlendpoints.controller import metrics
@@ -22,6 +23,23 @@ from mlendpoints.controller.settings import OperatorSettings
 
 log = logging.getLogger(__name__)
 
+MANAGED = "app.kubernetes.io/managed-by=mlendpoints-operator"
+#: Kinds listed into the cache at startup (label selector for children we own).
+PRIMED = (
+    (resources.INSTANCE_TYPE, None),
+    (resources.ONLINE_ENDPOINT, None),
+    (resources.ONLINE_DEPLOYMENT, None),
+    (resources.BY_KIND[("mlendpoints.io/v1alpha1", "BatchEndpoint")], None),
+    (resources.BY_KIND[("mlendpoints.io/v1alpha1", "BatchDeployment")], None),
+    (resources.BY_KIND[("mlendpoints.io/v1alpha1", "BatchJob")], None),
+    (resources.DEPLOYMENT, MANAGED),
+    (resources.SERVICE, MANAGED),
+    (resources.HPA, MANAGED),
+    (resources.PDB, MANAGED),
+    (resources.POD, MANAGED),
+    (resources.INGRESS, MANAGED),
+    (resources.HTTPROUTE, MANAGED),
+)
 CHILD_OF_DEPLOYMENT = {"Deployment", "Service", "HorizontalPodAutoscaler", "PodDisruptionBudget", "Pod"}
 CHILD_OF_ENDPOINT = {"Secret", "HTTPRoute", "Ingress"}
 
@@ -44,8 +62,26 @@ class Manager:
             self.kube.has_resource, "gateway.networking.k8s.io/v1", "httproutes"
         )
         log.info("Gateway API %s", "available" if self.ctx.gateway_api else "not installed")
+        await self._prime()
         self.queue.start()
         self._discovery = asyncio.create_task(self._watch_apis())
+
+    async def _prime(self) -> None:
+        """Fill the cache with one LIST per watched kind before the first reconcile.
+
+        Without this, a reconcile right after a restart could run before the watch streams have
+        delivered, say, an endpoint's deployments, and "fix" a route that was fine: writes on
+        restart. Watch events that arrive meanwhile are kept when newer (see Store.prime).
+        """
+        namespaces: list[str | None] = list(self.settings.namespaces) or [None]
+        for kind, labels in PRIMED:
+            if kind is resources.HTTPROUTE and not self.ctx.gateway_api:
+                continue
+            for ns in [None] if not kind.namespaced else namespaces:
+                items = await asyncio.to_thread(self.kube.list, kind, ns, labels=labels)
+                for item in items:
+                    self.store.prime(kind.kind, item)
+        log.info("cache primed: %s", {k.kind: self.store.count(k.kind) for k, _ in PRIMED})
 
     async def stop(self) -> None:
         if self._discovery is not None:

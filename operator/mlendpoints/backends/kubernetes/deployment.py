@@ -68,7 +68,7 @@ async def _compute(ctx: Context, dep: OnlineDeployment) -> tuple[InstanceTypeSpe
             )
         return InstanceType.model_validate(body).spec, None
     if dep.spec.resources is None:
-        body = ctx.store.get("InstanceType", None, DEFAULT_INSTANCE_TYPE)
+        body = await ctx.live(resources.INSTANCE_TYPE, None, DEFAULT_INSTANCE_TYPE)
         if body is not None:
             return InstanceType.model_validate(body).spec, None
     return None, None
