@@ -18,6 +18,8 @@ def main(argv: list[str]) -> int:
     except ValueError as exc:
         print(f"mlendpoints serve: {exc}", file=sys.stderr)
         return 2
+    except SystemExit as exc:  # argparse: --help (0) or a malformed flag (2, message printed)
+        return exc.code if isinstance(exc.code, int) else 2
     logs.configure(settings.log_level)
     logging.getLogger("mlendpoints.runtime").info(
         "starting scoring server",

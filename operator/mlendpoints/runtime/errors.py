@@ -121,9 +121,9 @@ def classify(exc: BaseException, *, decoding: bool = False) -> HTTPError:
     if isinstance(exc, Cancelled):
         return RequestTimeout("scoring was cancelled after the request timeout")
     if decoding and isinstance(exc, _DECODE_ERRORS):
-        return BadRequest(f"invalid input: {_short(exc)}")
+        return BadRequest(f"invalid input: {short(exc)}")
     if _is_mlflow_input_error(exc):
-        return SchemaMismatch(_short(exc, limit=600))
+        return SchemaMismatch(short(exc, limit=600))
     return ScoringError(f"scoring failed with {type(exc).__name__}")
 
 
@@ -133,7 +133,7 @@ def _is_mlflow_input_error(exc: BaseException) -> bool:
     return getattr(exc, "error_code", "") in {"INVALID_PARAMETER_VALUE", "BAD_REQUEST"}
 
 
-def _short(exc: BaseException, limit: int = 300) -> str:
+def short(exc: BaseException, limit: int = 300) -> str:
     text = str(exc).strip().replace("\n", " ") or type(exc).__name__
     return text if len(text) <= limit else text[: limit - 3] + "..."
 

@@ -144,6 +144,10 @@ class MlflowScorer:
             }:
                 # MLflow's message starts with the whole input's repr; keep only the reason.
                 raise errors.SchemaMismatch(str(exc).rsplit("Error: ", 1)[-1].strip()[:600]) from exc
+            if isinstance(exc, ValueError | TypeError):
+                # Past signature enforcement, flavors reject bad values this way (sklearn: "Input X
+                # contains NaN"): the client's input, so a 400 that says why, not a 500.
+                raise errors.BadRequest(f"the model rejected the input: {errors.short(exc)}") from exc
             raise
 
     def score_one(self, item: MlflowItem) -> Reply:

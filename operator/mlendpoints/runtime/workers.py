@@ -43,7 +43,9 @@ class Job:
 
     __slots__ = (
         "arg",
+        "duration",
         "error",
+        "finished",
         "fn",
         "injected",
         "ok",
@@ -54,6 +56,7 @@ class Job:
         "timed_out_at",
         "timer",
         "value",
+        "waiter",
     )
 
     def __init__(self, fn: Callable[[Any], Any], arg: Any, request_id: str, payload: Any = None) -> None:
@@ -68,8 +71,12 @@ class Job:
         self.thread_id: int | None = None
         self.injected = False
         self.started = 0.0
+        self.duration = 0.0
+        self.finished = False
         self.timed_out_at = 0.0
         self.timer: Any = None
+        #: set (and held) by an event loop that waits for this job synchronously (see :meth:`WorkerPool.wait`)
+        self.waiter: threading.Lock | None = None
 
 
 class WorkerPool:
@@ -111,6 +118,20 @@ class WorkerPool:
             job.injected = True
             return bool(_set_async_exc(job.thread_id, Cancelled) == 1)
 
+    def wait(self, job: Job, timeout: float) -> bool:
+        """Block the caller up to ``timeout`` for a job submitted with a held ``job.waiter``.
+
+        Returns True when the job finished: its outcome is ready and *no* ``notify`` will follow.
+        On False the job keeps running and ``notify`` reports it as usual.
+        """
+        assert job.waiter is not None
+        job.waiter.acquire(timeout=timeout)
+        with self._lock:
+            if job.finished:
+                return True
+            job.waiter = None
+            return False
+
     def _work(self) -> None:
         tid = threading.get_ident()
         job: Job | None = None
@@ -129,19 +150,25 @@ class WorkerPool:
                         job.ok = True
                     except BaseException as exc:  # user code: anything, including Cancelled
                         job.error = exc
-                self._disarm(job, tid)
+                    job.duration = time.monotonic() - job.started
+                waiter = self._disarm(job, tid)
                 logs.current.request_id = ""
                 finished, job = job, None
-                if self._notify is not None:
+                if waiter is not None:
+                    waiter.release()  # the loop is waiting for it synchronously: no notify
+                elif self._notify is not None:
                     self._notify(finished)
             except Cancelled:
                 # A late delivery, after user code returned: keep the outcome if there is one.
                 if job is not None and not job.ok and job.error is None:
                     job.error = Cancelled()
 
-    def _disarm(self, job: Job, tid: int) -> None:
+    def _disarm(self, job: Job, tid: int) -> threading.Lock | None:
         with self._lock:
             job.thread_id = None
+            job.finished = True
             injected = job.injected
+            waiter = job.waiter
         if injected:
             _clear_async_exc(tid, None)
+        return waiter
