@@ -26,6 +26,7 @@ from tests.chart.conftest import (
     Release,
     condition,
     create_namespace,
+    delete_namespace,
     get,
     installed,
     scoring_manifests,
@@ -131,7 +132,7 @@ def gitops(
             cluster.kubectl("apply", "--server-side", f"--field-manager={MANAGER}", "-f", str(manifest))
             yield release, ns, suffix
     finally:
-        cluster.kubectl("delete", "namespace", ns, "--wait=false", "--ignore-not-found", check=False)
+        delete_namespace(cluster, ns)
         cluster.kubectl(
             "delete", "instancetype", f"valid-{suffix}", "--ignore-not-found", "--wait=false", check=False
         )

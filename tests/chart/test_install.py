@@ -29,6 +29,7 @@ from tests.chart.conftest import (
     CHART,
     Release,
     create_namespace,
+    delete_namespace,
     get,
     installed,
     one,
@@ -45,7 +46,7 @@ pytestmark = pytest.mark.timeout(600)
 
 def _kube_version(cluster: Any) -> str:
     version = cluster.kubectl_json("version")["serverVersion"]
-    return version["gitVersion"].split("+")[0].split("-")[0]
+    return str(version["gitVersion"]).split("+")[0].split("-")[0]
 
 
 @pytest.mark.parametrize("mode", ["cluster-wide", "namespaced"])
@@ -97,7 +98,7 @@ def release(cluster: Any, helm: Path, tmp_path_factory: pytest.TempPathFactory) 
         with installed(cluster, helm, work, name="mlep", namespace=ns, values=values) as rel:
             yield rel
     finally:
-        cluster.kubectl("delete", "namespace", ns, "--wait=false", "--ignore-not-found", check=False)
+        delete_namespace(cluster, ns)
 
 
 def test_install_creates_the_namespaced_rbac_and_a_running_operator_pod(
@@ -151,6 +152,39 @@ def test_operator_with_the_chart_token_drives_an_endpoint_to_ready(cluster: Any,
         status_writes = [w for w in writes if w.get("objectRef", {}).get("subresource") == "status"]
         assert status_writes, f"no status write was made as {release.user}"
         assert {w["user"]["username"] for w in writes} == {release.user}
+
+
+def test_a_missing_rule_is_caught_as_a_403(cluster: Any, release: Release) -> None:
+    """The check above is not vacuous: take one verb away from the Role and the operator is denied."""
+    ns = release.namespace
+    role = cluster.kubectl_json("get", "role", release.fullname, "-n", ns)
+    trimmed = json.loads(json.dumps(role))
+    for rule in trimmed["rules"]:
+        if rule["resources"] == ["secrets"]:
+            rule["verbs"] = [v for v in rule["verbs"] if v != "create"]
+    cluster.kubectl("replace", "-f", "-", "-n", ns, input=json.dumps(trimmed))
+    try:
+        cluster.apply(scoring_manifests(ns, "ep2", ("green",)))
+        denied = wait_for_problems(release)
+        assert any("secrets" in line for line in denied), denied
+    finally:
+        restored = {k: v for k, v in role.items() if k != "metadata"} | {
+            "metadata": {
+                "name": role["metadata"]["name"],
+                "namespace": ns,
+                "labels": role["metadata"].get("labels", {}),
+            }
+        }
+        cluster.kubectl("replace", "-f", "-", "-n", ns, input=json.dumps(restored))
+        cluster.kubectl("delete", "onlineendpoint", "ep2", "-n", ns, "--wait=false", check=False)
+        cluster.kubectl("delete", "onlinedeployment", "green", "-n", ns, "--wait=false", check=False)
+    wait_condition(cluster, "onlineendpoint", "ep1", ns, "Ready")
+
+
+def wait_for_problems(release: Release) -> list[str]:
+    from tests.integration.conftest import wait_for
+
+    return wait_for(release.permission_problems, timeout=60, what="a 403 in the operator's log")
 
 
 def test_helm_test_check_passes_against_the_release(cluster: Any, release: Release, tmp_path: Path) -> None:

@@ -133,7 +133,7 @@ def _needed_by_code() -> dict[tuple[str, str], set[str]]:
     for handler in kopf.get_default_registry()._watching.get_all_handlers():
         selector = handler.selector
         assert selector is not None
-        add(selector.group or "", selector.any_name or selector.plural or "", "list", "watch")
+        add(selector.group or "", str(selector.any_name or selector.plural or ""), "list", "watch")
 
     def group_of(kind: resources.Kind) -> str:
         return kind.api_version.rpartition("/")[0]
