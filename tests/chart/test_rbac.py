@@ -147,6 +147,10 @@ def _needed_by_code() -> dict[tuple[str, str], set[str]]:
     for kind in resources._ALL:
         if group_of(kind) == "mlendpoints.io":
             add("mlendpoints.io", f"{kind.plural}/status", "patch")
+    from mlendpoints.controller import manager
+
+    for kind, _ in manager.PRIMED:  # one LIST per kind at startup
+        add(group_of(kind), kind.plural, "list")
     add("", "events", "create")
     add("apiextensions.k8s.io", "customresourcedefinitions", "list", "watch")  # kopf's resource observer
     return needed
