@@ -24,7 +24,13 @@ def _type(node: dict[str, Any]) -> str:
 
 def _limits(node: dict[str, Any]) -> str:
     parts = []
-    for key, label in (("minimum", "≥"), ("maximum", "≤"), ("minLength", "len ≥"), ("maxLength", "len ≤"), ("maxProperties", "entries ≤")):
+    for key, label in (
+        ("minimum", "≥"),
+        ("maximum", "≤"),
+        ("minLength", "len ≥"),
+        ("maxLength", "len ≤"),
+        ("maxProperties", "entries ≤"),
+    ):
         if key in node:
             parts.append(f"{label} {node[key]}")
     return ", ".join(parts)
@@ -49,7 +55,10 @@ def _rows(node: dict[str, Any], path: str, required: set[str]) -> list[str]:
 
 
 def _rules(node: dict[str, Any], path: str) -> list[str]:
-    out = [f"| `{path or '.'}` | `{r['rule']}` | {r['message']} |" for r in node.get("x-kubernetes-validations", [])]
+    out = [
+        f"| `{path or '.'}` | `{r['rule']}` | {r['message']} |"
+        for r in node.get("x-kubernetes-validations", [])
+    ]
     for name, child in (node.get("properties") or {}).items():
         out.extend(_rules(child, f"{path}.{name}"))
     return out
@@ -74,7 +83,14 @@ def kind_section(kind: type[Resource]) -> str:
     ]
     rules = _rules(schema, "")
     if rules:
-        lines += ["Validation rules (CEL, enforced by the API server):", "", "| at | rule | message |", "|---|---|---|", *rules, ""]
+        lines += [
+            "Validation rules (CEL, enforced by the API server):",
+            "",
+            "| at | rule | message |",
+            "|---|---|---|",
+            *rules,
+            "",
+        ]
     status = schema["properties"]["status"]
     lines += ["Status:", "", "| field | type | description |", "|---|---|---|"]
     for name, child in (status.get("properties") or {}).items():
