@@ -225,4 +225,4 @@ class Kube:
         try:
             self.create(event)
         except ApiException as exc:
-            log.warning("could not record event %s on %s: %s", reason, meta["name"], exc.reason)
+            log.warning("could not record event %s on %s: %s %s", reason, meta["name"], exc.status, exc.body or exc.reason)
