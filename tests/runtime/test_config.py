@@ -86,6 +86,7 @@ def test_azure_alias_for_the_source_directory():
         ({"MLENDPOINTS_MAX_CONCURRENT_REQUESTS": "0"}, "MLENDPOINTS_MAX_CONCURRENT_REQUESTS"),
         ({"MLENDPOINTS_REQUEST_TIMEOUT_MS": "-1"}, "MLENDPOINTS_REQUEST_TIMEOUT_MS"),
         ({"MLENDPOINTS_MODEL_TYPE": "onnx"}, "MLENDPOINTS_MODEL_TYPE"),
+        ({"MLENDPOINTS_MAX_BATCH_SIZE": "8", "MLENDPOINTS_MAX_BATCH_LATENCY_MS": "500"}, "QUEUE_WAIT"),
     ],
 )
 def test_bad_values_name_the_variable(env, message):

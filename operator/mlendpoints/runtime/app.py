@@ -10,6 +10,7 @@ are :class:`~.errors.HTTPError` s rendered in one place; 5xx are logged with the
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import os
 import time
@@ -249,6 +250,11 @@ class Runtime:
     def _loaded(self, model: Model) -> None:
         self.metrics.model_load.set(model.load_seconds)
         if model.ready:
+            # Everything loaded so far (the framework, the model: ~200k objects with MLflow) lives
+            # as long as the process; moving it out of the collector's reach turns the occasional
+            # full collection from ~100 ms into microseconds, which shows directly in p99 latency.
+            gc.collect()
+            gc.freeze()
             scorer = model.scorer
             if self.scheduler.max_batch_rows and scorer.batchable:
                 self.scheduler.enable_batching(scorer.score_many)

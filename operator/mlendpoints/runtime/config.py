@@ -102,6 +102,11 @@ class Settings:
                 raise ValueError(f"{_OPTION_BY_FIELD[name].env} must be >= 0")
         if self.max_batch_latency_ms < 0:
             raise ValueError("MLENDPOINTS_MAX_BATCH_LATENCY_MS must be >= 0")
+        if self.batching and self.max_batch_latency_ms >= self.max_queue_wait_ms:
+            raise ValueError(
+                "MLENDPOINTS_MAX_BATCH_LATENCY_MS must be below MLENDPOINTS_MAX_QUEUE_WAIT_MS "
+                "(time spent filling a batch counts as queue wait)"
+            )
         if not 0 < self.port < 65536:
             raise ValueError("MLENDPOINTS_PORT must be a TCP port")
         return self
