@@ -97,7 +97,13 @@ class Settings:
         for name in positive:
             if getattr(self, name) <= 0:
                 raise ValueError(f"{_OPTION_BY_FIELD[name].env} must be > 0")
-        for name in ("max_queue_wait_ms", "max_queue_size", "max_batch_size", "wedged_after_ms"):
+        for name in (
+            "max_queue_wait_ms",
+            "max_queue_size",
+            "max_batch_size",
+            "wedged_after_ms",
+            "init_timeout_ms",
+        ):
             if getattr(self, name) < 0:
                 raise ValueError(f"{_OPTION_BY_FIELD[name].env} must be >= 0")
         if self.max_batch_latency_ms < 0:
