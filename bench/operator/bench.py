@@ -38,7 +38,7 @@ from mlendpoints.render.settings import RenderSettings  # noqa: E402
 API = "mlendpoints.io/v1alpha1"
 
 
-def manifests(ns: str, ep: str = "ep") -> list[dict[str, Any]]:
+def manifests(ns: str, ep: str = "ep0") -> list[dict[str, Any]]:
     code = {
         "apiVersion": "v1",
         "kind": "ConfigMap",
@@ -108,7 +108,7 @@ def namespace(kube: Kube, name: str) -> None:
     kube.apply({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}})
 
 
-def floor_objects(ns: str, ep: str = "ep") -> list[dict[str, Any]]:
+def floor_objects(ns: str, ep: str = "ep0") -> list[dict[str, Any]]:
     """The same children the operator makes, rendered by our pure renderers, applied by hand."""
     docs = manifests(ns, ep)
     settings = RenderSettings()
@@ -193,7 +193,7 @@ def main() -> int:
                 kube.apply(o)
             floor_create.append(time.perf_counter() - t0)
             floor_ready.append(
-                floor_create[-1] + wait(lambda ns=ns: deployments_ready(kube, ns, ["ep-ep-a", "ep-ep-b"]))
+                floor_create[-1] + wait(lambda ns=ns: deployments_ready(kube, ns, ["ep0-ep0-a", "ep0-ep0-b"]))
             )
 
         # Idle API load with no operator, then with it.
@@ -205,6 +205,7 @@ def main() -> int:
             kubeconfig=cluster.make_kubeconfig("mlendpoints-bench"),
             log_path=state / "operator.log",
             user="mlendpoints-bench",
+            log_level="INFO",
         )
         op.start()
         assert op.proc is not None
@@ -217,8 +218,8 @@ def main() -> int:
             t0 = time.perf_counter()
             for o in manifests(ns):
                 kube.apply(o)
-            op_children.append(time.perf_counter() - t0 + wait(lambda ns=ns: children_exist(kube, ns, "ep")))
-            op_ready.append(time.perf_counter() - t0 + wait(lambda ns=ns: endpoint_ready(kube, ns, "ep")))
+            op_children.append(time.perf_counter() - t0 + wait(lambda ns=ns: children_exist(kube, ns, "ep0")))
+            op_ready.append(time.perf_counter() - t0 + wait(lambda ns=ns: endpoint_ready(kube, ns, "ep0")))
         time.sleep(3)
         base1 = apiserver_requests(cluster)
         time.sleep(args.idle_seconds)
@@ -246,7 +247,7 @@ def main() -> int:
             ns = "scale"
             namespace(kube, ns)
             cluster.wait_for_default_serviceaccount(ns)
-            objs = [o for i in range(n) for o in manifests(ns, f"e{i}")]
+            objs = [o for i in range(n) for o in manifests(ns, f"ep{i:04d}")]
             t0 = time.perf_counter()
             bulk_apply(kube, objs)
             applied = time.perf_counter() - t0
@@ -273,7 +274,7 @@ def main() -> int:
             fns = "scale-floor"
             namespace(kube, fns)
             cluster.wait_for_default_serviceaccount(fns)
-            fobjs = [o for i in range(n) for o in floor_objects(fns, f"e{i}")]
+            fobjs = [o for i in range(n) for o in floor_objects(fns, f"ep{i:04d}")]
             t0 = time.perf_counter()
             bulk_apply(kube, fobjs)
             f_applied = time.perf_counter() - t0

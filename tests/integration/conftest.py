@@ -49,6 +49,7 @@ class OperatorProcess:
     kubeconfig: Path
     log_path: Path
     user: str | None
+    log_level: str = "DEBUG"
     proc: subprocess.Popen[bytes] | None = None
     metrics_port: int = 0
     liveness_port: int = 0
@@ -62,7 +63,7 @@ class OperatorProcess:
             "MLENDPOINTS_LIVENESS_PORT": str(self.liveness_port),
             "MLENDPOINTS_BIND_ADDRESS": "127.0.0.1",
             "MLENDPOINTS_API_DISCOVERY_INTERVAL": "5",
-            "MLENDPOINTS_LOG_LEVEL": "DEBUG",
+            "MLENDPOINTS_LOG_LEVEL": self.log_level,
         }
         log = self.log_path.open("ab")
         self.proc = subprocess.Popen(

@@ -683,3 +683,20 @@ def test_switching_to_autoscaling_keeps_the_replica_count(cluster: Any, namespac
         if "f:replicas" in (m.get("fieldsV1") or {}).get("f:spec", {})
     ]
     assert "mlendpoints-operator" not in owners
+
+
+def test_a_child_the_api_server_rejects_is_reported_as_stalled(cluster: Any, namespace: str) -> None:
+    ns = namespace
+    # Environment variable names may not contain '='; only the API server's Deployment validation says so.
+    cluster.apply(
+        [
+            code_configmap(ns),
+            endpoint(ns, routing={"type": "none"}),
+            deployment(ns, "blue", environmentVariables={"BAD=NAME": "x"}),
+        ]
+    )
+    dep = wait_condition(cluster, "odep", "blue", ns, "Stalled", reason="InvalidSpec")
+    assert "BAD=NAME" in condition(dep, "Stalled")["message"]  # type: ignore[index]
+    # Fixing the spec recovers.
+    cluster.apply(deployment(ns, "blue", environmentVariables={"GOOD_NAME": "x"}))
+    wait_condition(cluster, "odep", "blue", ns, "Ready")

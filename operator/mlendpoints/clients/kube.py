@@ -31,6 +31,16 @@ class Conflict(Exception):
     """A write lost a race (409); the caller requeues."""
 
 
+class Rejected(ApiException):
+    """The API server refused an object as invalid (400/422): retrying the same object cannot help."""
+
+    def message(self) -> str:
+        try:
+            return str(json.loads(self.body or "{}").get("message") or self.reason)
+        except ValueError:
+            return str(self.body or self.reason)
+
+
 def load_api_client(kubeconfig: str | None = None) -> client.ApiClient:
     """In-cluster config when running in a pod, else the kubeconfig (``KUBECONFIG`` or ~/.kube/config)."""
     cfg = client.Configuration()
@@ -78,6 +88,10 @@ class Kube:
             method, url, header_params=headers, body=payload, post_params=post, _request_timeout=30
         )
         data: bytes = resp.read()  # type: ignore[no-untyped-call]
+        if resp.status in (400, 422):
+            raise Rejected(
+                status=resp.status, reason=resp.reason, body=data.decode(errors="replace") if data else None
+            )
         if not 200 <= resp.status < 300:
             raise ApiException(
                 status=resp.status, reason=resp.reason, body=data.decode(errors="replace") if data else None
@@ -225,4 +239,10 @@ class Kube:
         try:
             self.create(event)
         except ApiException as exc:
-            log.warning("could not record event %s on %s: %s %s", reason, meta["name"], exc.status, exc.body or exc.reason)
+            log.warning(
+                "could not record event %s on %s: %s %s",
+                reason,
+                meta["name"],
+                exc.status,
+                exc.body or exc.reason,
+            )

@@ -12,6 +12,7 @@ from mlendpoints.api.v1alpha1.instancetype import InstanceTypeSpec
 from mlendpoints.backends.kubernetes.context import Context
 from mlendpoints.backends.kubernetes.converge import NameConflict, converge, write_status
 from mlendpoints.clients import resources
+from mlendpoints.clients.kube import Rejected
 from mlendpoints.clients.store import Body
 from mlendpoints.render import codehash
 from mlendpoints.render import online as render_online
@@ -139,13 +140,42 @@ async def reconcile(ctx: Context, namespace: str, name: str) -> None:
         return
     generation = body["metadata"].get("generation")
     status: dict[str, Any] = {"observedGeneration": generation}
-    outcome, _ = await _reconcile(ctx, body, status)
+    try:
+        outcome, _ = await _reconcile(ctx, body, status)
+    except Rejected as exc:
+        outcome = Outcome.stalled(
+            reasons.INVALID_SPEC, f"the API server rejected a child object: {exc.message()}"
+        )
+    except Exception as exc:
+        await report_error(ctx, body, exc)
+        raise
     old = conditions.get_condition((body.get("status") or {}).get("conditions"), conditions.READY)
     status["conditions"] = conditions.apply_outcome(
         (body.get("status") or {}).get("conditions"), outcome, generation=generation
     )
     if await write_status(ctx, body, status):
         await _transition_event(ctx, body, old, outcome)
+
+
+async def report_error(ctx: Context, body: Body, exc: Exception) -> None:
+    """Show a failed reconcile in status (Ready=False, Reconciling=True: kstatus InProgress).
+
+    The queue retries with backoff; meanwhile users and GitOps tools see why, instead of a
+    resource with no status at all. Best effort: the API may be what is failing.
+    """
+    generation = body["metadata"].get("generation")
+    message = f"{type(exc).__name__}: {getattr(exc, 'body', None) or exc}"[:1024]
+    outcome = Outcome.retrying(reasons.RECONCILE_ERROR, f"will retry: {message}")
+    status = {
+        "observedGeneration": generation,
+        "conditions": conditions.apply_outcome(
+            (body.get("status") or {}).get("conditions"), outcome, generation=generation
+        ),
+    }
+    try:
+        await write_status(ctx, body, status)
+    except Exception as inner:  # the API being down is a likely cause; the queue still retries
+        log.debug("could not report reconcile error: %s", inner)
 
 
 async def _transition_event(ctx: Context, body: Body, old: Any, outcome: Outcome) -> None:

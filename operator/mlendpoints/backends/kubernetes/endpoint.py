@@ -17,8 +17,9 @@ from pydantic import ValidationError
 from mlendpoints.api.v1alpha1 import OnlineEndpoint
 from mlendpoints.backends.kubernetes.context import Context
 from mlendpoints.backends.kubernetes.converge import NameConflict, converge, write_status
-from mlendpoints.backends.kubernetes.deployment import _transition_event, validation_message
+from mlendpoints.backends.kubernetes.deployment import _transition_event, report_error, validation_message
 from mlendpoints.clients import resources
+from mlendpoints.clients.kube import Rejected
 from mlendpoints.clients.store import Body
 from mlendpoints.render import names
 from mlendpoints.render import online as render_online
@@ -86,7 +87,15 @@ async def reconcile(ctx: Context, namespace: str, name: str) -> None:
         return
     generation = body["metadata"].get("generation")
     status: dict[str, Any] = {"observedGeneration": generation}
-    outcome = await _reconcile(ctx, body, status)
+    try:
+        outcome = await _reconcile(ctx, body, status)
+    except Rejected as exc:
+        outcome = Outcome.stalled(
+            reasons.INVALID_SPEC, f"the API server rejected a child object: {exc.message()}"
+        )
+    except Exception as exc:
+        await report_error(ctx, body, exc)
+        raise
     old = conditions.get_condition((body.get("status") or {}).get("conditions"), conditions.READY)
     status["conditions"] = conditions.apply_outcome(
         (body.get("status") or {}).get("conditions"), outcome, generation=generation
