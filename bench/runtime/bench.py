@@ -108,6 +108,23 @@ def configs() -> dict[str, dict]:
             "payload": "azureml",
             "what": "azureml-inference-server-http 1.5.1 (gunicorn, 1 sync worker), same script",
         },
+        "azureml-mlflow": {
+            "cmd": [
+                venv("azureml", "azmlinfsrv"),
+                "--entry_script",
+                str(HERE / "servers" / "score_mlflow.py"),
+                "--model_dir",
+                str(m),
+                "--port",
+                str(PORT),
+                "--worker_count",
+                "1",
+            ],
+            "ready": "/",
+            "path": "/score",
+            "payload": "input_data",
+            "what": "azureml-inference-server-http 1.5.1, MLflow model via mlflow.pyfunc (Azure's no-code path)",
+        },
         "kserve": {
             "cmd": [
                 venv("kserve", "python"),
@@ -443,7 +460,9 @@ def run(args: argparse.Namespace) -> int:
 
 # -- report ------------------------------------------------------------------------------------------
 
-PEERS = ("azureml", "kserve", "mlserver-sklearn", "mlserver-mlflow")
+PEERS = ("azureml", "azureml-mlflow", "kserve", "mlserver-sklearn", "mlserver-mlflow")
+#: peers that serve the MLflow model (the fair memory comparison for our MLflow path)
+MLFLOW_PEERS = ("azureml-mlflow", "mlserver-mlflow")
 
 
 def report(path: Path) -> str:
@@ -479,13 +498,17 @@ def report(path: Path) -> str:
         for rps, p99, name in sorted(ours_c8, reverse=True):
             lines.append(f"- {name}: {rps / best[0]:.2f}x its req/s, p99 {p99 / best[1]:.2f}x its p99")
     idle = {k[0]: med(k, "rss_idle_mb") for k in groups}
-    peer_idle = {n: v for n, v in idle.items() if n in PEERS}
-    if peer_idle:
-        lightest = min(peer_idle, key=peer_idle.get)
-        lines.append(
-            f"Lightest peer idle RSS: {lightest} {peer_idle[lightest]:.0f} MB; ours: "
-            + ", ".join(f"{n} {v:.0f} MB" for n, v in sorted(idle.items()) if n.startswith("ours"))
-        )
+    for label, peers, ours in (
+        ("any model", PEERS, ("ours-script", "ours-script-batch")),
+        ("the MLflow model", MLFLOW_PEERS, ("ours-mlflow", "ours-mlflow-batch")),
+    ):
+        peer_idle = {n: v for n, v in idle.items() if n in peers}
+        if peer_idle:
+            lightest = min(peer_idle, key=peer_idle.__getitem__)
+            lines.append(
+                f"Idle RSS, lightest peer serving {label}: {lightest} {peer_idle[lightest]:.0f} MB; ours: "
+                + ", ".join(f"{n} {idle[n]:.0f} MB" for n in ours if n in idle)
+            )
     for base in ("ours-script", "ours-mlflow"):
         if (base, 64, 1) in groups and (f"{base}-batch", 64, 1) in groups:
             ratio = med((f"{base}-batch", 64, 1), "rps") / med((base, 64, 1), "rps")

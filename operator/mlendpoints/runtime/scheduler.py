@@ -19,14 +19,14 @@ up to that long while a slot is free, to trade latency for larger batches under 
 Everything here runs on the event-loop thread; the only cross-thread step is the worker's
 completion callback, delivered through ``call_soon_threadsafe``.
 
-Synchronous hand-off (why fast models do not pay for the thread): handing a call to a worker
-thread and back costs ~7 context switches on one CPU, because every packet that arrives while the
-worker runs wakes the event loop, which preempts the worker only to block on the GIL. So when a
-call starts on an otherwise idle pool and recent calls were fast (< 1 ms on average), the loop
-blocks on the job for up to 2 ms instead of going back to ``epoll``: the worker runs undisturbed
-and the loop finishes the request straight away (~2 switches). A slower or stuck call simply turns
-asynchronous after those 2 ms, and the loop never blocks more than 2 ms per loop iteration in
-total, so probes, 429/503 and 408 are still answered within a few milliseconds.
+Synchronous hand-off (why fast models pay less for the thread): handing a call to a worker thread
+and back costs ~7 context switches on one CPU, because every packet that arrives while the worker
+runs wakes the event loop, which preempts the worker only to block on the GIL. So when a call
+starts on an otherwise idle pool and recent calls were fast (< 1 ms on average), the loop blocks
+on the job for up to 2 ms instead of going back to ``epoll`` (measured: ~25 us less per request).
+A slower or stuck call simply turns asynchronous after those 2 ms, and the loop never blocks more
+than 2 ms per loop iteration in total, so probes, 429/503 and 408 are still answered within a few
+milliseconds.
 """
 
 from __future__ import annotations
