@@ -9,11 +9,12 @@ Module map (each small, one concept):
 
 - ``config``: every setting, from env vars and ``mlendpoints serve`` flags;
 - ``app``: the ASGI application (routing, auth, limits, metrics on one lean hot path);
-- ``asgi``: request parsing and response writing helpers; ``errors``: the exception -> status table;
+- ``asgi``: request parsing, request ids and response writing; ``errors``: the exception -> status table;
+- ``model``: which scorer serves, its background load and health state;
 - ``scheduler`` + ``workers``: the bounded queue, concurrency slots, timeouts and micro-batching;
 - ``script`` / ``azureml_compat``: the scoring-script loader and the ``azureml.contrib.services`` shim;
 - ``mlflow_model`` / ``mlflow_inputs``: the MLflow loader and its request formats;
-- ``v2``: Open Inference Protocol tensors; ``swagger``: the OpenAPI document;
+- ``v2``: Open Inference Protocol tensors; ``swagger`` + ``openapi_model``: the OpenAPI documents;
 - ``auth``: key file watching; ``metrics``: the Prometheus registry; ``logs``: JSON logging;
 - ``server`` and ``cli``: uvicorn wiring and ``mlendpoints serve``.
 

@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import gc
 import logging
-import os
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -29,7 +28,9 @@ from mlendpoints.runtime.asgi import (
     Scope,
     Send,
     is_json_type,
+    new_request_id,
     read_body,
+    request_ids,
     send_reply,
 )
 from mlendpoints.runtime.auth import KeyStore
@@ -43,7 +44,6 @@ log = logging.getLogger("mlendpoints.runtime")
 access = logging.getLogger("mlendpoints.runtime.access")
 
 Handler = Callable[[Request, Receive, str], Awaitable[Reply]]
-HEADER_LIMIT = 100
 
 
 class Route:
@@ -57,11 +57,6 @@ class Route:
         self.handler = handler
         self.auth = auth
         self.json = json
-
-
-def _new_request_id() -> str:
-    h = os.urandom(16).hex()
-    return f"{h[:8]}-{h[8:12]}-4{h[13:16]}-{h[16:20]}-{h[20:32]}"
 
 
 class Runtime:
@@ -131,9 +126,9 @@ class Runtime:
         try:
             raw_id = headers.get(b"x-request-id")
             client_id = headers.get(b"x-ms-client-request-id")
-            request.request_id = _new_request_id()
+            request.request_id = new_request_id()
             if raw_id is not None or client_id is not None:
-                self._request_ids(request, raw_id, client_id, common)
+                request_ids(request, raw_id, client_id, common)
             common.append((b"x-request-id", request.request_id.encode()))
             if route is None:
                 raise errors.NotFound(f"no route {path}")
@@ -179,23 +174,6 @@ class Runtime:
         if not name or len(rest) > 1:
             return None, ""
         return self._v2_routes.get(rest[0] if rest else ""), name
-
-    @staticmethod
-    def _request_ids(
-        request: Request, raw_id: bytes | None, client_id: bytes | None, common: list[tuple[bytes, bytes]]
-    ) -> None:
-        for value, name in ((raw_id, "x-request-id"), (client_id, "x-ms-client-request-id")):
-            if value is not None and len(value) > HEADER_LIMIT:
-                raise errors.HeaderTooLarge(f"{name} must not exceed {HEADER_LIMIT} characters")
-        if raw_id:
-            text = raw_id.decode("latin-1")
-            if text.isascii() and text.isprintable():
-                request.request_id = text
-        if client_id:
-            text = client_id.decode("latin-1")
-            if text.isascii() and text.isprintable():
-                request.client_request_id = text
-                common.append((b"x-ms-client-request-id", client_id))
 
     def _error(
         self,

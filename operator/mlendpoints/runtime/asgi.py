@@ -9,6 +9,7 @@ and a reply is two ``send`` calls with a precomputed header list.
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 from urllib.parse import parse_qsl
@@ -139,3 +140,35 @@ def json_reply(value: Any, status: int = 200) -> Reply:
 
 def pretty(value: Any) -> bytes:
     return json.dumps(value, indent=1).encode()
+
+
+#: longest request id accepted (Azure ML's limit); longer ones get 431
+HEADER_LIMIT = 100
+
+
+def new_request_id() -> str:
+    """A random UUID-4-formatted id (about 1 us; ``uuid.uuid4()`` costs 2-3 us)."""
+    h = os.urandom(16).hex()
+    return f"{h[:8]}-{h[8:12]}-4{h[13:16]}-{h[16:20]}-{h[20:32]}"
+
+
+def request_ids(
+    request: Request, raw_id: bytes | None, client_id: bytes | None, common: list[tuple[bytes, bytes]]
+) -> None:
+    """Adopt the client's ``x-request-id`` and echo ``x-ms-client-request-id`` (431 when too long).
+
+    Ids that are not printable ASCII are ignored (a generated id stays), so they cannot forge log
+    lines or response headers.
+    """
+    for value, name in ((raw_id, "x-request-id"), (client_id, "x-ms-client-request-id")):
+        if value is not None and len(value) > HEADER_LIMIT:
+            raise errors.HeaderTooLarge(f"{name} must not exceed {HEADER_LIMIT} characters")
+    if raw_id:
+        text = raw_id.decode("latin-1")
+        if text.isascii() and text.isprintable():
+            request.request_id = text
+    if client_id:
+        text = client_id.decode("latin-1")
+        if text.isascii() and text.isprintable():
+            request.client_request_id = text
+            common.append((b"x-ms-client-request-id", client_id))

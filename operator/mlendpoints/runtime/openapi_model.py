@@ -7,11 +7,20 @@ MLflow model, and turns them into ``/swagger.json`` and ``GET /v2/models/{name}`
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from mlendpoints.runtime import swagger, v2
 from mlendpoints.runtime.config import Settings
 
+_TYPES = {
+    "double": "number",
+    "float": "number",
+    "long": "integer",
+    "integer": "integer",
+    "boolean": "boolean",
+}
+_KIND = {"f": "number", "i": "integer", "u": "integer", "b": "boolean"}
 _SCHEMA_TYPES = {"number": "FP64", "integer": "INT64", "boolean": "BOOL", "string": "BYTES"}
 _MLFLOW_TYPES = {"double": "FP64", "float": "FP32", "long": "INT64", "integer": "INT32", "boolean": "BOOL"}
 
@@ -20,7 +29,7 @@ def documents(scorer: Any, settings: Settings, *, auth: bool) -> dict[str, dict[
     """The swagger documents by version (``2.0``, ``3.0.3``, ``3.1.0``), user files first."""
     raw = scorer.mode == "raw"
     if scorer.kind == "mlflow":
-        request, response = swagger.mlflow_schemas(scorer.signature, scorer.output_specs)
+        request, response = mlflow_schemas(scorer.signature, scorer.output_specs)
         versions = ["2.0", "3.0", "3.1"]
         title = "MLflow model"
     else:
@@ -46,6 +55,94 @@ def documents(scorer: Any, settings: Settings, *, auth: bool) -> dict[str, dict[
         )
         out[key] = swagger.to_swagger2(doc) if openapi is None else doc
     return out
+
+
+def _tensor_schema(dtype: Any, shape: list[int] | tuple[int, ...]) -> dict[str, Any]:
+    import numpy as np
+
+    kind = np.dtype(dtype).kind if dtype is not None else "O"
+    schema: dict[str, Any] = {"type": _KIND.get(kind, "string")} if kind in _KIND or kind in "USO" else {}
+    if kind == "u":
+        schema["minimum"] = 0
+    for size in reversed(list(shape)[1:]):
+        schema = {"type": "array", "items": schema}
+        if size >= 0:
+            schema.update(minItems=size, maxItems=size)
+    return {"type": "array", "minItems": 1, "items": schema}
+
+
+def _column_schema(spec: dict[str, Any]) -> dict[str, Any]:
+    type_name = spec.get("type")
+    if type_name in _TYPES:
+        return {"type": _TYPES[type_name]}
+    if type_name in ("string", "binary", "datetime"):
+        return {"type": "string"}
+    return {}
+
+
+def mlflow_schemas(
+    signature: Any, output_specs: list[dict[str, Any]]
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(request, response) schemas of ``/score`` for an MLflow model's signature."""
+    alternatives: list[dict[str, Any]] = []
+
+    def one_of(key: str, schema: dict[str, Any]) -> None:
+        alternatives.append(
+            {"type": "object", "required": [key], "properties": {key: schema}, "additionalProperties": False}
+        )
+
+    if signature.kind == "columns":
+        specs = [s for s in signature.specs if s.get("name") is not None]
+        names = [s["name"] for s in specs]
+        cells = {s["name"]: _column_schema(s) for s in specs}
+        same = {json.dumps(v, sort_keys=True) for v in cells.values()}
+        row: dict[str, Any] = {"type": "array", "minItems": len(names), "maxItems": len(names)}
+        row["items"] = json.loads(same.pop()) if len(same) == 1 else {}
+        split = {
+            "type": "object",
+            "required": ["columns", "data"],
+            "properties": {
+                "columns": {
+                    "type": "array",
+                    "items": {"type": "string", "enum": names},
+                    "minItems": len(names),
+                    "maxItems": len(names),
+                    "uniqueItems": True,
+                },
+                "index": {"type": "array", "items": {"type": "integer"}},
+                "data": {"type": "array", "minItems": 1, "items": row},
+            },
+        }
+        record = {"type": "object", "required": list(signature.required), "properties": cells}
+        one_of("input_data", split)
+        one_of("dataframe_split", split)
+        one_of("dataframe_records", {"type": "array", "minItems": 1, "items": record})
+        one_of("instances", {"type": "array", "minItems": 1, "items": record})
+    elif signature.kind == "tensor":
+        tensor = _tensor_schema(signature.dtype, signature.shape)
+        for key in ("input_data", "inputs", "instances"):
+            one_of(key, tensor)
+    elif signature.kind == "tensors":
+        named = {
+            "type": "object",
+            "required": list(signature.required),
+            "properties": {
+                name: _tensor_schema(dtype, shape) for name, (dtype, shape) in signature.tensors.items()
+            },
+        }
+        one_of("input_data", named)
+        one_of("inputs", named)
+    else:
+        for key in ("input_data", "dataframe_split", "dataframe_records", "instances", "inputs"):
+            one_of(key, {})
+    request = {"anyOf": alternatives} if len(alternatives) > 1 else alternatives[0]
+    predictions: dict[str, Any] = {"type": "array"}
+    if len(output_specs) == 1 and output_specs[0].get("type") == "tensor":
+        spec = output_specs[0]["tensor-spec"]
+        predictions = _tensor_schema(spec.get("dtype"), spec.get("shape", [-1]))
+        predictions.pop("minItems", None)
+    response = {"anyOf": [predictions, {"type": "object", "properties": {"predictions": predictions}}]}
+    return request, response
 
 
 def v2_metadata(scorer: Any, name: str) -> dict[str, Any]:
