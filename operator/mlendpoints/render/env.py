@@ -10,6 +10,7 @@ module *is* the contract between operator and runtime:
 ``MLENDPOINTS_REQUEST_TIMEOUT_MS``  ``requestSettings.requestTimeoutMs``
 ``MLENDPOINTS_MAX_CONCURRENT_REQUESTS`` ``requestSettings.maxConcurrentRequestsPerInstance``
 ``MLENDPOINTS_MAX_QUEUE_WAIT_MS``   ``requestSettings.maxQueueWaitMs``
+``MLENDPOINTS_MODEL_NAME``          the deployment name, for the v2 routes
 ``AZUREML_SOURCE_DIRECTORY``        ``/var/azureml-app/code`` (with codeConfiguration)
 ``AZUREML_ENTRY_SCRIPT``            ``codeConfiguration.scoringScript``
 ``MLENDPOINTS_AUTH_KEY_DIR``        the keys Secret's mount (authMode key only)
@@ -73,6 +74,8 @@ def container_env(dep: OnlineDeployment, *, endpoint: str, plan: EnvPlan) -> tup
             "MLENDPOINTS_REQUEST_TIMEOUT_MS": str(req.request_timeout_ms),
             "MLENDPOINTS_MAX_CONCURRENT_REQUESTS": str(req.max_concurrent_requests_per_instance),
             "MLENDPOINTS_MAX_QUEUE_WAIT_MS": str(req.max_queue_wait_ms),
+            # The name on the Open Inference Protocol routes (/v2/models/<deployment>/infer).
+            "MLENDPOINTS_MODEL_NAME": dep.metadata.name,
         }
         if spec.code_configuration is not None:
             contract["AZUREML_SOURCE_DIRECTORY"] = CODE_DIR
