@@ -31,6 +31,7 @@ from mlendpoints.api.v1alpha1 import OnlineDeployment, OnlineEndpoint  # noqa: E
 from mlendpoints.clients import resources  # noqa: E402
 from mlendpoints.clients.kube import Kube  # noqa: E402
 from mlendpoints.devcluster import LocalCluster  # noqa: E402
+from mlendpoints.devcluster.cluster import node_manifests  # noqa: E402
 from mlendpoints.devcluster.install import install_crds, install_gateway_api  # noqa: E402
 from mlendpoints.render import online  # noqa: E402
 from mlendpoints.render.settings import RenderSettings  # noqa: E402
@@ -177,6 +178,19 @@ def main() -> int:
         }
     }
     try:
+        # The default fake nodes hold 110 pods each (like real kubelets); the scale run needs
+        # thousands, so add big kwok nodes (untainted, no GPU).
+        big = []
+        for i in range(4):
+            node = node_manifests()[0]
+            name = f"kwok-bench-{i}"
+            node["metadata"]["name"] = name
+            node["metadata"]["labels"]["kubernetes.io/hostname"] = name
+            cap = {"cpu": "512", "memory": "4Ti", "pods": "1000", "ephemeral-storage": "1Ti"}
+            node["status"] = {"allocatable": cap, "capacity": cap}
+            big.append(node)
+        cluster.apply(big)
+        cluster.kubectl("wait", "--for=condition=Ready", "node", "-l", "type=kwok", "--timeout=60s")
         install_crds(cluster, ROOT / "crds")
         install_gateway_api(cluster)
         kube = Kube(cluster.api_client())
