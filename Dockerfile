@@ -30,7 +30,7 @@ RUN python -m venv /opt/venv \
 
 FROM source AS build-runtime
 RUN python -m venv /opt/venv \
- && /opt/venv/bin/pip install --no-cache-dir --disable-pip-version-check "/src[runtime]"
+ && /opt/venv/bin/pip install --no-cache-dir --disable-pip-version-check "/src[runtime,storage]"
 
 # ---- final images: the base plus one virtualenv, non-root, no build context -----------------
 FROM base AS operator

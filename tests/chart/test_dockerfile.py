@@ -26,7 +26,10 @@ import pytest
 from tests.chart import dockerfile
 from tests.integration.conftest import wait_for
 
-TARGETS = {"operator": "operator", "runtime": "runtime"}  # target -> extra
+TARGETS = {
+    "operator": "operator",
+    "runtime": "runtime,storage",
+}  # target -> extras (storage: s3/gs/az model downloads)
 
 
 def test_hadolint_finds_nothing() -> None:
@@ -121,6 +124,9 @@ def test_runtime_image_serves_a_scoring_script(
     assert shutil.which("mlendpoints", path=env["PATH"]).startswith(env["PATH"].split(os.pathsep)[0])  # type: ignore[union-attr]
     assert not _imports(env, "kopf"), "the runtime image must not carry the operator"
     assert _imports(env, "mlflow")
+    # The storage initializer's fsspec plugins: s3://, gs://, az:// / abfss:// / wasbs:// models.
+    for plugin in ("s3fs", "gcsfs", "adlfs"):
+        assert _imports(env, plugin), f"the runtime image lacks {plugin} (the storage extra)"
     # The pip-install init container and the storage initializer use this image too.
     assert (
         subprocess.run(
