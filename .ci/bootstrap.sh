@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Create (or refresh) the project's virtualenv at .venv with every extra installed.
+# Create (or refresh) the project's virtualenv at .venv with the operator, azure, runtime and dev extras.
 # Idempotent: reinstalls only when pyproject.toml changed. Sourced by tests/run.sh and examples/demo.sh.
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
