@@ -149,6 +149,10 @@ class Manager:
             ep = (obj.get("spec") or {}).get("endpointName")
             if ep:
                 add(("BatchEndpoint", namespace, ep))
+            # Endpoints naming it as their default judge it too (e.g. it belongs to another endpoint).
+            for bep in self.store.in_namespace("BatchEndpoint", namespace):
+                if ((bep.get("spec") or {}).get("defaults") or {}).get("deploymentName") == name:
+                    add(("BatchEndpoint", namespace, bep["metadata"]["name"]))
             for job in self.store.in_namespace("BatchJob", namespace):
                 add(("BatchJob", namespace, job["metadata"]["name"]))
         elif kind == "BatchJob":

@@ -30,6 +30,9 @@ class OperatorSettings:
     peering: str = ""
     #: Seconds between checks whether the Gateway API CRDs are installed (routing type auto).
     api_discovery_interval: float = 60.0
+    #: Gateway (``namespace/name``) HTTPRoutes attach to when an endpoint names no parentRefs;
+    #: empty means routing ``auto`` without parentRefs is ``none``. Set it for a shared Gateway.
+    default_gateway: str = ""
 
     @classmethod
     def from_env(cls) -> OperatorSettings:
@@ -47,7 +50,8 @@ class OperatorSettings:
             api_discovery_interval=float(
                 env.get("MLENDPOINTS_API_DISCOVERY_INTERVAL", defaults.api_discovery_interval)
             ),
+            default_gateway=env.get("MLENDPOINTS_DEFAULT_GATEWAY", "").strip(),
         )
 
     def render_settings(self) -> RenderSettings:
-        return RenderSettings(runtime_image=self.runtime_image)
+        return RenderSettings(runtime_image=self.runtime_image, default_gateway=self.default_gateway or None)
