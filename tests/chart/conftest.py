@@ -28,7 +28,7 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.integration.conftest import OperatorProcess, wait_for
+from tests.integration.conftest import OperatorProcess
 
 REPO = Path(__file__).resolve().parents[2]
 CHART = REPO / "charts" / "mlendpoints"
@@ -331,48 +331,6 @@ def create_namespace(cluster: Any, name: str) -> str:
     )
     cluster.wait_for_default_serviceaccount(name)
     return name
-
-
-def get(cluster: Any, kind: str, name: str, namespace: str | None = None) -> dict[str, Any] | None:
-    args = ["get", kind, name, "-o", "json"] + (["-n", namespace] if namespace else [])
-    res = cluster.kubectl(*args, check=False)
-    return json.loads(res.stdout) if res.returncode == 0 else None
-
-
-def condition(obj: Mapping[str, Any] | None, type_: str) -> Mapping[str, Any] | None:
-    for cond in ((obj or {}).get("status") or {}).get("conditions") or []:
-        if cond.get("type") == type_:
-            return dict(cond)
-    return None
-
-
-def wait_condition(
-    cluster: Any,
-    kind: str,
-    name: str,
-    namespace: str | None,
-    type_: str,
-    status: str = "True",
-    *,
-    reason: str | None = None,
-    timeout: float = 90,
-) -> dict[str, Any]:
-    """Wait until the operator reports ``type_=status`` (and ``reason``) for the latest generation."""
-
-    def check() -> dict[str, Any] | None:
-        obj = get(cluster, kind, name, namespace)
-        cond = condition(obj, type_)
-        if (
-            obj is not None
-            and cond is not None
-            and cond.get("status") == status
-            and (reason is None or cond.get("reason") == reason)
-            and (obj.get("status") or {}).get("observedGeneration") == obj["metadata"].get("generation")
-        ):
-            return obj
-        return None
-
-    return wait_for(check, timeout=timeout, what=f"{kind}/{name} {type_}={status} {reason or ''}".strip())
 
 
 def scoring_manifests(

@@ -24,15 +24,13 @@ from tests.chart import argo
 from tests.chart.conftest import (
     GROUP,
     Release,
-    condition,
     create_namespace,
     delete_namespace,
-    get,
     installed,
     scoring_manifests,
 )
 from tests.conftest import namespace_name
-from tests.integration.conftest import wait_for
+from tests.integration.conftest import condition, get, wait_for
 
 pytestmark = pytest.mark.timeout(600)
 API = f"{GROUP}/v1alpha1"

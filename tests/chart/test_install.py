@@ -30,16 +30,15 @@ from tests.chart.conftest import (
     Release,
     create_namespace,
     delete_namespace,
-    get,
     installed,
     one,
     run_helm,
     scoring_manifests,
     template,
     token_kubeconfig,
-    wait_condition,
 )
 from tests.conftest import namespace_name
+from tests.integration.conftest import get, wait_condition
 
 pytestmark = pytest.mark.timeout(600)
 

@@ -7,6 +7,7 @@ A subprocess, not an in-process runner, so restarts are real restarts.
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 import subprocess
@@ -36,6 +37,48 @@ def wait_for(
             return last
         time.sleep(interval)
     raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}; last value: {last!r}")
+
+
+def get(cluster: Any, kind: str, name: str, ns: str | None = None) -> dict[str, Any] | None:
+    """``kubectl get -o json``, or None when the object does not exist."""
+    args = ["get", kind, name, "-o", "json"] + (["-n", ns] if ns else [])
+    res = cluster.kubectl(*args, check=False)
+    return json.loads(res.stdout) if res.returncode == 0 else None
+
+
+def condition(obj: dict[str, Any] | None, type_: str) -> dict[str, Any] | None:
+    """The condition of ``type_`` in ``obj``'s status, if any."""
+    for c in ((obj or {}).get("status") or {}).get("conditions") or []:
+        if c["type"] == type_:
+            return dict(c)
+    return None
+
+
+def wait_condition(
+    cluster: Any,
+    kind: str,
+    name: str,
+    ns: str | None,
+    type_: str,
+    status: str = "True",
+    reason: str | None = None,
+    timeout: float = 90,
+) -> dict[str, Any]:
+    """Wait until the operator reports ``type_=status`` (and ``reason``) for the latest generation."""
+
+    def check() -> dict[str, Any] | None:
+        obj = get(cluster, kind, name, ns)
+        c = condition(obj, type_)
+        matches = c is not None and c["status"] == status and (reason is None or c["reason"] == reason)
+        if (
+            matches
+            and obj is not None
+            and obj.get("status", {}).get("observedGeneration") == obj["metadata"]["generation"]
+        ):
+            return obj
+        return None
+
+    return wait_for(check, timeout=timeout, what=f"{kind}/{name} {type_}={status} {reason or ''}")
 
 
 def _free_port() -> int:

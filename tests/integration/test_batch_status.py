@@ -7,8 +7,8 @@ from typing import Any
 import pytest
 
 from mlendpoints.status import kstatus
-from tests.integration.conftest import wait_for
-from tests.integration.test_online import API, get
+from tests.integration.conftest import get, wait_for
+from tests.integration.test_online import API
 
 pytestmark = pytest.mark.usefixtures("operator")
 

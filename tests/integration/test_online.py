@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from tests.integration.conftest import OperatorProcess, wait_for
+from tests.integration.conftest import OperatorProcess, condition, get, wait_condition, wait_for
 
 API = "mlendpoints.io/v1alpha1"
 pytestmark = pytest.mark.usefixtures("operator")
@@ -50,44 +50,6 @@ def deployment(ns: str, name: str, endpoint_name: str = "ep1", **spec: Any) -> d
         "metadata": {"name": name, "namespace": ns},
         "spec": body,
     }
-
-
-def get(cluster: Any, kind: str, name: str, ns: str | None = None) -> dict[str, Any] | None:
-    args = ["get", kind, name, "-o", "json"] + (["-n", ns] if ns else [])
-    res = cluster.kubectl(*args, check=False)
-    return json.loads(res.stdout) if res.returncode == 0 else None
-
-
-def condition(obj: dict[str, Any] | None, type_: str) -> dict[str, Any] | None:
-    for c in ((obj or {}).get("status") or {}).get("conditions") or []:
-        if c["type"] == type_:
-            return dict(c)
-    return None
-
-
-def wait_condition(
-    cluster: Any,
-    kind: str,
-    name: str,
-    ns: str | None,
-    type_: str,
-    status: str = "True",
-    reason: str | None = None,
-    timeout: float = 90,
-) -> dict[str, Any]:
-    def check() -> dict[str, Any] | None:
-        obj = get(cluster, kind, name, ns)
-        c = condition(obj, type_)
-        matches = c is not None and c["status"] == status and (reason is None or c["reason"] == reason)
-        if (
-            matches
-            and obj is not None
-            and obj.get("status", {}).get("observedGeneration") == obj["metadata"]["generation"]
-        ):
-            return obj
-        return None
-
-    return wait_for(check, timeout=timeout, what=f"{kind}/{name} {type_}={status} {reason or ''}")
 
 
 def route_weights(route: dict[str, Any]) -> dict[str, int]:

@@ -9,6 +9,7 @@ standard ``process_*`` and ``python_*`` families, appended to ``GET /metrics``.
 
 from __future__ import annotations
 
+import abc
 import bisect
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -38,7 +39,7 @@ def _number(value: float) -> str:
     return repr(float(value)) if not float(value).is_integer() else str(int(value))
 
 
-class _Metric:
+class _Metric(abc.ABC):
     kind = "untyped"
 
     def __init__(self, name: str, help_: str, labelnames: Sequence[str] = ()) -> None:
@@ -49,8 +50,9 @@ class _Metric:
     def header(self) -> list[str]:
         return [f"# HELP {self.name} {self.help}", f"# TYPE {self.name} {self.kind}"]
 
+    @abc.abstractmethod
     def render(self) -> list[str]:
-        raise NotImplementedError
+        """The metric's sample lines in the text exposition format."""
 
 
 class Counter(_Metric):

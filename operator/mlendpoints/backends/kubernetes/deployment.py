@@ -9,39 +9,21 @@ from pydantic import ValidationError
 
 from mlendpoints.api.v1alpha1 import DEFAULT_INSTANCE_TYPE, InstanceType, OnlineDeployment, OnlineEndpoint
 from mlendpoints.api.v1alpha1.instancetype import InstanceTypeSpec
+from mlendpoints.backends.kubernetes import outcome
 from mlendpoints.backends.kubernetes.context import Context
-from mlendpoints.backends.kubernetes.converge import NameConflict, converge, write_status
+from mlendpoints.backends.kubernetes.converge import NameConflict, converge
+from mlendpoints.backends.kubernetes.outcome import owner_reference, validation_message
 from mlendpoints.clients import resources
-from mlendpoints.clients.kube import Rejected
 from mlendpoints.clients.store import Body
 from mlendpoints.render import codehash
 from mlendpoints.render import online as render_online
 from mlendpoints.render.errors import RenderError
-from mlendpoints.status import conditions, reasons, workloads
-from mlendpoints.status.conditions import Outcome, State
+from mlendpoints.status import reasons, workloads
+from mlendpoints.status.conditions import Outcome
 
 log = logging.getLogger(__name__)
 
 CHILD_KINDS = (resources.DEPLOYMENT, resources.SERVICE, resources.HPA, resources.PDB)
-
-
-def validation_message(exc: ValidationError) -> str:
-    parts = []
-    for err in exc.errors()[:5]:
-        loc = ".".join(str(p) for p in err["loc"])
-        parts.append(f"{loc}: {err['msg']}" if loc else err["msg"])
-    return "; ".join(parts)
-
-
-def owner_reference(body: Body) -> dict[str, Any]:
-    return {
-        "apiVersion": body["apiVersion"],
-        "kind": body["kind"],
-        "name": body["metadata"]["name"],
-        "uid": body["metadata"]["uid"],
-        "controller": True,
-        "blockOwnerDeletion": True,
-    }
 
 
 async def _adopt(ctx: Context, body: Body, endpoint: Body) -> None:
@@ -135,104 +117,51 @@ async def _hand_over_replicas(ctx: Context, desired: list[Body], namespace: str)
 
 
 async def reconcile(ctx: Context, namespace: str, name: str) -> None:
-    body = ctx.store.get("OnlineDeployment", namespace, name)
-    if body is None or body["metadata"].get("deletionTimestamp"):
-        return
-    generation = body["metadata"].get("generation")
-    status: dict[str, Any] = {"observedGeneration": generation}
-    try:
-        outcome, _ = await _reconcile(ctx, body, status)
-    except Rejected as exc:
-        outcome = Outcome.stalled(
-            reasons.INVALID_SPEC, f"the API server rejected a child object: {exc.message()}"
-        )
-    except Exception as exc:
-        await report_error(ctx, body, exc)
-        raise
-    old = conditions.get_condition((body.get("status") or {}).get("conditions"), conditions.READY)
-    status["conditions"] = conditions.apply_outcome(
-        (body.get("status") or {}).get("conditions"), outcome, generation=generation
-    )
-    if await write_status(ctx, body, status):
-        await _transition_event(ctx, body, old, outcome)
+    await outcome.run(ctx, "OnlineDeployment", namespace, name, _reconcile, events=True)
 
 
-async def report_error(ctx: Context, body: Body, exc: Exception) -> None:
-    """Show a failed reconcile in status (Ready=False, Reconciling=True: kstatus InProgress).
-
-    The queue retries with backoff; meanwhile users and GitOps tools see why, instead of a
-    resource with no status at all. Best effort: the API may be what is failing.
-    """
-    generation = body["metadata"].get("generation")
-    message = f"{type(exc).__name__}: {getattr(exc, 'body', None) or exc}"[:1024]
-    outcome = Outcome.retrying(reasons.RECONCILE_ERROR, f"will retry: {message}")
-    status = {
-        "observedGeneration": generation,
-        "conditions": conditions.apply_outcome(
-            (body.get("status") or {}).get("conditions"), outcome, generation=generation
-        ),
-    }
-    try:
-        await write_status(ctx, body, status)
-    except Exception as inner:  # the API being down is a likely cause; the queue still retries
-        log.debug("could not report reconcile error: %s", inner)
-
-
-async def _transition_event(ctx: Context, body: Body, old: Any, outcome: Outcome) -> None:
-    before = (old or {}).get("reason"), (old or {}).get("status")
-    if before[0] == outcome.reason:
-        return
-    warn = outcome.state in (State.STALLED, State.RETRYING)
-    await ctx.event(
-        body,
-        type="Warning" if warn else "Normal",
-        reason=outcome.reason,
-        message=outcome.message or outcome.reason,
-    )
-
-
-async def _reconcile(ctx: Context, body: Body, status: dict[str, Any]) -> tuple[Outcome, Body | None]:
+async def _reconcile(ctx: Context, body: Body, status: dict[str, Any]) -> Outcome:
     meta = body["metadata"]
     namespace = meta["namespace"]
     try:
         dep = OnlineDeployment.model_validate(body)
     except ValidationError as exc:
-        return Outcome.stalled(reasons.INVALID_SPEC, validation_message(exc)), None
+        return Outcome.stalled(reasons.INVALID_SPEC, validation_message(exc))
     endpoint_body = await ctx.live(resources.ONLINE_ENDPOINT, namespace, dep.spec.endpoint_name)
     if endpoint_body is None:
         return Outcome.progressing(
             reasons.WAITING_FOR_ENDPOINT, f"OnlineEndpoint {dep.spec.endpoint_name!r} does not exist yet"
-        ), None
+        )
     await _adopt(ctx, body, endpoint_body)
     try:
         endpoint = OnlineEndpoint.model_validate(endpoint_body)
     except ValidationError:
         return Outcome.progressing(
             reasons.WAITING_FOR_ENDPOINT, f"OnlineEndpoint {dep.spec.endpoint_name!r} is invalid"
-        ), None
+        )
     if endpoint.spec.target != "kubernetes":
         return Outcome.stalled(
             reasons.TARGET_UNSUPPORTED,
             f"endpoint {endpoint.metadata.name!r} has target {endpoint.spec.target}; this operator build reconciles "
             "target kubernetes only",
-        ), None
+        )
     compute, problem = await _compute(ctx, dep)
     if problem is not None:
-        return problem, None
+        return problem
     code_hash, problem = await _code_hash(ctx, dep, namespace)
     if problem is not None:
-        return problem, None
+        return problem
     try:
         desired = render_online.deployment_children(
             dep, endpoint=endpoint, compute=compute, code_hash=code_hash, settings=ctx.render
         )
     except RenderError as exc:
-        return Outcome.stalled(reasons.INVALID_MODEL, str(exc)), None
+        return Outcome.stalled(reasons.INVALID_MODEL, str(exc))
     await _hand_over_replicas(ctx, desired, namespace)
     try:
         live = await converge(ctx, desired, owner_uid=meta["uid"], namespace=namespace, prunable=CHILD_KINDS)
     except NameConflict as exc:
-        return Outcome.stalled(reasons.NAME_CONFLICT, str(exc)), None
+        return Outcome.stalled(reasons.NAME_CONFLICT, str(exc))
     deployment = next((obj for (kind, _), obj in live.items() if kind == "Deployment"), None)
     autoscaled = dep.spec.scale_settings.type == "targetUtilization"
     want = None if autoscaled else dep.spec.instance_count
@@ -252,11 +181,11 @@ async def _reconcile(ctx: Context, body: Body, status: dict[str, Any]) -> tuple[
         }
     )
     if roll.done:
-        return Outcome.ready(f"{roll.ready}/{roll.desired} replicas ready"), deployment
+        return Outcome.ready(f"{roll.ready}/{roll.desired} replicas ready")
     pods = []
     if selector:
         pods = ctx.store.by_label("Pod", namespace, "mlendpoints.io/deployment", dep.metadata.name)
     stall = workloads.stalled_reason(deployment, pods)
     if stall is not None:
-        return Outcome.stalled(stall.reason, stall.message), deployment
-    return Outcome.progressing(reasons.ROLLING_OUT, roll.message), deployment
+        return Outcome.stalled(stall.reason, stall.message)
+    return Outcome.progressing(reasons.ROLLING_OUT, roll.message)

@@ -15,11 +15,11 @@ from typing import Any
 from pydantic import ValidationError
 
 from mlendpoints.api.v1alpha1 import OnlineEndpoint
+from mlendpoints.backends.kubernetes import outcome
 from mlendpoints.backends.kubernetes.context import Context
-from mlendpoints.backends.kubernetes.converge import NameConflict, converge, write_status
-from mlendpoints.backends.kubernetes.deployment import _transition_event, report_error, validation_message
+from mlendpoints.backends.kubernetes.converge import NameConflict, converge
+from mlendpoints.backends.kubernetes.outcome import validation_message
 from mlendpoints.clients import resources
-from mlendpoints.clients.kube import Rejected
 from mlendpoints.clients.store import Body
 from mlendpoints.render import names
 from mlendpoints.render import online as render_online
@@ -82,26 +82,7 @@ async def _keys(
 
 
 async def reconcile(ctx: Context, namespace: str, name: str) -> None:
-    body = ctx.store.get("OnlineEndpoint", namespace, name)
-    if body is None or body["metadata"].get("deletionTimestamp"):
-        return
-    generation = body["metadata"].get("generation")
-    status: dict[str, Any] = {"observedGeneration": generation}
-    try:
-        outcome = await _reconcile(ctx, body, status)
-    except Rejected as exc:
-        outcome = Outcome.stalled(
-            reasons.INVALID_SPEC, f"the API server rejected a child object: {exc.message()}"
-        )
-    except Exception as exc:
-        await report_error(ctx, body, exc)
-        raise
-    old = conditions.get_condition((body.get("status") or {}).get("conditions"), conditions.READY)
-    status["conditions"] = conditions.apply_outcome(
-        (body.get("status") or {}).get("conditions"), outcome, generation=generation
-    )
-    if await write_status(ctx, body, status):
-        await _transition_event(ctx, body, old, outcome)
+    await outcome.run(ctx, "OnlineEndpoint", namespace, name, _reconcile, events=True)
 
 
 def _states(ctx: Context, namespace: str, endpoint: str) -> list[render_online.DeploymentState]:

@@ -7,10 +7,11 @@ from typing import Any
 from pydantic import ValidationError
 
 from mlendpoints.api.v1alpha1 import DEFAULT_INSTANCE_TYPE, InstanceType
+from mlendpoints.backends.kubernetes import outcome
 from mlendpoints.backends.kubernetes.context import Context
-from mlendpoints.backends.kubernetes.converge import write_status
-from mlendpoints.backends.kubernetes.deployment import validation_message
-from mlendpoints.status import conditions, reasons
+from mlendpoints.backends.kubernetes.outcome import validation_message
+from mlendpoints.clients.store import Body
+from mlendpoints.status import reasons
 from mlendpoints.status.conditions import Outcome
 
 
@@ -26,17 +27,13 @@ def users(ctx: Context, name: str) -> list[tuple[str, str]]:
 
 
 async def reconcile(ctx: Context, name: str) -> None:
-    body = ctx.store.get("InstanceType", None, name)
-    if body is None or body["metadata"].get("deletionTimestamp"):
-        return
-    generation = body["metadata"].get("generation")
-    status: dict[str, Any] = {"observedGeneration": generation, "users": len(users(ctx, name))}
+    await outcome.run(ctx, "InstanceType", None, name, _reconcile, events=False)
+
+
+async def _reconcile(ctx: Context, body: Body, status: dict[str, Any]) -> Outcome:
+    status["users"] = len(users(ctx, body["metadata"]["name"]))
     try:
         InstanceType.model_validate(body)
-        outcome = Outcome.ready("valid compute profile")
     except ValidationError as exc:
-        outcome = Outcome.stalled(reasons.INVALID_SPEC, validation_message(exc))
-    status["conditions"] = conditions.apply_outcome(
-        (body.get("status") or {}).get("conditions"), outcome, generation=generation
-    )
-    await write_status(ctx, body, status)
+        return Outcome.stalled(reasons.INVALID_SPEC, validation_message(exc))
+    return Outcome.ready("valid compute profile")
