@@ -13,8 +13,16 @@ def client(make_client):
     return make_client(entry_script="score_control.py", max_body_bytes=1024)
 
 
-def test_malformed_json_is_400(client):
-    response = client.post("/score", content=b'{"action": ', headers={"Content-Type": "application/json"})
+@pytest.fixture
+def schema_client(make_client, joblib_dir):
+    """A script with inference-schema decorators: its input must be a JSON object."""
+    return make_client(model_dir=str(joblib_dir), entry_script="score_schema.py")
+
+
+def test_malformed_json_is_400(schema_client):
+    response = schema_client.post(
+        "/score", content=b'{"data": ', headers={"Content-Type": "application/json"}
+    )
     assert response.status_code == 400
     assert response.json()["code"] == "BadRequest"
     assert "malformed JSON" in response.json()["error"]
@@ -26,8 +34,8 @@ def test_not_utf8_is_400(client):
 
 
 @pytest.mark.parametrize("content_type", ["text/plain", "application/x-www-form-urlencoded", "image/png"])
-def test_wrong_content_type_is_415(client, content_type):
-    response = client.post("/score", content=b"{}", headers={"Content-Type": content_type})
+def test_wrong_content_type_is_415(schema_client, content_type):
+    response = schema_client.post("/score", content=b"{}", headers={"Content-Type": content_type})
     assert response.status_code == 415
 
 

@@ -1,18 +1,20 @@
 """``mlendpoints render``: print the child objects manifests would produce, without a cluster.
 
 Reads OnlineEndpoint, OnlineDeployment and InstanceType documents (and ConfigMaps, for code
-hashes) from ``-f`` files, validates them with the same pydantic models the operator uses, and
+hashes) from ``-f`` files or directories (``-R``: recursively, as kubectl), validates them with the same pydantic models the operator uses, and
 prints every child object as a YAML stream: what ``kubectl apply`` of the manifests would make
 the operator create, given the readiness and Gateway API assumptions on the command line.
 
 Exit status: 0 rendered (problems that would stall an endpoint are warnings on stderr and
 comments in the output; ``--strict`` turns them into status 1); 2 invalid input, with the file,
-the object and the field in the message. Secret data is a placeholder, never a real key.
+the object and the field in the message, including a file that holds no resource render knows
+(e.g. Azure ML CLI YAML), named with what it does hold. Secret data is a placeholder, never a real key.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import re
 import sys
 import uuid
@@ -52,7 +54,16 @@ def _parser() -> argparse.ArgumentParser:
         prog="mlendpoints render",
         description="Print the Kubernetes objects the operator would create for these manifests.",
     )
-    p.add_argument("-f", "--filename", action="append", required=True, help="manifest file ('-' for stdin)")
+    p.add_argument(
+        "-f",
+        "--filename",
+        action="append",
+        required=True,
+        help="manifest file, directory (its .yaml/.yml/.json files) or '-' for stdin; repeatable",
+    )
+    p.add_argument(
+        "-R", "--recursive", action="store_true", help="process directories given with -f recursively"
+    )
     p.add_argument("-n", "--namespace", default="default", help="namespace for objects without one")
     ready = p.add_mutually_exclusive_group()
     ready.add_argument("--assume-ready", dest="ready", action="store_true", default=True, help="(default)")
@@ -88,6 +99,37 @@ def format_validation(err: ValidationError) -> str:
     return "; ".join(lines)
 
 
+#: file name endings read from a directory (kubectl's)
+MANIFEST_SUFFIXES = (".yaml", ".yml", ".json")
+
+
+def expand(paths: Iterable[str], *, recursive: bool) -> list[str]:
+    """``-f`` arguments as files, as kubectl reads them: a directory stands for its manifest files
+    (sorted; its sub-directories too with ``recursive``), ``-`` for stdin.
+
+    Raises:
+        InputError: a path that does not exist, or a directory without manifest files.
+    """
+    out: list[str] = []
+    for path in paths:
+        if path == "-" or os.path.isfile(path):
+            out.append(path)
+            continue
+        if not os.path.isdir(path):
+            raise InputError(f"{path}: no such file or directory")
+        found: list[str] = []
+        for root, dirs, files in os.walk(path):
+            dirs.sort()
+            found += [os.path.join(root, f) for f in sorted(files) if f.endswith(MANIFEST_SUFFIXES)]
+            if not recursive:
+                break
+        if not found:
+            hint = "" if recursive else " (use -R for its sub-directories)"
+            raise InputError(f"{path}: directory holds no .yaml, .yml or .json file{hint}")
+        out += found
+    return out
+
+
 def _load(paths: Iterable[str]) -> list[tuple[str, dict[str, Any]]]:
     docs: list[tuple[str, dict[str, Any]]] = []
     for path in paths:
@@ -115,6 +157,49 @@ def _identity(doc: dict[str, Any], namespace: str) -> dict[str, Any]:
         "uid", str(uuid.uuid5(uuid.NAMESPACE_URL, f"mlendpoints.io/{kind}/{meta.get('namespace')}/{name}"))
     )
     return {**doc, "metadata": meta}
+
+
+def _describe(doc: dict[str, Any]) -> str:
+    """What a document that is no Kubernetes object looks like, for the error message."""
+    keys = ", ".join(sorted(map(str, doc))[:8])
+    azure = "$schema" in doc or ("name" in doc and ("endpoint_name" in doc or "auth_mode" in doc))
+    hint = (
+        "; this looks like Azure ML CLI YAML: write it as an OnlineEndpoint/OnlineDeployment "
+        f"manifest ({API_VERSION}; docs/api.md maps Azure's fields)"
+        if azure
+        else ""
+    )
+    return f"a mapping without apiVersion/kind (keys: {keys}){hint}"
+
+
+def check_known(docs: list[tuple[str, dict[str, Any]]], files: list[str]) -> None:
+    """Fail, naming the file and what it holds, when the input is not something render can use.
+
+    Every document must be a Kubernetes object (``apiVersion`` + ``kind``; Azure ML CLI YAML is
+    not), and the input as a whole must hold at least one resource render knows (mlendpoints.io
+    kinds, v1 ConfigMaps). Other Kubernetes kinds next to them are skipped with a note.
+
+    Raises:
+        InputError: the offending document, or every file with what it holds.
+    """
+    found: dict[str, list[str]] = {f: [] for f in files}
+    for where, doc in docs:
+        if "kind" not in doc or "apiVersion" not in doc:
+            raise InputError(f"{where}: not a Kubernetes object: {_describe(doc)}")
+        found.setdefault(where.rsplit("#", 1)[0], []).append(f"{doc['apiVersion']} {doc['kind']}")
+        if _is_known(doc):
+            return
+    held = "; ".join(f"{path} holds {', '.join(kinds) or 'no documents'}" for path, kinds in found.items())
+    raise InputError(
+        f"no resource that render knows ({held}); render reads {', '.join(sorted(_KINDS))} "
+        f"({API_VERSION}) and v1 ConfigMaps"
+    )
+
+
+def _is_known(doc: dict[str, Any]) -> bool:
+    if doc.get("kind") == "ConfigMap" and doc.get("apiVersion") == "v1":
+        return True
+    return doc.get("apiVersion") == API_VERSION and doc.get("kind") in _KINDS
 
 
 def _collect(docs: list[tuple[str, dict[str, Any]]], namespace: str) -> Inputs:
@@ -193,7 +278,10 @@ def render(args: argparse.Namespace) -> tuple[str, list[str], list[str]]:
     Raises:
         InputError: unreadable or invalid input, or a spec that cannot be rendered.
     """
-    inputs = _collect(_load(args.filename), args.namespace)
+    files = expand(args.filename, recursive=args.recursive)
+    docs = _load(files)
+    check_known(docs, files)
+    inputs = _collect(docs, args.namespace)
     overrides: dict[str, Any] = {"default_gateway": args.default_gateway}
     if args.runtime_image:
         overrides["runtime_image"] = args.runtime_image

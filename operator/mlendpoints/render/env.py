@@ -11,8 +11,9 @@ module *is* the contract between operator and runtime:
 ``MLENDPOINTS_MAX_CONCURRENT_REQUESTS`` ``requestSettings.maxConcurrentRequestsPerInstance``
 ``MLENDPOINTS_MAX_QUEUE_WAIT_MS``   ``requestSettings.maxQueueWaitMs``
 ``MLENDPOINTS_MODEL_NAME``          the deployment name, for the v2 routes
-``AZUREML_SOURCE_DIRECTORY``        ``/var/azureml-app/code`` (with codeConfiguration)
-``AZUREML_ENTRY_SCRIPT``            ``codeConfiguration.scoringScript``
+``AZUREML_SOURCE_DIRECTORY``,       ``/var/azureml-app/code`` (with codeConfiguration; custom containers too)
+``AML_APP_ROOT``
+``AZUREML_ENTRY_SCRIPT``            ``codeConfiguration.scoringScript`` (custom containers too)
 ``MLENDPOINTS_AUTH_KEY_DIR``        the keys Secret's mount (authMode key only)
 ``MLENDPOINTS_DATA_COLLECTOR_*``    ``ENABLED``, ``SAMPLING_RATE``, ``DESTINATION`` (when enabled)
 ``MLENDPOINTS_ENDPOINT``/``_DEPLOYMENT`` names, for logs and metrics
@@ -32,6 +33,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from mlendpoints import azmlinfsrv
 from mlendpoints.api.v1alpha1.online import OnlineDeployment
 from mlendpoints.render import packages
 from mlendpoints.render.types import Obj
@@ -77,9 +79,12 @@ def container_env(dep: OnlineDeployment, *, endpoint: str, plan: EnvPlan) -> tup
             # The name on the Open Inference Protocol routes (/v2/models/<deployment>/infer).
             "MLENDPOINTS_MODEL_NAME": dep.metadata.name,
         }
-        if spec.code_configuration is not None:
-            contract["AZUREML_SOURCE_DIRECTORY"] = CODE_DIR
-            contract["AZUREML_ENTRY_SCRIPT"] = spec.code_configuration.scoring_script
+    if spec.code_configuration is not None:
+        # Azure ML's variables, for the runtime and for custom containers alike: Azure's own
+        # server (azmlinfsrv) in an Azure inference image finds the script through them.
+        contract["AZUREML_SOURCE_DIRECTORY"] = CODE_DIR
+        contract["AML_APP_ROOT"] = CODE_DIR
+        contract["AZUREML_ENTRY_SCRIPT"] = spec.code_configuration.scoring_script
     if plan.auth_keys:
         contract["MLENDPOINTS_AUTH_KEY_DIR"] = KEYS_DIR
     collector = spec.data_collector
@@ -106,3 +111,12 @@ def container_env(dep: OnlineDeployment, *, endpoint: str, plan: EnvPlan) -> tup
             continue
         env.append({"name": name, "value": value.replace("$(", "$$(")})
     return env, ignored
+
+
+def ignored_server_settings(dep: OnlineDeployment) -> list[str]:
+    """azureml-inference-server-http settings in ``spec.environmentVariables`` that have no effect
+    on the scoring runtime, each ``"NAME (why)"`` (empty for custom containers: their server reads
+    them). See :mod:`mlendpoints.azmlinfsrv`."""
+    if dep.spec.environment.inference_config is not None:
+        return []
+    return azmlinfsrv.ignored(dep.spec.environment_variables)

@@ -45,6 +45,9 @@ access = logging.getLogger("mlendpoints.runtime.access")
 
 Handler = Callable[[Request, Receive, str], Awaitable[Reply]]
 
+#: scorer modes whose /score input is not necessarily JSON (raw-HTTP and plain scripts)
+_ANY_BODY = frozenset({"raw", "plain"})
+
 
 class Route:
     __slots__ = ("auth", "handler", "json", "label", "methods")
@@ -84,7 +87,7 @@ class Runtime:
         self._swagger: dict[str, dict[str, Any]] = {}
         self._ready_event: asyncio.Event | None = None
         get, post = frozenset({"GET"}), frozenset({"POST"})
-        score_methods = frozenset({"GET", "POST"})  # GET only reaches raw-HTTP scripts (else 405)
+        score_methods = frozenset({"GET", "POST"})  # GET reaches scripts (query string), not MLflow
         self.routes: dict[str, Route] = {
             "/": Route("/", get, self.liveness),
             "/healthz": Route("/healthz", get, self.liveness),
@@ -140,7 +143,8 @@ class Runtime:
                 self.metrics.auth_failures.inc()
                 raise errors.Unauthorized("missing or invalid key (send Authorization: Bearer <key>)")
             if route.json:
-                if self.model.scorer.mode != "raw" and not is_json_type(headers.get(b"content-type")):
+                # Scripts without schema decorators take any body (Azure ML hands them its text).
+                if self.model.scorer.mode not in _ANY_BODY and not is_json_type(headers.get(b"content-type")):
                     raise errors.UnsupportedMediaType("expected Content-Type: application/json")
                 request.body = await read_body(
                     receive, self.settings.max_body_bytes, headers.get(b"content-length")
@@ -262,18 +266,26 @@ class Runtime:
         )
         if reason is None:
             return Reply(b"Healthy", 200, TEXT)
-        return Reply(f"Unhealthy: {reason}".encode(), 503, TEXT)
+        return self._unhealthy("Unhealthy", reason, request)
 
     async def readiness(self, request: Request, receive: Receive, _: str) -> Reply:
         if self.model.ready and not self.scheduler.wedged():
             return Reply(b"Ready", 200, TEXT)
-        reason = self.model.error or self.model.state
-        return Reply(f"Not ready: {reason}".encode(), 503, TEXT)
+        if self.model.state == "loading":
+            return Reply(b"Not ready: the model is still loading", 503, TEXT)
+        reason = self.model.error if self.model.state == "failed" else "every scoring slot is stuck"
+        return self._unhealthy("Not ready", reason, request)
+
+    def _unhealthy(self, head: str, reason: str, request: Request) -> Reply:
+        """503 for a probe: the details (which may name server paths) go to the log only, the
+        probe gets the request id that finds them there."""
+        log.warning("%s: %s", head.lower(), reason, extra={"request_id": request.request_id})
+        return Reply(f"{head} (request id {request.request_id})".encode(), 503, TEXT)
 
     async def score(self, request: Request, receive: Receive, _: str) -> Reply:
         self.model.check_ready()
-        if request.method == "GET" and self.model.scorer.mode != "raw":
-            raise errors.MethodNotAllowed("GET /score is only for raw-HTTP scripts", "POST")
+        if request.method == "GET" and self.model.scorer.mode == "mlflow":
+            raise errors.MethodNotAllowed("MLflow models are scored with POST", "POST")
         item, rows = self.model.scorer.parse(request)
         reply: Reply = await self.scheduler.submit(item, rows, request.request_id)
         return reply

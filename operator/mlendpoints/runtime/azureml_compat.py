@@ -11,23 +11,23 @@ Scripts that need raw HTTP access are written against azureml-inference-server-h
 
 :func:`install` registers these module names, backed by the classes here, unless the real package
 is importable (then scripts get the real, Flask-based classes, which :func:`to_reply` also handles).
-:class:`AMLRequest` offers the Flask ``Request`` members such scripts use; multipart ``files`` /
-``form`` parsing is not offered (send the bytes as the body instead).
+:class:`AMLRequest` is werkzeug's ``Request`` (what Flask's request, and so Azure's, is built on), so
+``files``, ``form``, ``args``, ``values``, ``get_json()`` and the rest behave exactly as on Azure ML.
 """
 
 from __future__ import annotations
 
 import importlib
+import io
 import json
 import sys
 import types
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
-from urllib.parse import parse_qsl
 
-import orjson
+from werkzeug.wrappers import Request as _WerkzeugRequest
 
-from mlendpoints.runtime import errors
+from mlendpoints.runtime import encoding
 from mlendpoints.runtime.asgi import Reply, Request
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -45,81 +45,57 @@ def rawhttp(func: F) -> F:
     return func
 
 
-class Headers(Mapping[str, str]):
-    """Case-insensitive, read-only header mapping (Flask's ``request.headers`` subset)."""
+class AMLRequest(_WerkzeugRequest):
+    """The request handed to a ``@rawhttp`` ``run()``: werkzeug's ``Request``, as Flask's (and so
+    azureml-inference-server-http's) is.
 
-    def __init__(self, raw: Mapping[bytes, bytes]) -> None:
-        self._raw = {key.decode("latin-1").lower(): value.decode("latin-1") for key, value in raw.items()}
+    Everything a Flask request offers to a view is here, parsed lazily by werkzeug in the worker
+    thread that runs the script: ``files`` (``FileStorage``: ``filename``, ``content_type``,
+    ``read()``, ``stream``, ``save()``; ``files.getlist("file[]")`` for several parts), ``form``,
+    ``args``, ``values``, ``get_data()``, ``get_json()`` / ``json``, ``headers``, ``method``,
+    ``path``, ``full_path``, ``url``, ``mimetype``, ``content_length``. The ``Authorization``
+    header is left out, so endpoint keys never reach user code. ``request_id`` is the id of the
+    request (the ``x-request-id`` the client sees).
+    """
 
-    def __getitem__(self, key: str) -> str:
-        return self._raw[key.lower()]
-
-    def __iter__(self) -> Iterator[str]:
-        return iter("-".join(part.capitalize() for part in key.split("-")) for key in self._raw)
-
-    def __len__(self) -> int:
-        return len(self._raw)
-
-    def __contains__(self, key: object) -> bool:
-        return isinstance(key, str) and key.lower() in self._raw
-
-    def get(self, key: str, default: Any = None) -> Any:
-        return self._raw.get(key.lower(), default)
-
-
-class AMLRequest:
-    """The request handed to a ``@rawhttp`` ``run()`` (the Flask ``Request`` members scripts use)."""
+    #: Flask's default: form fields held in memory (file parts spill to temporary files)
+    max_form_memory_size = 500 * 1024
 
     def __init__(self, request: Request) -> None:
-        self.method = request.method
-        self.path = request.path
-        self.query_string = request.query_string
-        self.headers = Headers({k: v for k, v in request.headers.items() if k != b"authorization"})
-        self.args: dict[str, str] = dict(
-            parse_qsl(request.query_string.decode("latin-1"), keep_blank_values=True)
-        )
-        self.data = request.body
+        super().__init__(wsgi_environ(request), populate_request=False, shallow=False)
         self.request_id = request.request_id
 
-    @property
-    def full_path(self) -> str:
-        return f"{self.path}?{self.query_string.decode('latin-1')}"
 
-    @property
-    def url(self) -> str:
-        host = self.headers.get("host", "localhost")
-        suffix = f"?{self.query_string.decode('latin-1')}" if self.query_string else ""
-        return f"http://{host}{self.path}{suffix}"
-
-    @property
-    def content_type(self) -> str:
-        value: str = self.headers.get("content-type", "")
-        return value
-
-    @property
-    def mimetype(self) -> str:
-        return self.content_type.split(";", 1)[0].strip().lower()
-
-    @property
-    def content_length(self) -> int:
-        return len(self.data)
-
-    def get_data(self, cache: bool = True, as_text: bool = False, parse_form_data: bool = False) -> Any:
-        return self.data.decode("utf-8", "replace") if as_text else self.data
-
-    def get_json(self, force: bool = False, silent: bool = False, cache: bool = True) -> Any:
-        if not force and "json" not in self.mimetype:
-            return None
-        try:
-            return json.loads(self.data)
-        except ValueError:
-            if silent:
-                return None
-            raise errors.BadRequest("malformed JSON") from None
-
-    @property
-    def json(self) -> Any:
-        return self.get_json()
+def wsgi_environ(request: Request) -> dict[str, Any]:
+    """The PEP 3333 environ of an already-read request (body in ``wsgi.input``)."""
+    host = request.headers.get(b"host", b"localhost").decode("latin-1")
+    name, _, port = host.partition(":")
+    environ: dict[str, Any] = {
+        "REQUEST_METHOD": request.method,
+        "SCRIPT_NAME": "",
+        "PATH_INFO": request.path.encode("utf-8").decode("latin-1"),
+        "QUERY_STRING": request.query_string.decode("latin-1"),
+        "SERVER_NAME": name,
+        "SERVER_PORT": port or "80",
+        "SERVER_PROTOCOL": "HTTP/1.1",
+        "CONTENT_LENGTH": str(len(request.body)),
+        "wsgi.version": (1, 0),
+        "wsgi.url_scheme": "http",
+        "wsgi.input": io.BytesIO(request.body),
+        "wsgi.errors": sys.stderr,
+        "wsgi.multithread": True,
+        "wsgi.multiprocess": False,
+        "wsgi.run_once": False,
+    }
+    for key, value in request.headers.items():
+        if key in (b"authorization", b"content-length"):
+            continue
+        text = value.decode("latin-1")
+        if key == b"content-type":
+            environ["CONTENT_TYPE"] = text
+        else:
+            environ["HTTP_" + key.decode("latin-1").upper().replace("-", "_")] = text
+    return environ
 
 
 class AMLResponse:
@@ -224,17 +200,5 @@ def install() -> None:
 
 
 def dumps(value: Any) -> bytes:
-    """JSON bytes for whatever ``run()`` returned (numpy and pandas included)."""
-    return orjson.dumps(value, option=orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_NON_STR_KEYS, default=_default)
-
-
-def _default(value: Any) -> Any:
-    if hasattr(value, "to_dict") and hasattr(value, "columns"):  # pandas DataFrame
-        return value.to_dict(orient="records")
-    if hasattr(value, "tolist"):  # pandas Series / Index, numpy arrays orjson refused (object dtype)
-        return value.tolist()
-    if isinstance(value, set | frozenset | tuple):
-        return list(value)
-    if hasattr(value, "item"):  # numpy scalar types orjson does not know
-        return value.item()
-    raise TypeError(f"{type(value).__name__} is not JSON serializable")
+    """JSON bytes for whatever ``run()`` returned (see :mod:`.encoding`)."""
+    return encoding.dumps(value)

@@ -37,6 +37,10 @@ def main(argv: list[str]) -> int:
             "auth": bool(settings.auth_key_dir),
         },
     )
+    for ignored in settings.ignored_azure_settings:
+        logging.getLogger("mlendpoints.runtime").warning(
+            "azureml-inference-server-http setting has no effect here: %s", ignored
+        )
     from mlendpoints.runtime import server
 
     try:

@@ -14,6 +14,8 @@ import os
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from mlendpoints import azmlinfsrv
+
 MiB = 1024 * 1024
 
 
@@ -75,6 +77,14 @@ class Settings:
     wedged_after_ms: int = 60_000
     #: liveness fails when init()/model load has not finished after this long (0 = never)
     init_timeout_ms: int = 0
+    #: a ``str`` that ``run()`` returns and that is JSON text is sent as is (Azure ML, the default,
+    #: sends every ``str`` as a JSON string)
+    raw_json_strings: bool = False
+    #: ``/swagger.json`` title and version (Azure's ``SERVICE_NAME`` / ``SERVICE_VERSION``)
+    service_name: str | None = None
+    service_version: str | None = None
+    #: azureml-inference-server-http settings found in the environment that have no effect here
+    ignored_azure_settings: tuple[str, ...] = ()
 
     @property
     def queue_size(self) -> int:
@@ -145,7 +155,7 @@ OPTIONS: tuple[Option, ...] = (
     Option("model_type", "MLENDPOINTS_MODEL_TYPE", "--model-type", str, "auto | mlflow | custom"),
     Option("model_name", "MLENDPOINTS_MODEL_NAME", "--model-name", str, "name on /v2/models/{name}"),
     Option("host", "MLENDPOINTS_HOST", "--host", str, "listen address"),
-    Option("port", "MLENDPOINTS_PORT", "--port", int, "listen port"),
+    Option("port", "MLENDPOINTS_PORT", "--port", int, "listen port", aliases=("SERVER_PORT",)),
     Option(
         "request_timeout_ms",
         "MLENDPOINTS_REQUEST_TIMEOUT_MS",
@@ -183,7 +193,14 @@ OPTIONS: tuple[Option, ...] = (
     ),
     Option("max_body_bytes", "MLENDPOINTS_MAX_BODY_BYTES", "--max-body-bytes", int, "body limit -> 413"),
     Option("debug", "MLENDPOINTS_DEBUG", "--debug", _bool, "stack traces in 500 responses"),
-    Option("log_level", "MLENDPOINTS_LOG_LEVEL", "--log-level", str, "DEBUG, INFO, WARNING, ERROR"),
+    Option(
+        "log_level",
+        "MLENDPOINTS_LOG_LEVEL",
+        "--log-level",
+        str,
+        "DEBUG, INFO, WARNING, ERROR",
+        aliases=("AZUREML_LOG_LEVEL",),
+    ),
     Option("access_log", "MLENDPOINTS_ACCESS_LOG", "--access-log", _bool, "log every request"),
     Option(
         "max_batch_size",
@@ -221,6 +238,15 @@ OPTIONS: tuple[Option, ...] = (
         int,
         "liveness fails when loading takes longer (0 = never)",
     ),
+    Option(
+        "raw_json_strings",
+        "MLENDPOINTS_RAW_JSON_STRINGS",
+        "--raw-json-strings",
+        _bool,
+        "send a str result that is JSON text as is (default: as a JSON string, like Azure ML)",
+    ),
+    Option("service_name", "SERVICE_NAME", "--service-name", _opt_str, "title of /swagger.json"),
+    Option("service_version", "SERVICE_VERSION", "--service-version", _opt_str, "version of /swagger.json"),
 )
 _OPTION_BY_FIELD = {option.field: option for option in OPTIONS}
 
@@ -242,8 +268,48 @@ def from_env(environ: Mapping[str, str] | None = None, **overrides: Any) -> Sett
                 except ValueError as exc:
                     raise ValueError(f"{name}={raw!r}: {exc}") from None
                 break
+    values.update(_azure_server_settings(env, values))
     values.update(overrides)
     return Settings(**values).validate()
+
+
+def _int_env(env: Mapping[str, str], name: str) -> int | None:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return None
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ValueError(f"{name}={raw!r}: not an integer") from None
+    if value <= 0:
+        raise ValueError(f"{name}={raw!r}: must be > 0")
+    return value
+
+
+def _azure_server_settings(env: Mapping[str, str], values: Mapping[str, Any]) -> dict[str, Any]:
+    """What azureml-inference-server-http's own variables mean here (see ``mlendpoints.azmlinfsrv``).
+
+    ``WORKER_COUNT`` sets the run() calls in flight; ``SCORING_TIMEOUT_MS`` lowers the scoring
+    timeout (the smaller of it and ``MLENDPOINTS_REQUEST_TIMEOUT_MS`` applies, as on Azure where
+    the front end's and the server's timeouts both run); ``WORKER_TIMEOUT`` (seconds) is how long
+    stuck calls may hold every slot before liveness fails, unless ``MLENDPOINTS_WEDGED_AFTER_MS``
+    is set. The ignored ones are listed for the start-up warning.
+    """
+    out: dict[str, Any] = {}
+    workers = _int_env(env, "WORKER_COUNT")
+    if workers is not None:
+        out["max_concurrent_requests"] = workers
+    timeout = _int_env(env, "SCORING_TIMEOUT_MS")
+    if timeout is not None:
+        out["request_timeout_ms"] = min(timeout, values.get("request_timeout_ms", timeout))
+    worker_timeout = _int_env(env, "WORKER_TIMEOUT")
+    if worker_timeout is not None and "wedged_after_ms" not in values:
+        out["wedged_after_ms"] = worker_timeout * 1000
+    ignored = azmlinfsrv.ignored(env)
+    if "SERVER_PORT" in env and not env.get("MLENDPOINTS_PORT"):
+        ignored = [i for i in ignored if not i.startswith("SERVER_PORT ")]  # the port alias applied
+    out["ignored_azure_settings"] = tuple(ignored)
+    return out
 
 
 def build_parser(prog: str = "mlendpoints serve") -> argparse.ArgumentParser:

@@ -170,7 +170,7 @@ def _to_frame(item: MlflowItem, sig: Any) -> Any:
         if any(not isinstance(row, list) or len(row) != len(columns) for row in item.data):
             raise errors.SchemaMismatch(f"every row must have {len(columns)} values, for columns {columns}")
         if sig.uniform is not None and not item.columns:
-            frame = pd.DataFrame(np.asarray(item.data, dtype=sig.uniform), columns=columns)
+            frame = pd.DataFrame(_array(item.data, sig.uniform, columns), columns=columns)
         else:
             frame = pd.DataFrame(item.data, columns=columns)
     elif item.form == RECORDS:
@@ -184,6 +184,8 @@ def _to_frame(item: MlflowItem, sig: Any) -> Any:
         raise errors.SchemaMismatch(f"missing required column(s) {missing}; the model takes {sig.names}")
     for name, dtype in sig.column_types.items():
         if name in frame.columns and dtype is not None and frame[name].dtype != dtype:
+            if dtype.kind in "iu":
+                check_int_range(frame[name].to_numpy(), dtype, f"column {name!r}")
             try:
                 frame[name] = frame[name].astype(dtype)
             except (ValueError, TypeError, OverflowError):
@@ -191,6 +193,53 @@ def _to_frame(item: MlflowItem, sig: Any) -> Any:
                     f"column {name!r} cannot be converted to {np.dtype(dtype).name}"
                 ) from None
     return frame
+
+
+def _array(values: Any, dtype: Any, columns: list[str] | None = None, *, name: str = "") -> Any:
+    """``values`` as a numpy array of ``dtype``; integers out of its range are a 400 naming the
+    column (or input) instead of numpy's silent wrap-around."""
+    import numpy as np
+
+    dtype = np.dtype(dtype)
+    if dtype.kind not in "iu":
+        return np.asarray(values, dtype=dtype)
+    # JSON rows as an object array first: numpy would turn big integers into floats (losing digits)
+    array = values if isinstance(values, np.ndarray) else np.asarray(values, dtype=object)
+    if array.dtype == dtype:
+        return array
+    if columns is not None and array.ndim == 2:
+        for index, column in enumerate(columns):
+            check_int_range(array[:, index], dtype, f"column {column!r}")
+    else:
+        check_int_range(array, dtype, f"input {name!r}" if name else "input")
+    return array.astype(dtype)
+
+
+def check_int_range(values: Any, dtype: Any, what: str) -> None:
+    """``SchemaMismatch`` when a value of ``values`` (any numpy array) does not fit integer ``dtype``.
+
+    Checked: Python ints of object arrays (JSON integers beyond 64 bits), floats (NaN and infinities
+    included) and unsigned values above a signed maximum.
+    """
+    import numpy as np
+
+    info = np.iinfo(dtype)
+    kind = values.dtype.kind
+    if kind == "O":
+        flat = values.ravel().tolist()
+        bad = next((v for v in flat if isinstance(v, int | float) and not info.min <= v <= info.max), None)
+    elif kind == "f" and values.size and np.isnan(values).any():
+        bad = float("nan")
+    elif kind in "fiu" and values.size:
+        low, high = values.min(), values.max()
+        bad = low if low < info.min else high if high > info.max else None
+    else:
+        bad = None
+    if bad is not None:
+        bad = bad.item() if isinstance(bad, np.generic) else bad
+        raise errors.SchemaMismatch(
+            f"{what}: {bad} is not an {np.dtype(dtype).name} value ({info.min} to {info.max})"
+        )
 
 
 def _column(name: str, array: Any) -> Any:
@@ -205,7 +254,7 @@ def _to_tensor(item: MlflowItem, sig: Any) -> Any:
     import numpy as np
 
     if item.form == ROWS and not item.columns:
-        array = np.asarray(item.data, dtype=sig.dtype)
+        array = _array(item.data, sig.dtype)
     elif item.form == TENSORS and len(item.data) == 1:
         array = next(iter(item.data.values()))
         if not np.can_cast(array.dtype, sig.dtype, casting="same_kind"):
@@ -214,7 +263,7 @@ def _to_tensor(item: MlflowItem, sig: Any) -> Any:
             )
         array = array.astype(sig.dtype, copy=False)
     elif item.form == COLUMNAR and len(item.data) == 1:
-        array = np.asarray(next(iter(item.data.values())), dtype=sig.dtype)
+        array = _array(next(iter(item.data.values())), sig.dtype)
     else:
         raise errors.SchemaMismatch(
             'this model takes one tensor: send a list of rows (e.g. {"inputs": [[...]]})'
@@ -224,7 +273,6 @@ def _to_tensor(item: MlflowItem, sig: Any) -> Any:
 
 
 def _to_tensors(item: MlflowItem, sig: Any) -> Any:
-    import numpy as np
 
     if item.form == RECORDS:
         data = {name: [row.get(name) for row in item.data] for name in sig.names}
@@ -238,7 +286,7 @@ def _to_tensors(item: MlflowItem, sig: Any) -> Any:
     out = {}
     for name, (dtype, shape) in sig.tensors.items():
         if name in data:
-            out[name] = np.asarray(data[name], dtype=dtype)
+            out[name] = _array(data[name], dtype, name=name)
             _check_shape(out[name], shape, f"input {name!r}")
     return out
 

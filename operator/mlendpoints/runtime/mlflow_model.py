@@ -105,6 +105,7 @@ class MlflowScorer:
         self.output_specs: list[dict[str, Any]] = []
 
     def load(self) -> None:
+        import mlflow
         import mlflow.pyfunc
 
         self.model = mlflow.pyfunc.load_model(self.path)
@@ -113,7 +114,13 @@ class MlflowScorer:
         self.output_specs = outputs.to_dict() if outputs is not None else []
         log.info(
             "MLflow model loaded",
-            extra={"path": self.path, "signature": self.signature.kind, "inputs": self.signature.names},
+            extra={
+                "path": self.path,
+                "signature": self.signature.kind,
+                "inputs": self.signature.names,
+                # the deployment's environment decides (MLflow 2.16+ and 3.x both work)
+                "mlflow_version": getattr(mlflow, "__version__", "?"),
+            },
         )
 
     # -- decoding (event loop) ----------------------------------------------------------------------

@@ -4,7 +4,7 @@
 MLflow); :class:`Model` runs ``init()`` / the MLflow load in a background thread at start-up, so
 the server answers liveness probes while a large model loads, and flips ``ready`` only when the
 load succeeded. A failed load is logged with its traceback, keeps readiness false and makes
-liveness fail, so Kubernetes restarts the container.
+liveness fail, so Kubernetes restarts the container; public replies never carry its message.
 """
 
 from __future__ import annotations
@@ -123,5 +123,5 @@ class Model:
     def check_ready(self) -> None:
         if self.state == LOADING:
             raise errors.NotReady("the model is still loading", retry_after_s=5)
-        if self.state == FAILED:
-            raise errors.NotReady(f"the model failed to load ({self.error})", retry_after_s=30)
+        if self.state == FAILED:  # why is in the log (it may name server paths), not in the reply
+            raise errors.NotReady("not ready: the model failed to load", retry_after_s=30)

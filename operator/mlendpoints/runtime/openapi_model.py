@@ -53,6 +53,10 @@ def documents(scorer: Any, settings: Settings, *, auth: bool) -> dict[str, dict[
             title=title,
             version=openapi or "3.0.3",
         )
+        if settings.service_name:
+            doc["info"]["title"] = settings.service_name
+        if settings.service_version:
+            doc["info"]["version"] = settings.service_version
         out[key] = swagger.to_swagger2(doc) if openapi is None else doc
     return out
 

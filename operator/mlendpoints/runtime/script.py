@@ -2,14 +2,17 @@
 
 The contract (what azureml-inference-server-http does, so users' scripts run unchanged):
 
-- ``run`` gets the request body as a ``str``; a script decorated with inference-schema's
-  ``@input_schema`` instead gets the JSON object's members as keyword arguments, converted by the
-  decorators (and those decorators drive ``/swagger.json``); ``@rawhttp`` (or ``--raw-http``)
-  gets the request object (:class:`~.azureml_compat.AMLRequest`), for binary payloads;
+- ``run`` gets the request body as a ``str``, whatever its content type (``GET``: the query
+  string as JSON text, each value parsed as JSON when it is JSON); a script decorated with
+  inference-schema's ``@input_schema`` instead gets the JSON object's members that are ``run``
+  parameters as keyword arguments (other members are ignored), converted by the decorators (and
+  those decorators drive ``/swagger.json``); ``@rawhttp`` (or ``--raw-http``) gets the request
+  object (:class:`~.azureml_compat.AMLRequest`, werkzeug's request, as Flask's is);
 - a ``request_headers`` parameter, if ``run`` declares one, receives the request headers
   (without ``Authorization``);
-- the return value may be anything JSON-serializable (numpy/pandas included), a ``str`` (sent
-  as-is when it already is JSON text, else as a JSON string), ``bytes`` or an ``AMLResponse``.
+- the return value may be anything JSON-serializable (numpy/pandas/datetime included, see
+  :mod:`.encoding`), a ``str`` (sent as a JSON string, as Azure does; JSON text as is with
+  ``MLENDPOINTS_RAW_JSON_STRINGS``), ``bytes`` or an ``AMLResponse``.
 
 Opt-in batching: a script may also define ``run_batch(list_of_raw_data) -> list_of_results``;
 with ``maxBatchSize`` > 1 concurrent requests are then scored in one call (plain scripts only).
@@ -20,6 +23,7 @@ from __future__ import annotations
 import hashlib
 import importlib.util
 import inspect
+import json
 import logging
 import os
 import sys
@@ -27,11 +31,12 @@ import time
 import types
 from collections.abc import Callable, Sequence
 from typing import Any
+from urllib.parse import parse_qsl
 
 import orjson
 
 from mlendpoints.runtime import azureml_compat, errors
-from mlendpoints.runtime.asgi import JSON, Reply, Request
+from mlendpoints.runtime.asgi import JSON, Reply, Request, parse_json
 from mlendpoints.runtime.config import Settings
 
 log = logging.getLogger("mlendpoints.runtime.script")
@@ -149,19 +154,23 @@ class ScriptScorer:
     # -- request decoding (event loop) -----------------------------------------------------------
 
     def parse(self, request: Request) -> tuple[ScriptItem, int]:
+        """``run``'s input, as azureml-inference-server-http builds it (see the module docstring)."""
         headers = self._headers(request) if self._pass_headers else None
         if self.mode == RAW:
             return ScriptItem(azureml_compat.AMLRequest(request), headers, "azureml"), 1
+        if request.method == "GET":
+            value = query_input(request.query_string)
+            if self.mode == SCHEMA:
+                return ScriptItem(self._kwargs(value), headers, "azureml"), 1
+            return ScriptItem(json.dumps(value), headers, "azureml"), 1
+        if self.mode == SCHEMA:
+            if not request.body:
+                raise errors.BadRequest("the body is empty; expected a JSON object of run()'s arguments")
+            return ScriptItem(self._kwargs(parse_json(request.body)), headers, "azureml"), 1
         try:
             text = request.body.decode("utf-8")
         except UnicodeDecodeError as exc:
             raise errors.BadRequest(f"body is not UTF-8: {exc}") from None
-        try:
-            value = orjson.loads(request.body)
-        except orjson.JSONDecodeError as exc:
-            raise errors.BadRequest(f"malformed JSON: {exc}") from None
-        if self.mode == SCHEMA:
-            return ScriptItem(self._kwargs(value), headers, "azureml"), 1
         return ScriptItem(text, headers, "azureml"), 1
 
     def parse_v2(self, tensors: list[Any], context: tuple[str, str | None]) -> tuple[ScriptItem, int]:
@@ -174,17 +183,16 @@ class ScriptScorer:
         return ScriptItem(orjson.dumps(inputs).decode(), None, "v2", context), 1
 
     def _kwargs(self, value: Any) -> dict[str, Any]:
+        """``run``'s keyword arguments from a JSON object: its declared parameters only (other
+        members are ignored, as Azure ML does); a required one missing is a 400."""
         if not isinstance(value, dict):
             raise errors.BadRequest("expected a JSON object whose members are run()'s arguments")
-        unknown = set(value) - self._params
-        if unknown:
-            raise errors.BadRequest(
-                f"unexpected input(s) {sorted(unknown)}; run() takes {sorted(self._params)}"
-            )
-        missing = self._required - set(value)
+        missing = self._required - value.keys()
         if missing:
-            raise errors.BadRequest(f"missing input(s) {sorted(missing)}")
-        return value
+            raise errors.BadRequest(f"missing input(s) {sorted(missing)}; run() takes {sorted(self._params)}")
+        if value.keys() <= self._params:
+            return value
+        return {name: value[name] for name in self._params if name in value}
 
     @staticmethod
     def _headers(request: Request) -> dict[str, str]:
@@ -264,11 +272,14 @@ class ScriptScorer:
             reply.headers.extend(timing)
             return reply
         if isinstance(result, str):
-            body = result.encode()
-            try:
-                orjson.loads(body)
-            except orjson.JSONDecodeError:
-                body = orjson.dumps(result)
+            # Azure ML sends a str as a JSON string (clients decode twice); opt-in: JSON text as is.
+            body = orjson.dumps(result)
+            if self.settings.raw_json_strings:
+                try:
+                    orjson.loads(result)
+                    body = result.encode()
+                except orjson.JSONDecodeError:
+                    pass
             return Reply(body, 200, JSON, timing)
         if isinstance(result, bytes | bytearray):
             return Reply(bytes(result), 200, b"application/octet-stream", timing)
@@ -276,6 +287,25 @@ class ScriptScorer:
             return Reply(azureml_compat.dumps(result), 200, JSON, timing)
         except TypeError as exc:
             raise errors.ScoringError(f"run() returned a value that is not JSON-serializable: {exc}") from exc
+
+
+def _parse_value(text: str) -> Any:
+    try:
+        return json.loads(text)
+    except ValueError:
+        return text
+
+
+def query_input(query_string: bytes) -> dict[str, Any]:
+    """A query string as run()'s input, as Azure ML reads ``GET /score?...``: each value parsed as
+    JSON when it is JSON (else kept as text); a name given several times becomes a list."""
+    values: dict[str, list[str]] = {}
+    for name, value in parse_qsl(query_string.decode("latin-1"), keep_blank_values=True):
+        values.setdefault(name, []).append(value)
+    return {
+        name: _parse_value(items[0]) if len(items) == 1 else [_parse_value(v) for v in items]
+        for name, items in values.items()
+    }
 
 
 def _from_text(result: Any) -> Any:

@@ -151,6 +151,7 @@ class WorkerPool:
                     except BaseException as exc:  # user code: anything, including Cancelled
                         job.error = exc
                     job.duration = time.monotonic() - job.started
+                    logs.flush_script_output()
                 waiter = self._disarm(job, tid)
                 logs.current.request_id = ""
                 finished, job = job, None

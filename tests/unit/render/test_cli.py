@@ -147,3 +147,53 @@ def test_invalid_manifest_exits_2_naming_the_field(
     assert parent in err, err
     assert leaf.split("[")[0] in err, err
     assert err.count("\n") == 1  # one line
+
+
+def test_azure_cli_yaml_exits_2_naming_the_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    f = tmp_path / "endpoint.yml"
+    f.write_text(
+        "$schema: https://azuremlschemas.azureedge.net/latest/managedOnlineEndpoint.schema.json\n"
+        "name: my-endpoint\nauth_mode: key\n"
+    )
+    code, objs, err = run(capsys, "-f", str(f))
+    assert code == 2
+    assert objs == []
+    assert f"{f}#1" in err
+    assert "not a Kubernetes object" in err
+    assert "Azure ML CLI YAML" in err
+
+
+def test_file_without_a_known_resource_exits_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    f = tmp_path / "gw.yaml"
+    f.write_text("apiVersion: gateway.networking.k8s.io/v1\nkind: Gateway\nmetadata: {name: gw}\n")
+    empty = tmp_path / "empty.yaml"
+    empty.write_text("# nothing\n")
+    code, _, err = run(capsys, "-f", str(f), "-f", str(empty))
+    assert code == 2
+    assert f"{f} holds gateway.networking.k8s.io/v1 Gateway" in err
+    assert f"{empty} holds no documents" in err
+
+
+def test_directory_and_recursive(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (tmp_path / "nested").mkdir()
+    (tmp_path / "ep.yaml").write_text(
+        "apiVersion: mlendpoints.io/v1alpha1\nkind: OnlineEndpoint\nmetadata: {name: ep1}\nspec: {}\n"
+    )
+    (tmp_path / "README.md").write_text("not read")
+    (tmp_path / "nested" / "dep.yml").write_text(
+        "apiVersion: mlendpoints.io/v1alpha1\nkind: OnlineDeployment\nmetadata: {name: d1}\n"
+        "spec: {endpointName: ep1, model: {path: 'pvc://m/x', type: mlflow}}\n"
+    )
+    code, objs, err = run(capsys, "-f", str(tmp_path))
+    assert code == 0, err
+    assert "Deployment" not in {o["kind"] for o in objs}  # nested/ is not read without -R
+    code, objs, err = run(capsys, "-f", str(tmp_path), "-R")
+    assert code == 0, err
+    assert "Deployment" in {o["kind"] for o in objs}
+    code, _, err = run(capsys, "-f", str(tmp_path / "nested" / "missing.yaml"))
+    assert code == 2
+    assert "no such file or directory" in err
+    (tmp_path / "void").mkdir()
+    code, _, err = run(capsys, "-f", str(tmp_path / "void"))
+    assert code == 2
+    assert "holds no .yaml" in err

@@ -467,3 +467,45 @@ def test_runtime_home_is_writable_unless_the_user_sets_it() -> None:
 def test_init_containers_report_why_they_failed() -> None:
     spec = pod_spec(deployment(environment={"pipRequirements": ["joblib"]}))
     assert {c["terminationMessagePolicy"] for c in spec["initContainers"]} == {"FallbackToLogsOnError"}
+
+
+def test_custom_container_with_code_gets_azures_variables() -> None:
+    """Azure's own server inside an Azure inference image finds the script through these."""
+    dep = deployment(
+        model={"path": "pvc://m/x", "type": "custom"},
+        codeConfiguration={"configMap": {"name": "score"}, "scoringScript": "src/score.py"},
+        environment={
+            "image": "mcr.microsoft.com/azureml/minimal-ubuntu22.04-py39-cpu-inference:latest",
+            "inferenceConfig": {
+                "livenessRoute": {"port": 5001, "path": "/"},
+                "readinessRoute": {"port": 5001, "path": "/"},
+                "scoringRoute": {"port": 5001, "path": "/score"},
+            },
+        },
+        environmentVariables={"WORKER_COUNT": "2", "AML_APP_ROOT": "/elsewhere"},
+    )
+    c = container(dep)
+    env = env_of(c)
+    assert env["AZUREML_MODEL_DIR"] == "/var/azureml-app/azureml-models"
+    assert env["AZUREML_ENTRY_SCRIPT"] == "src/score.py"
+    assert env["AML_APP_ROOT"] == env["AZUREML_SOURCE_DIRECTORY"] == "/var/azureml-app/code"
+    assert env["WORKER_COUNT"] == "2"  # Azure's server reads it itself
+    assert not any(
+        name.startswith("MLENDPOINTS_") and name not in ("MLENDPOINTS_ENDPOINT", "MLENDPOINTS_DEPLOYMENT")
+        for name in env
+    )
+    assert "command" not in c  # the image runs as is
+    assert c["ports"] == [{"name": "http", "containerPort": 5001, "protocol": "TCP"}]
+    assert c["readinessProbe"]["httpGet"] == {"path": "/", "port": 5001, "scheme": "HTTP"}
+
+
+def test_ignored_azure_server_settings_are_named() -> None:
+    from mlendpoints.render import env as render_env
+
+    dep = deployment(
+        environmentVariables={"WORKER_COUNT": "2", "AML_CORS_ORIGINS": "*", "HEALTH_PORT": "5000"}
+    )
+    notes = render_env.ignored_server_settings(dep)
+    assert [n.split(" ")[0] for n in notes] == ["AML_CORS_ORIGINS", "HEALTH_PORT"]
+    assert all("(" in n for n in notes)  # each with the reason
+    assert render_env.ignored_server_settings(deployment(model=None, environment=CUSTOM)) == []

@@ -16,6 +16,7 @@ from mlendpoints.backends.kubernetes.outcome import owner_reference, validation_
 from mlendpoints.clients import resources
 from mlendpoints.clients.store import Body
 from mlendpoints.render import codehash
+from mlendpoints.render import env as render_env
 from mlendpoints.render import online as render_online
 from mlendpoints.render.errors import RenderError
 from mlendpoints.status import reasons, workloads
@@ -181,7 +182,7 @@ async def _reconcile(ctx: Context, body: Body, status: dict[str, Any]) -> Outcom
         }
     )
     if roll.done:
-        return Outcome.ready(f"{roll.ready}/{roll.desired} replicas ready")
+        return Outcome.ready(f"{roll.ready}/{roll.desired} replicas ready" + _settings_note(dep))
     pods = []
     if selector:
         pods = ctx.store.by_label("Pod", namespace, "mlendpoints.io/deployment", dep.metadata.name)
@@ -189,3 +190,9 @@ async def _reconcile(ctx: Context, body: Body, status: dict[str, Any]) -> Outcom
     if stall is not None:
         return Outcome.stalled(stall.reason, stall.message)
     return Outcome.progressing(reasons.ROLLING_OUT, roll.message)
+
+
+def _settings_note(dep: OnlineDeployment) -> str:
+    """Azure server settings in environmentVariables that have no effect, for the condition message."""
+    ignored = render_env.ignored_server_settings(dep)
+    return f"; ignored Azure ML server settings: {', '.join(ignored)}" if ignored else ""
