@@ -106,7 +106,8 @@ def test_errors_over_real_http_keep_the_connection(make_server):
     server = make_server(entry_script="score_control.py")
     with server.client() as http:
         assert (
-            http.post("/score", content=b"{", headers={"Content-Type": "application/json"}).status_code == 400
+            http.post("/score", content=b'"\xff"', headers={"Content-Type": "application/json"}).status_code
+            == 400
         )
         assert http.post("/score", json={"action": "raise"}).status_code == 500
         assert http.post("/score", json={"action": "echo"}).status_code == 200

@@ -26,7 +26,9 @@ def test_request_queue_timeout_and_load_metrics(make_client, tmp_path):
     for _ in range(3):
         assert client.post("/score", json={"action": "echo"}, headers=auth).status_code == 200
     assert (
-        client.post("/score", content=b"{", headers={**auth, "Content-Type": "application/json"}).status_code
+        client.post(
+            "/score", content=b"\xff", headers={**auth, "Content-Type": "application/json"}
+        ).status_code
         == 400
     )
     assert client.post("/score", json={}).status_code == 401

@@ -261,26 +261,34 @@ class Runtime:
     # -- handlers -----------------------------------------------------------------------------
 
     async def liveness(self, request: Request, receive: Receive, _: str) -> Reply:
+        if self.model.state == "failed":
+            return self._load_failed("Unhealthy", request)
         reason = self.model.liveness() or (
             "every scoring slot is stuck in a timed-out call" if self.scheduler.wedged() else None
         )
         if reason is None:
             return Reply(b"Healthy", 200, TEXT)
-        return self._unhealthy("Unhealthy", reason, request)
+        return Reply(f"Unhealthy: {reason}".encode(), 503, TEXT)
 
     async def readiness(self, request: Request, receive: Receive, _: str) -> Reply:
         if self.model.ready and not self.scheduler.wedged():
             return Reply(b"Ready", 200, TEXT)
+        if self.model.state == "failed":
+            return self._load_failed("Not ready", request)
         if self.model.state == "loading":
             return Reply(b"Not ready: the model is still loading", 503, TEXT)
-        reason = self.model.error if self.model.state == "failed" else "every scoring slot is stuck"
-        return self._unhealthy("Not ready", reason, request)
+        return Reply(b"Not ready: every scoring slot is stuck in a timed-out call", 503, TEXT)
 
-    def _unhealthy(self, head: str, reason: str, request: Request) -> Reply:
-        """503 for a probe: the details (which may name server paths) go to the log only, the
-        probe gets the request id that finds them there."""
-        log.warning("%s: %s", head.lower(), reason, extra={"request_id": request.request_id})
-        return Reply(f"{head} (request id {request.request_id})".encode(), 503, TEXT)
+    def _load_failed(self, head: str, request: Request) -> Reply:
+        """503 for a probe after a failed load: why (it may name server paths) goes to the log
+        only; the reply carries the request id that finds that log line."""
+        log.warning(
+            "%s: model load failed: %s",
+            head.lower(),
+            self.model.error,
+            extra={"request_id": request.request_id},
+        )
+        return Reply(f"{head}: model load failed (request id {request.request_id})".encode(), 503, TEXT)
 
     async def score(self, request: Request, receive: Receive, _: str) -> Reply:
         self.model.check_ready()

@@ -85,6 +85,7 @@ class ScriptScorer:
         self._data_param = "raw_data"
         self._params: set[str] = set()
         self._required: set[str] = set()
+        self._defaults: dict[str, Any] = {}
         self._pass_headers = False
         self._user_code: types.CodeType | None = None
 
@@ -139,6 +140,7 @@ class ScriptScorer:
         self._data_param = params[0].name
         self._params = {p.name for p in params}
         self._required = {p.name for p in params if p.default is p.empty}
+        self._defaults = {p.name: p.default for p in params}
         schema = _schema_decorated(run)
         raw = self.settings.raw_http or azureml_compat.raw_requested(run, module)
         if raw and schema:
@@ -190,9 +192,11 @@ class ScriptScorer:
         missing = self._required - value.keys()
         if missing:
             raise errors.BadRequest(f"missing input(s) {sorted(missing)}; run() takes {sorted(self._params)}")
-        if value.keys() <= self._params:
+        if value.keys() == self._params:
             return value
-        return {name: value[name] for name in self._params if name in value}
+        # As Azure does: declared parameters only, a missing optional one passed as its default
+        # (inference-schema's wrapper reads every argument it declared).
+        return {name: value.get(name, default) for name, default in self._defaults.items()}
 
     @staticmethod
     def _headers(request: Request) -> dict[str, str]:

@@ -31,7 +31,7 @@ def _value(kind):
     if kind == "frame_dt":
         return pd.DataFrame({"id": [1, 2], "when": pd.to_datetime(["2024-01-01", None]), "x": [0.5, None]})
     if kind == "series_dt":
-        return pd.Series(pd.to_datetime(["2024-01-01T10:00:00", "2024-01-02"]))
+        return pd.Series(pd.to_datetime(["2024-01-01T10:00:00", "2024-01-02T00:00:00"]))
     if kind == "datetime":
         return {
             "d": datetime.date(2024, 1, 2),
