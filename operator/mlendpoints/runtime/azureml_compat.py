@@ -27,7 +27,6 @@ from typing import Any, TypeVar
 
 from werkzeug.wrappers import Request as _WerkzeugRequest
 
-from mlendpoints.runtime import encoding
 from mlendpoints.runtime.asgi import Reply, Request
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -197,8 +196,3 @@ def install() -> None:
             setattr(module, member, value)
         sys.modules[name] = module
         setattr(sys.modules[".".join(parts[:-1])], parts[-1], module)
-
-
-def dumps(value: Any) -> bytes:
-    """JSON bytes for whatever ``run()`` returned (see :mod:`.encoding`)."""
-    return encoding.dumps(value)

@@ -49,6 +49,11 @@ _NUMPY = orjson.OPT_SERIALIZE_NUMPY
 
 def dumps(value: Any) -> bytes:
     """JSON bytes for ``value`` (``TypeError`` only for a type with no JSON meaning, e.g. an object)."""
+    if type(value).__name__ == "ndarray" and value.dtype.kind in "biuf":
+        try:  # the common MLflow / script result: one native call, no fallback round trip
+            return orjson.dumps(value, option=_NUMPY)
+        except TypeError:
+            pass
     try:
         return orjson.dumps(value, option=_OPTIONS, default=_default)
     except TypeError:
@@ -60,6 +65,8 @@ def dumps(value: Any) -> bytes:
 def _default(value: Any) -> Any:
     """orjson's fallback: a JSON-ready replacement for one value orjson does not know."""
     module = type(value).__module__
+    if module == "numpy":
+        return _numpy(value)
     if module.startswith("pandas"):
         return _pandas(value)
     if isinstance(value, datetime.timedelta):
@@ -70,8 +77,6 @@ def _default(value: Any) -> Any:
         return base64.b64encode(bytes(value)).decode("ascii")
     if isinstance(value, set | frozenset | tuple):
         return list(value)
-    if module == "numpy":
-        return _numpy(value)
     if hasattr(value, "tolist"):  # array-likes of other libraries (torch/tf tensors on CPU)
         return value.tolist()
     if isinstance(value, datetime.date | datetime.time):  # subclasses orjson does not take

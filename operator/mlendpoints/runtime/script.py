@@ -35,7 +35,7 @@ from urllib.parse import parse_qsl
 
 import orjson
 
-from mlendpoints.runtime import azureml_compat, errors
+from mlendpoints.runtime import azureml_compat, encoding, errors
 from mlendpoints.runtime.asgi import JSON, Reply, Request, parse_json
 from mlendpoints.runtime.config import Settings
 
@@ -288,7 +288,7 @@ class ScriptScorer:
         if isinstance(result, bytes | bytearray):
             return Reply(bytes(result), 200, b"application/octet-stream", timing)
         try:
-            return Reply(azureml_compat.dumps(result), 200, JSON, timing)
+            return Reply(encoding.dumps(result), 200, JSON, timing)
         except TypeError as exc:
             raise errors.ScoringError(f"run() returned a value that is not JSON-serializable: {exc}") from exc
 
