@@ -181,7 +181,7 @@ def test_directory_and_recursive(tmp_path: Path, capsys: pytest.CaptureFixture[s
     )
     (tmp_path / "README.md").write_text("not read")
     (tmp_path / "nested" / "dep.yml").write_text(
-        "apiVersion: mlendpoints.io/v1alpha1\nkind: OnlineDeployment\nmetadata: {name: d1}\n"
+        "apiVersion: mlendpoints.io/v1alpha1\nkind: OnlineDeployment\nmetadata: {name: dep1}\n"
         "spec: {endpointName: ep1, model: {path: 'pvc://m/x', type: mlflow}}\n"
     )
     code, objs, err = run(capsys, "-f", str(tmp_path))
