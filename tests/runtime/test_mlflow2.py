@@ -96,13 +96,14 @@ def mlflow2_python(request: pytest.FixtureRequest) -> str:
 @pytest.fixture(scope="module")
 def models(mlflow2_python: str, tmp_path_factory: pytest.TempPathFactory) -> Path:
     folder = tmp_path_factory.mktemp("mlflow2-models")
-    subprocess.run([mlflow2_python, "-c", TRAIN, str(folder)], check=True, timeout=300)
+    # cwd: MLflow may create a local tracking folder (mlruns/) where it runs
+    subprocess.run([mlflow2_python, "-c", TRAIN, str(folder)], check=True, timeout=300, cwd=folder)
     (folder / "src").mkdir()
     (folder / "src" / "score.py").write_text(textwrap.dedent(SCRIPT))
     return folder
 
 
-def _serve(python: str, env: dict[str, str]) -> tuple[subprocess.Popen[bytes], str]:
+def _serve(python: str, env: dict[str, str], cwd: Path) -> tuple[subprocess.Popen[bytes], str]:
     port = free_port()
     full = {k: v for k, v in os.environ.items() if not k.startswith(("AZUREML_", "MLENDPOINTS_", "PYTHON"))}
     full |= env | {
@@ -115,7 +116,7 @@ def _serve(python: str, env: dict[str, str]) -> tuple[subprocess.Popen[bytes], s
         "-c",
         "import sys; from mlendpoints.runtime.cli import main; sys.exit(main(sys.argv[1:]))",
     ]
-    process = subprocess.Popen(command, env=full, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    process = subprocess.Popen(command, env=full, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, cwd=cwd)
     base = f"http://127.0.0.1:{port}"
 
     def ready() -> bool:
@@ -139,7 +140,7 @@ def _stop(process: subprocess.Popen[bytes]) -> list[dict[str, object]]:
 def test_mlflow2_models(mlflow2_python, models):
     expected = json.loads((models / "expected.json").read_text())
     rows = expected["rows"]
-    process, base = _serve(mlflow2_python, {"AZUREML_MODEL_DIR": str(models / "cols")})
+    process, base = _serve(mlflow2_python, {"AZUREML_MODEL_DIR": str(models / "cols")}, models)
     try:
         with httpx.Client(base_url=base, timeout=30) as http:
             split = {"input_data": {"columns": ["a", "b", "c"], "data": rows}}
@@ -158,7 +159,7 @@ def test_mlflow2_models(mlflow2_python, models):
     assert loaded[0]["mlflow_version"] == expected["version"]
     assert str(expected["version"]).startswith("2.")
 
-    process, base = _serve(mlflow2_python, {"AZUREML_MODEL_DIR": str(models / "tensor")})
+    process, base = _serve(mlflow2_python, {"AZUREML_MODEL_DIR": str(models / "tensor")}, models)
     try:
         response = httpx.post(f"{base}/score", json={"input_data": rows}, timeout=30)
         assert response.json() == expected["tensor"]
@@ -173,7 +174,7 @@ def test_mlflow2_era_scoring_script(mlflow2_python, models):
         "AZUREML_SOURCE_DIRECTORY": str(models / "src"),
         "AZUREML_ENTRY_SCRIPT": "score.py",
     }
-    process, base = _serve(mlflow2_python, env)
+    process, base = _serve(mlflow2_python, env, models)
     try:
         body = {"dataframe_split": {"columns": ["a", "b", "c"], "data": expected["rows"]}}
         response = httpx.post(f"{base}/score", json=body, timeout=30)
