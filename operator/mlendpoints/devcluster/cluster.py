@@ -39,7 +39,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from mlendpoints.devcluster import versions
+from mlendpoints.devcluster import processnodes, versions
 from mlendpoints.devcluster.versions import Binaries
 
 if TYPE_CHECKING:
@@ -390,8 +390,13 @@ class LocalCluster(KubeCluster):
         binaries: Binaries | None = None,
         log: Log | None = None,
         die_with_parent: bool = False,
+        process_nodes: int | None = None,
+        process_node_taint: bool = True,
     ) -> None:
         self.name = name
+        #: Nodes whose pods run as local processes (docs/devcluster.md, "Process nodes").
+        self.process_nodes = processnodes.default_count() if process_nodes is None else process_nodes
+        self.process_node_taint = process_node_taint
         self.state_dir = Path(state_dir) if state_dir is not None else versions.clusters_dir() / name
         self._custom_binaries = binaries is not None
         self._binaries = binaries if binaries is not None else versions.binary_paths()
@@ -667,6 +672,7 @@ class LocalCluster(KubeCluster):
                 "--audit-log-maxsize=200",
                 "--audit-log-maxbackup=1",
                 "--profiling=false",
+                *processnodes.apiserver_flags(self),
             ],
         )
         self._wait("kube-apiserver /readyz", state, deadline, lambda: self._readyz(server, timeout=2))
@@ -733,6 +739,13 @@ class LocalCluster(KubeCluster):
             env={**os.environ, "KWOK_WORKDIR": str(kwok_dir)},
         )
 
+        if self.process_nodes:
+            exe, args = processnodes.agent_args(
+                self, self.process_nodes, server, taint=self.process_node_taint
+            )
+            self._log(f"starting the node agent for {self.process_nodes} process nodes")
+            self._spawn(state, "nodeagent", exe, args)
+
         # 4. Fake nodes, then wait for what makes the cluster usable: Ready nodes, default SA.
         self._log(f"creating nodes {', '.join([*CPU_NODES, GPU_NODE])}")
         self.apply(node_manifests())
@@ -750,6 +763,9 @@ class LocalCluster(KubeCluster):
             )
 
         self._wait("nodes Ready", state, deadline, nodes_ready)
+        if self.process_nodes:
+            sel = processnodes.NODE_SELECTOR
+            self._wait("process nodes Ready", state, deadline, lambda: processnodes.nodes_ready(self, sel))
         self._wait("ServiceAccount default/default", state, deadline, default_sa)
         self._check_alive(state)
         state["ready_seconds"] = round(time.monotonic() - t0, 1)
@@ -780,6 +796,8 @@ class LocalCluster(KubeCluster):
             if popen is not None:  # reap it (we are its parent)
                 with contextlib.suppress(subprocess.TimeoutExpired):
                     popen.wait(timeout=5)
+        for what in processnodes.sweep(self):
+            self._log(f"removed leftover {what}")
         st = self.state()
         if st:
             st["processes"] = []

@@ -53,6 +53,11 @@ CLIENTS: dict[str, tuple[str, tuple[str, ...]]] = {
     # The apiserver's identity towards aggregated API servers (--proxy-client-cert-file); its CN
     # is the only name --requestheader-allowed-names accepts.
     "front-proxy-client": ("front-proxy-client", ()),
+    # The apiserver's identity towards kubelets (--kubelet-client-certificate): the process nodes'
+    # agent accepts any client cert of the cluster CA on its /containerLogs endpoint.
+    "apiserver-kubelet-client": ("kube-apiserver-kubelet-client", ("system:masters",)),
+    # The process nodes' agent (registers Nodes, writes pod status, reads Secrets).
+    "nodeagent": ("mlendpoints-nodeagent", ("system:masters",)),
 }
 
 VALIDITY = dt.timedelta(days=365)
