@@ -30,7 +30,11 @@ def _err(msg: str) -> None:
 
 
 def _cluster(args: argparse.Namespace) -> LocalCluster:
-    return LocalCluster(args.name, state_dir=Path(args.state_dir) if args.state_dir else None)
+    return LocalCluster(
+        args.name,
+        state_dir=Path(args.state_dir) if args.state_dir else None,
+        process_nodes=getattr(args, "process_nodes", None),
+    )
 
 
 # --------------------------------------------------------------------------- cluster
@@ -98,6 +102,13 @@ def cmd_status(args: argparse.Namespace) -> int:
         print(
             f"  {name:<24} pid {procs[name]['pid']:<8} {'alive' if alive else 'DEAD'}  log {procs[name]['log']}"
         )
+    from mlendpoints.devcluster import processnodes
+
+    pn = processnodes.info(cluster)
+    if pn:
+        print(f"  pod network: {pn['cidr']} on bridge {pn['bridge']}, kubelet API port {pn['kubelet_port']}")
+        for n in pn["nodes"]:
+            print(f"    {n['name']:<18} podCIDR {n['podCIDR']:<16} address {n['address']}")
     if running:
         print(cluster.kubectl("get", "nodes", "-o", "wide", check=False).stdout.rstrip())
     return 0 if running else 1
@@ -251,6 +262,12 @@ def build_parser() -> argparse.ArgumentParser:
     csub = cluster.add_subparsers(dest="action", required=True)
     up = named(csub.add_parser("up", help="start the cluster (no-op if it is already running)"))
     up.add_argument("--timeout", type=float, default=180, help="seconds to wait for readiness (default 180)")
+    up.add_argument(
+        "--process-nodes",
+        type=int,
+        default=None,
+        help="nodes whose pods run as local processes (default $MLENDPOINTS_PROCESS_NODES or 2; 0: none)",
+    )
     up.set_defaults(func=cmd_up)
     down = named(csub.add_parser("down", help="stop the cluster and delete its state"))
     down.add_argument("--keep", action="store_true", help="keep the state (etcd data, certs) for the next up")

@@ -87,18 +87,31 @@ class RootBuilder:
     def ensure(self, path: str, *, file: bool) -> str:
         """The host path of ``path`` inside the new root, created (dir, or file when ``file``).
 
-        Directories on our tmpfs (the root, shadows, what we made there) are written directly;
-        a host directory is shadowed first, so the host never changes.
+        Symlinks are resolved inside the new root (``/var/run -> /run`` leads to the root's
+        ``run``, not the host's). Directories on our tmpfs (the root, shadows, what we made
+        there) are written directly; a host directory is shadowed first, so the host never changes.
         """
         parts = [p for p in path.split("/") if p]
         cur = self.root
-        for i, comp in enumerate(parts):
+        hops = 0
+        while parts:
+            comp = parts.pop(0)
             nxt = os.path.join(cur, comp)
+            if os.path.islink(nxt) and hops < 40:
+                hops += 1
+                target = os.readlink(nxt)
+                parts = [p for p in target.split("/") if p] + parts
+                if target.startswith("/"):
+                    cur = self.root
+                continue
+            if comp == "..":
+                cur = os.path.dirname(cur) if cur != self.root else cur
+                continue
             if not os.path.lexists(nxt):
                 if cur not in self._ours:
                     self._shadow(cur)
                     self._ours.add(cur)
-                if i == len(parts) - 1 and file:
+                if not parts and file:
                     Path(nxt).touch()
                 else:
                     os.mkdir(nxt)

@@ -163,6 +163,7 @@ class PodWorker(threading.Thread):
             self.rt.start(c)
         except Exception as e:  # config errors (env, mounts) are the pod's, not ours
             c.waiting = ("CreateContainerConfigError", str(e))
+            c.next_start = time.monotonic() + 2.0  # retry: the missing Secret/ConfigMap may appear
             return False
         self.rt.event("Started", f"Started container {c.name}")
         return True
@@ -226,9 +227,8 @@ class PodWorker(threading.Thread):
                 if will_restart(self.policy, c):
                     self._schedule_restart(c)
                 continue
-            if (c.terminated is None and c.restart_count == 0 and c.started_at is None) or (
-                c.next_start and now >= c.next_start
-            ):
+            first = c.terminated is None and c.started_at is None and not c.next_start
+            if first or (c.next_start and now >= c.next_start):
                 self._restart_bookkeeping(c)
                 self._start(c)
         self._volumes_refresh()
