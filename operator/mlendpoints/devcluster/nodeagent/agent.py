@@ -3,7 +3,8 @@
 One process serves every process node of a cluster: it sweeps what a previous run left, creates
 the bridge, registers the Nodes (SSA) with podCIDR, address, capacity and kubelet port, renews
 their Leases every 10 s, serves ``/containerLogs`` on each node address, keeps a watch-fed cache
-of ConfigMaps, Secrets, PVCs and PVs, and runs one :class:`PodWorker` per pod bound to its nodes.
+of ConfigMaps, Secrets, PVCs and PVs (provisioning ``dev-hostpath`` claims, see
+:mod:`.provisioner`), and runs one :class:`PodWorker` per pod bound to its nodes.
 SIGTERM stops every container (grace capped at 5 s), removes every pod namespace and the bridge.
 """
 
@@ -14,10 +15,11 @@ import logging
 import signal
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from mlendpoints.devcluster.nodeagent import kubelet, network, nodes
+from mlendpoints.devcluster.nodeagent import kubelet, network, nodes, provisioner
 from mlendpoints.devcluster.nodeagent.kube import ApiError, Credentials, Kube, Obj
 from mlendpoints.devcluster.nodeagent.pods import PodWorker
 from mlendpoints.devcluster.nodeagent.runtime import NodeEnv, PodRuntime
@@ -30,8 +32,8 @@ class Cache:
 
     RESOURCES = ("configmaps", "secrets", "persistentvolumeclaims", "persistentvolumes")
 
-    def __init__(self, kube: Kube, stop: threading.Event) -> None:
-        self.kube, self.stop = kube, stop
+    def __init__(self, kube: Kube, stop: threading.Event, on_change: Callable[[str, Obj], None]) -> None:
+        self.kube, self.stop, self.on_change = kube, stop, on_change
         self.data: dict[str, dict[tuple[str, str], Obj]] = {r: {} for r in self.RESOURCES}
         self.synced = {r: threading.Event() for r in self.RESOURCES}
 
@@ -40,6 +42,12 @@ class Cache:
             threading.Thread(target=self._loop, args=(r,), name=f"cache-{r}", daemon=True).start()
         for ev in self.synced.values():
             ev.wait(30)
+
+    def _changed(self, res: str, obj: Obj) -> None:
+        try:
+            self.on_change(res, obj)
+        except Exception:  # a handler bug must not stop the cache
+            log.exception("handling %s %s", res, obj["metadata"].get("name"))
 
     def get(self, kind: str, ns: str, name: str) -> Obj | None:
         return self.data[kind].get((ns, name))
@@ -56,6 +64,8 @@ class Cache:
                     fresh[(o["metadata"].get("namespace", ""), o["metadata"]["name"])] = o
                 self.data[res] = fresh
                 self.synced[res].set()
+                for o in fresh.values():
+                    self._changed(res, o)
                 for ev in self.kube.watch(path, lst["metadata"]["resourceVersion"]):
                     o = ev["object"]
                     if ev["type"] == "BOOKMARK":
@@ -66,6 +76,7 @@ class Cache:
                     else:
                         o["kind"] = kind
                         self.data[res][key] = o
+                        self._changed(res, o)
             except (ApiError, OSError, ValueError) as e:
                 log.debug("cache %s: %s; re-listing", res, e)
                 self.stop.wait(1)
@@ -82,7 +93,8 @@ class Agent:
         self.stop = threading.Event()
         self.workers: dict[str, PodWorker] = {}
         self.lock = threading.Lock()
-        self.cache = Cache(self.kube, self.stop)
+        self.cache = Cache(self.kube, self.stop, self._on_change)
+        self.volumes_dir = self.dir / "volumes"
         self._tokens: dict[tuple[str, str], tuple[str, float]] = {}
 
     # ------------------------------------------------------------------ startup
@@ -92,6 +104,7 @@ class Agent:
         prev = self._read_net()
         net = network.setup_bridge(self.state_dir, self.count, prev)
         log.info("pod network %s on bridge %s", net.cidr, net.bridge)
+        provisioner.ensure_storage_class(self.kube)
         self.cache.start()
         env = NodeEnv(
             kube=self.kube,
@@ -138,6 +151,12 @@ class Agent:
             ],
         }
         (self.dir / "network.json").write_text(json.dumps(info, indent=2) + "\n")
+
+    def _on_change(self, res: str, obj: Obj) -> None:
+        if res == "persistentvolumeclaims":
+            provisioner.provision(self.kube, obj, self.volumes_dir)
+        elif res == "persistentvolumes":
+            provisioner.reclaim(self.kube, obj, self.volumes_dir)
 
     def _token(self, pod: Obj, proj: Obj) -> str:
         key = (pod["metadata"]["uid"], proj["path"])
