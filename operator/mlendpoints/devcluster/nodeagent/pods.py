@@ -56,6 +56,7 @@ class PodWorker(threading.Thread):
         self.init_failed = False
         self.sandbox = False
         self._last_status: Obj | None = None
+        self._mount_error = ""
         self._wake = threading.Event()
         self._lock = threading.Lock()
 
@@ -153,7 +154,9 @@ class PodWorker(threading.Thread):
                 self._push_status()
             self.rt.setup_volumes()
         except VolumeError as e:
-            self.rt.event("FailedMount", str(e), "Warning")
+            if self._mount_error != str(e):  # one event per distinct problem, not one per retry
+                self._mount_error = str(e)
+                self.rt.event("FailedMount", str(e), "Warning")
             return ("CreateContainerConfigError", str(e))
         return None
 
@@ -162,6 +165,8 @@ class PodWorker(threading.Thread):
         try:
             self.rt.start(c)
         except Exception as e:  # config errors (env, mounts) are the pod's, not ours
+            if c.waiting != ("CreateContainerConfigError", str(e)):
+                self.rt.event("Failed", f"Error: {e}", "Warning")
             c.waiting = ("CreateContainerConfigError", str(e))
             c.next_start = time.monotonic() + 2.0  # retry: the missing Secret/ConfigMap may appear
             return False
