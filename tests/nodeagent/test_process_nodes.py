@@ -60,7 +60,7 @@ def wait_for(what: str, probe: Callable[[], T | None], timeout: float = 90) -> T
 
 
 def process_pod(name: str, containers: list[dict[str, Any]], **spec: Any) -> dict[str, Any]:
-    for c in containers:
+    for c in [*containers, *spec.get("initContainers", [])]:
         c.setdefault("image", IMAGE)
     return {
         "apiVersion": "v1",
@@ -201,19 +201,19 @@ def test_crashing_container_backs_off_and_keeps_previous_logs(cluster: KubeClust
 
 
 def test_readiness_probe_gates_ready_and_the_endpointslice(cluster: KubeCluster, namespace: str) -> None:
-    # Ready only once /work/ready exists (an exec probe, run inside the container's mounts).
+    # Ready only once /data/ready exists (an exec probe, run inside the container's mounts).
     script = (
         "import http.server, pathlib, time\n"
-        "time.sleep(4); pathlib.Path('/work/ready').write_text('y')\n"
+        "time.sleep(4); pathlib.Path('/data/ready').write_text('y')\n"
         "http.server.ThreadingHTTPServer(('', 8080), http.server.SimpleHTTPRequestHandler).serve_forever()\n"
     )
     container = {
         "name": "main",
         "command": ["python", "-c", script],
         "ports": [{"containerPort": 8080}],
-        "readinessProbe": {"exec": {"command": ["cat", "/work/ready"]}, "periodSeconds": 1},
+        "readinessProbe": {"exec": {"command": ["cat", "/data/ready"]}, "periodSeconds": 1},
         "livenessProbe": {"tcpSocket": {"port": 8080}, "initialDelaySeconds": 8, "periodSeconds": 2},
-        "volumeMounts": [{"name": "work", "mountPath": "/work"}],
+        "volumeMounts": [{"name": "work", "mountPath": "/data"}],
     }
     cluster.apply(
         process_pod("gated", [container], volumes=[{"name": "work", "emptyDir": {}}]), "-n", namespace
@@ -249,12 +249,12 @@ def test_job_pods_end_succeeded_or_failed_with_termination_message(
     cluster: KubeCluster, namespace: str
 ) -> None:
     ok = [{"name": "main", "command": ["python", "-c", "print('done')"]}]
-    init = [{"name": "prepare", "command": ["sh", "-c", "echo prepared > /work/state"],
-             "volumeMounts": [{"name": "work", "mountPath": "/work"}]}]  # fmt: skip
+    init = [{"name": "prepare", "command": ["sh", "-c", "echo prepared > /data/state"],
+             "volumeMounts": [{"name": "work", "mountPath": "/data"}]}]  # fmt: skip
     fail = [{
         "name": "main",
-        "command": ["sh", "-c", "cat /work/state; echo 'model missing' > /dev/termination-log; exit 4"],
-        "volumeMounts": [{"name": "work", "mountPath": "/work"}],
+        "command": ["sh", "-c", "cat /data/state; echo 'model missing' > /dev/termination-log; exit 4"],
+        "volumeMounts": [{"name": "work", "mountPath": "/data"}],
     }]  # fmt: skip
     vols = [{"name": "work", "emptyDir": {}}]
     cluster.apply(process_pod("ok", ok, restartPolicy="Never"), "-n", namespace)
@@ -287,7 +287,7 @@ def test_foreign_image_ends_err_image_pull(cluster: KubeCluster, namespace: str)
         return st if st.get("state", {}).get("waiting", {}).get("reason") == "ErrImagePull" else None
 
     st = wait_for("ErrImagePull", pulled)
-    assert "runs only the project's images" in st["state"]["waiting"]["message"]
+    assert "run only the project's images" in st["state"]["waiting"]["message"]
     assert get_pod(cluster, namespace, "foreign")["status"]["phase"] == "Pending"
 
 

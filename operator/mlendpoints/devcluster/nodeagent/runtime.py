@@ -109,6 +109,10 @@ class PodRuntime:
         base = self.env.net.node_cidr(self.node).rsplit(".", 1)[0]
         self.pod_ip = f"{base}.{self._host}"
         network.create_pod_netns(self.env.net, self.uid, self.pod_ip, self.node)
+        # fieldRefs (status.podIP, status.hostIP) resolve from this before the status patch lands.
+        status = self.pod.setdefault("status", {})
+        status.update(podIP=self.pod_ip, podIPs=[{"ip": self.pod_ip}], hostIP=self.host_ip)
+        status["hostIPs"] = [{"ip": self.host_ip}]
 
     def setup_volumes(self) -> None:
         self.volumes.setup()
