@@ -312,7 +312,7 @@ def test_cluster_down_removes_every_namespace_and_link(tmp_path: Path) -> None:
     cid = network.cluster_id(local.state_dir)
     try:
         local.wait_for_default_serviceaccount("default")
-        c = [{"name": "main", "command": ["sh", "-c", "echo $$ > /out/pid; exec sleep 600"],
+        c = [{"name": "main", "command": ["sh", "-c", "echo $$$$ > /out/pid; exec sleep 600"],
               "volumeMounts": [{"name": "out", "mountPath": "/out"}]}]  # fmt: skip
         vols = [{"name": "out", "hostPath": {"path": str(out)}}]
         local.apply(process_pod("sleeper", c, volumes=vols), "-n", "default")
