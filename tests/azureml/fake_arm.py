@@ -62,6 +62,7 @@ class Recorded:
     query: dict[str, list[str]]
     headers: dict[str, str]
     body: Any
+    at: float = field(default_factory=time.monotonic)
 
     @property
     def api_version(self) -> str | None:
@@ -117,6 +118,8 @@ class FakeArm:
     lock: threading.RLock = field(default_factory=threading.RLock)
     ca_path: Path = field(init=False)
     port: int = 0
+    #: Environment for an operator process using this fake (set by the integration fixture).
+    operator_env: dict[str, str] = field(default_factory=dict)
     _server: ThreadingHTTPServer | None = None
 
     # -- lifecycle ----------------------------------------------------------------------------

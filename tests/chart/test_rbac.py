@@ -19,10 +19,11 @@ Triple = tuple[str, str, str]  # (apiGroup, resource, verb)
 READ = {"get", "list", "watch"}
 CHILD = {"get", "list", "watch", "create", "patch", "delete"}
 NAMESPACED: dict[tuple[str, str], set[str]] = {
-    ("mlendpoints.io", "onlineendpoints"): READ,
+    # patch: ownerReferences (OnlineDeployments) and the target-azureml finalizer (metadata merge patches).
+    ("mlendpoints.io", "onlineendpoints"): READ | {"patch"},
     ("mlendpoints.io", "onlinedeployments"): READ | {"patch"},
-    ("mlendpoints.io", "batchendpoints"): READ,
-    ("mlendpoints.io", "batchdeployments"): READ,
+    ("mlendpoints.io", "batchendpoints"): READ | {"patch"},
+    ("mlendpoints.io", "batchdeployments"): READ | {"patch"},
     ("mlendpoints.io", "batchjobs"): READ,
     ("mlendpoints.io", "onlineendpoints/status"): {"patch"},
     ("mlendpoints.io", "onlinedeployments/status"): {"patch"},

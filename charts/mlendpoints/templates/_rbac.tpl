@@ -10,11 +10,12 @@ operator with this ServiceAccount's token, so a missing rule fails as a 403.
 {{- define "mlendpoints.rbac.namespacedRules" -}}
 # Own kinds: watched, and read on a cache miss.
 - apiGroups: ["mlendpoints.io"]
-  resources: ["onlineendpoints", "batchendpoints", "batchdeployments", "batchjobs"]
+  resources: ["batchjobs"]
   verbs: ["get", "list", "watch"]
-# OnlineDeployments also get their OnlineEndpoint as owner (metadata.ownerReferences, merge patch).
+# OnlineDeployments also get their OnlineEndpoint as owner (metadata.ownerReferences, merge patch);
+# target-azureml resources get the finalizer mlendpoints.io/azureml (metadata.finalizers, merge patch).
 - apiGroups: ["mlendpoints.io"]
-  resources: ["onlinedeployments"]
+  resources: ["onlineendpoints", "onlinedeployments", "batchendpoints", "batchdeployments"]
   verbs: ["get", "list", "watch", "patch"]
 # Status subresources: observedGeneration and conditions (merge patch).
 - apiGroups: ["mlendpoints.io"]
