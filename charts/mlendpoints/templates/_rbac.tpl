@@ -76,6 +76,10 @@ kopf lists and watches namespaces only when it watches a fixed set of them.
 - apiGroups: ["mlendpoints.io"]
   resources: ["instancetypes/status"]
   verbs: ["patch"]
+# Target azureml: is a namespace terminating? (its credential Secret is gone with it; see docs/azureml.md)
+- apiGroups: [""]
+  resources: ["namespaces"]
+  verbs: ["get"]
 # kopf watches CRDs to notice APIs installed later (e.g. the Gateway API's HTTPRoute).
 - apiGroups: ["apiextensions.k8s.io"]
   resources: ["customresourcedefinitions"]

@@ -10,8 +10,9 @@ from __future__ import annotations
 import base64
 import logging
 import os
+import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from mlendpoints.api.v1alpha1.common import AzureMLSettings
@@ -31,6 +32,7 @@ FINALIZER = "mlendpoints.io/azureml"
 IN_PROGRESS = ("Creating", "Updating", "Scaling", "Deleting")
 FAILED = ("Failed", "Canceled")
 SECRET_KEYS = ("AZURE_TENANT_ID", "AZURE_CLIENT_ID", "AZURE_CLIENT_SECRET")
+NAMESPACE = resources.Kind("v1", "Namespace", "namespaces", namespaced=False)
 
 
 @dataclass(frozen=True)
@@ -59,6 +61,9 @@ class Azure:
     ctx: Context
     settings: AzureSettings
     _client: AzureML | None = None
+    #: Per object: monotonic time before which Azure must not be called again (429 Retry-After,
+    #: 5xx backoff). Watch events (e.g. our own status write) would otherwise re-run it at once.
+    holds: dict[tuple[str, str, str], float] = field(default_factory=dict)
 
     @property
     def client(self) -> AzureML:
@@ -105,6 +110,8 @@ async def credential(az: Azure, body: Body, settings: AzureMLSettings) -> Creden
         return Credential("default")
     namespace = body["metadata"]["namespace"]
     secret = await az.ctx.call(az.ctx.kube.get, resources.SECRET, namespace, spec.secret_ref.name)
+    if secret is None and body["metadata"].get("deletionTimestamp"):
+        await _orphan_if_namespace_terminating(az, body, spec.secret_ref.name)
     if secret is None:
         msg = f"Secret {spec.secret_ref.name!r} (spec.azureml.credential.secretRef) does not exist"
         raise Stop(Verdict(Outcome.stalled(reasons.AZURE_CREDENTIAL_MISSING, msg), 60))
@@ -114,6 +121,22 @@ async def credential(az: Azure, body: Body, settings: AzureMLSettings) -> Creden
         msg = f"Secret {spec.secret_ref.name!r} lacks {', '.join(missing)} (service principal credentials)"
         raise Stop(Verdict(Outcome.stalled(reasons.AZURE_CREDENTIAL_MISSING, msg), 60))
     return Credential("secret", tuple((k, data[k]) for k in SECRET_KEYS))
+
+
+async def _orphan_if_namespace_terminating(az: Azure, body: Body, secret: str) -> None:
+    """Deleting a namespace deletes the credential Secret too; then Azure cannot be reached and the
+    finalizer would block the namespace forever. Leave the Azure resources (Warning Event) instead."""
+    ns = await az.ctx.call(az.ctx.kube.get, NAMESPACE, None, body["metadata"]["namespace"])
+    if ns is not None and not ns["metadata"].get("deletionTimestamp"):
+        return
+    await az.ctx.event(
+        body,
+        type="Warning",
+        reason="AzureCleanupSkipped",
+        message=f"namespace is being deleted and Secret {secret!r} is gone: the Azure ML resources are left in place",
+    )
+    await remove_finalizer(az, body)
+    raise Stop(Verdict(Outcome.ready(reason=reasons.AZURE_FINALIZED)))
 
 
 def failure_verdict(exc: AzureFailure, settings: AzureSettings, what: str) -> Verdict:
@@ -206,6 +229,10 @@ async def run(az: Azure, kind: str, namespace: str, name: str, inner: Inner, fin
     body = az.ctx.store.get(kind, namespace, name)
     if body is None:
         return None
+    key = (kind, namespace, name)
+    hold = az.holds.get(key, 0.0) - time.monotonic()
+    if hold > 0:
+        return hold
     status: dict[str, Any] = {}
     deleting = bool(body["metadata"].get("deletionTimestamp"))
     if deleting and FINALIZER not in (body["metadata"].get("finalizers") or []):
@@ -216,6 +243,10 @@ async def run(az: Azure, kind: str, namespace: str, name: str, inner: Inner, fin
         verdict = stop.verdict
     if verdict.outcome.reason == reasons.AZURE_FINALIZED:
         return None
+    if verdict.outcome.reason in (reasons.AZURE_THROTTLED, reasons.AZURE_UNAVAILABLE) and verdict.requeue:
+        az.holds[key] = time.monotonic() + verdict.requeue
+    else:
+        az.holds.pop(key, None)
     current = az.ctx.store.get(kind, namespace, name) or body
     await conclude(az.ctx, current, status, verdict.outcome, events=True)
     return verdict.requeue
