@@ -460,3 +460,24 @@ def test_spec_hash_follows_the_spec_not_the_read_back() -> None:
     b = mapping.online_deployment(deployment(requestSettings={"maxQueueWaitMs": 500}), endpoint())
     c = mapping.online_deployment(deployment(requestSettings={"maxQueueWaitMs": 400}), endpoint())
     assert a.hash == b.hash != c.hash
+
+
+@pytest.mark.parametrize("mode", ["workloadIdentity", "default"])
+def test_workload_identity_exchanges_the_federated_token(
+    fake: FakeArm, azure: Any, tmp_path: Any, monkeypatch: pytest.MonkeyPatch, mode: str
+) -> None:
+    from mlendpoints.clients.azureml import Credential
+
+    token = tmp_path / "token"
+    token.write_text("header.payload.")
+    monkeypatch.setenv("AZURE_TENANT_ID", "tenant-wi")
+    monkeypatch.setenv("AZURE_CLIENT_ID", "operator-identity")
+    monkeypatch.setenv("AZURE_FEDERATED_TOKEN_FILE", str(token))
+    assert azure.get_online_endpoint(ws(), Credential(mode), "credit") is None
+    exchange = fake.calls("POST", "/tenant-wi/oauth2/v2.0/token$")[-1].body
+    assert exchange["client_id"] == "operator-identity"
+    assert exchange["client_assertion"] == "header.payload."
+    assert exchange["scope"] == "https://management.azure.com/.default"
+    assert (
+        fake.calls("GET", "/onlineEndpoints/credit$")[-1].headers["Authorization"].startswith("Bearer tok-")
+    )
