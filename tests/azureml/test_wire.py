@@ -481,3 +481,29 @@ def test_workload_identity_exchanges_the_federated_token(
     assert (
         fake.calls("GET", "/onlineEndpoints/credit$")[-1].headers["Authorization"].startswith("Bearer tok-")
     )
+
+
+def test_custom_container_routes_become_the_environments_inference_config(
+    fake: FakeArm, azure: Any, cred: Any
+) -> None:
+    azure.put_online_endpoint(
+        ws(), cred, mapping.online_endpoint(endpoint(), traffic={}, mirror={}).spec, "e"
+    )
+    wait_settled(fake, ws_path() + "/onlineEndpoints/credit")
+    routes = {
+        "livenessRoute": {"port": 8000, "path": "/v2/health/live"},
+        "readinessRoute": {"port": 8000, "path": "/v2/health/ready"},
+        "scoringRoute": {"port": 8000, "path": "/v2/models/m/infer"},
+    }
+    dep = deployment(
+        model=None,
+        codeConfiguration=None,
+        environment={"image": "nvcr.io/nvidia/tritonserver:24.05-py3", "inferenceConfig": routes},
+    )
+    azure.put_online_deployment(ws(), cred, mapping.online_deployment(dep, endpoint()).spec, "d")
+    env = fake.calls("PUT", "/environments/CliV2AnonymousEnvironment/versions/")[-1].body["properties"]
+    assert env["image"] == "nvcr.io/nvidia/tritonserver:24.05-py3"
+    assert env["inferenceConfig"] == routes
+    p = put_body(fake, "/deployments/blue")["properties"]
+    assert "model" not in p
+    assert "codeConfiguration" not in p
