@@ -507,3 +507,19 @@ def test_custom_container_routes_become_the_environments_inference_config(
     p = put_body(fake, "/deployments/blue")["properties"]
     assert "model" not in p
     assert "codeConfiguration" not in p
+
+
+def test_regenerate_keys_sends_the_current_key_and_changes_only_that_one(
+    fake: FakeArm, azure: Any, cred: Any
+) -> None:
+    azure.put_online_endpoint(
+        ws(), cred, mapping.online_endpoint(endpoint(), traffic={}, mirror={}).spec, "e"
+    )
+    wait_settled(fake, ws_path() + "/onlineEndpoints/credit")
+    primary, secondary = azure.get_keys(ws(), cred, "credit")
+    azure.regenerate_key(ws(), cred, "credit", "secondary")
+    post = fake.calls("POST", "/onlineEndpoints/credit/regenerateKeys$")[-1]
+    assert post.body == {"keyType": "Secondary", "keyValue": secondary}
+    new_primary, new_secondary = azure.get_keys(ws(), cred, "credit")
+    assert new_primary == primary
+    assert new_secondary != secondary
