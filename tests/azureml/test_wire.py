@@ -523,3 +523,28 @@ def test_regenerate_keys_sends_the_current_key_and_changes_only_that_one(
     new_primary, new_secondary = azure.get_keys(ws(), cred, "credit")
     assert new_primary == primary
     assert new_secondary != secondary
+
+
+def test_deletes_are_long_running_operations_that_end_in_404(fake: FakeArm, azure: Any, cred: Any) -> None:
+    azure.put_online_endpoint(
+        ws(), cred, mapping.online_endpoint(endpoint(), traffic={}, mirror={}).spec, "e"
+    )
+    wait_settled(fake, ws_path() + "/onlineEndpoints/credit")
+    azure.put_online_deployment(ws(), cred, mapping.online_deployment(deployment(), endpoint()).spec, "d")
+    wait_settled(fake, ws_path() + "/onlineEndpoints/credit/deployments/blue")
+    azure.delete_online_deployment(ws(), cred, "credit", "blue", "d-del")
+    assert (
+        fake.calls("DELETE", "/onlineEndpoints/credit/deployments/blue$")[-1].api_version
+        == "2023-04-01-preview"
+    )
+    assert azure.get_online_deployment(ws(), cred, "credit", "blue").state == "Deleting"
+    deadline = time.monotonic() + 5
+    while azure.get_online_deployment(ws(), cred, "credit", "blue") is not None:
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    azure.delete_online_endpoint(ws(), cred, "credit", "e-del")
+    assert fake.calls("DELETE", "/onlineEndpoints/credit$")[-1].api_version == "2022-02-01-preview"
+    while azure.get_online_endpoint(ws(), cred, "credit") is not None:
+        assert time.monotonic() < deadline + 5
+        time.sleep(0.05)
+    assert azure.operation_error("e-del") is None
