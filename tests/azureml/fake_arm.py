@@ -634,6 +634,4 @@ class _Handler(BaseHTTPRequestHandler):
                 "settings": {},
             },
         }
-        if status == "Failed" and job.fail:
-            body["properties"]["error"] = job.fail
         return body

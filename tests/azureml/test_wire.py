@@ -548,3 +548,38 @@ def test_deletes_are_long_running_operations_that_end_in_404(fake: FakeArm, azur
         assert time.monotonic() < deadline + 5
         time.sleep(0.05)
     assert azure.operation_error("e-del") is None
+
+
+def test_a_failed_batch_job_is_reported_with_its_studio_url(fake: FakeArm, azure: Any, cred: Any) -> None:
+    bep = BatchEndpoint.model_validate(
+        {"metadata": {"name": "scorer", **META}, "spec": {"target": "azureml", "azureml": AZ}}
+    )
+    azure.put_batch_endpoint(ws(), cred, mapping.batch_endpoint(bep, default_deployment=None).spec, "e")
+    wait_settled(fake, ws_path() + "/batchEndpoints/scorer")
+    bdep = BatchDeployment.model_validate(
+        {
+            "metadata": {"name": "bd1", **META},
+            "spec": {
+                "endpointName": "scorer",
+                "model": {"path": "azureml:m:1", "type": "mlflow"},
+                "compute": "cpu-cluster",
+                "settings": {"miniBatchSize": 10},
+            },
+        }
+    )
+    azure.put_batch_deployment(ws(), cred, mapping.batch_deployment(bdep).spec, "d")
+    wait_settled(fake, ws_path() + "/batchEndpoints/scorer/deployments/bd1")
+    fake.fail_next_job("scorer", "UserError", "run() raised ValueError in batch_driver.py")
+    job = BatchJob.model_validate(
+        {
+            "metadata": {"name": "job2", **META},
+            "spec": {"endpointName": "scorer", "inputs": {"d": {"path": "https://data.example/x/"}}},
+        }
+    )
+    info = azure.invoke_batch(ws(), cred, mapping.batch_job(job, "bd1").spec)
+    deadline = time.monotonic() + 5
+    while (got := azure.get_job(ws(), cred, info.name)).status != "Failed":
+        assert time.monotonic() < deadline, got
+        time.sleep(0.1)
+    assert got.studio_url is not None
+    assert info.name in got.studio_url

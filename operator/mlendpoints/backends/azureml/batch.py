@@ -255,80 +255,85 @@ def job_name(body: Body) -> str:
     return "mlendpoints-" + str(body["metadata"]["uid"]).replace("-", "")[:24]
 
 
+def _pending(status: dict[str, Any], phase: str, outcome: Outcome, requeue: float | None) -> Stop:
+    status["phase"] = phase
+    return Stop(Verdict(outcome, requeue))
+
+
+async def _submit(
+    az: Azure,
+    body: Body,
+    job: BatchJob,
+    ep: BatchEndpoint,
+    ep_body: Body,
+    status: dict[str, Any],
+    ws: Any,
+    cred: Any,
+) -> str:
+    """Submit the job once (or find it, after a lost status write); returns the Azure job name.
+
+    Raises Stop (phase Pending or Failed) while its endpoint or deployment is not ready, or when
+    the spec cannot run on Azure ML.
+    """
+    namespace, poll = job.metadata.namespace or "", az.settings.poll_interval
+    deployment = job.spec.deployment_name or ep.spec.defaults.deployment_name
+    status["deploymentName"] = deployment
+    if not deployment:
+        msg = "the job names no deploymentName and the endpoint has no defaults.deploymentName"
+        raise _pending(status, "Failed", Outcome.stalled(reasons.INVALID_SPEC, msg), None)
+    if (ep_body.get("status") or {}).get("provisioningState") != "Succeeded":
+        msg = f"waiting for BatchEndpoint {ep.metadata.name!r}"
+        raise _pending(status, "Pending", Outcome.progressing(reasons.WAITING_FOR_ENDPOINT, msg), poll)
+    if not is_ready(az.ctx.store.get("BatchDeployment", namespace, deployment)):
+        msg = f"waiting for BatchDeployment {deployment!r} to be Ready"
+        raise _pending(status, "Pending", Outcome.progressing(reasons.WAITING_FOR_DEPLOYMENTS, msg), poll)
+    try:
+        mapped = mapping.batch_job(job, deployment)
+    except mapping.Unsupported as exc:
+        raise _pending(status, "Failed", Outcome.stalled(reasons.INVALID_SPEC, str(exc)), None) from exc
+    mapped.spec["job_name"] = job_name(body)
+    try:
+        info = await azure_call(
+            az, "reading the batch job", az.client.get_job, ws, cred, mapped.spec["job_name"]
+        )
+    except Stop as stop:
+        if stop.verdict.outcome.reason != reasons.AZURE_REJECTED:  # not a 404: report it
+            raise
+        info = await azure_call(
+            az, "invoking the batch endpoint", az.client.invoke_batch, ws, cred, mapped.spec
+        )
+        await az.ctx.event(
+            body, type="Normal", reason="AzureJobSubmitted", message=f"Azure ML job {info.name}"
+        )
+    status.update(
+        {
+            "jobName": info.name,
+            "startTime": _now(),
+            "outputUri": job.spec.output.path if job.spec.output else None,
+        }
+    )
+    return str(info.name)
+
+
 async def reconcile_job(az: Azure, body: Body, status: dict[str, Any]) -> Verdict:
+    """Submit once, then follow the Azure job until Completed/Failed/Canceled."""
     try:
         job = BatchJob.model_validate(body)
     except ValidationError as exc:
         status["phase"] = "Failed"
         return Verdict(Outcome.stalled(reasons.INVALID_SPEC, validation_message(exc)))
-    namespace = job.metadata.namespace or ""
-    ep, ep_body = _endpoint_body(az, namespace, job.spec.endpoint_name)
+    ep, ep_body = _endpoint_body(az, job.metadata.namespace or "", job.spec.endpoint_name)
     if ep is None or ep_body is None or ep.spec.azureml is None:
-        status["phase"] = "Pending"
-        return Verdict(
-            Outcome.progressing(
-                reasons.WAITING_FOR_ENDPOINT,
-                f"BatchEndpoint {job.spec.endpoint_name!r} is missing or invalid",
-            ),
+        msg = f"BatchEndpoint {job.spec.endpoint_name!r} is missing or invalid"
+        raise _pending(
+            status,
+            "Pending",
+            Outcome.progressing(reasons.WAITING_FOR_ENDPOINT, msg),
             az.settings.poll_interval,
         )
     ws, cred = workspace(ep.spec.azureml), await credential(az, ep_body, ep.spec.azureml)
     previous = body.get("status") or {}
-    name = previous.get("jobName")
-    if not name:
-        deployment = job.spec.deployment_name or ep.spec.defaults.deployment_name
-        status["deploymentName"] = deployment
-        if not deployment:
-            status["phase"] = "Failed"
-            return Verdict(
-                Outcome.stalled(
-                    reasons.INVALID_SPEC,
-                    "the job names no deploymentName and the endpoint has no defaults.deploymentName",
-                )
-            )
-        if not is_ready(ep_body) and (ep_body.get("status") or {}).get("provisioningState") != "Succeeded":
-            status["phase"] = "Pending"
-            return Verdict(
-                Outcome.progressing(
-                    reasons.WAITING_FOR_ENDPOINT, f"waiting for BatchEndpoint {ep.metadata.name!r}"
-                ),
-                az.settings.poll_interval,
-            )
-        if not is_ready(az.ctx.store.get("BatchDeployment", namespace, deployment)):
-            status["phase"] = "Pending"
-            return Verdict(
-                Outcome.progressing(
-                    reasons.WAITING_FOR_DEPLOYMENTS, f"waiting for BatchDeployment {deployment!r} to be Ready"
-                ),
-                az.settings.poll_interval,
-            )
-        try:
-            mapped = mapping.batch_job(job, deployment)
-        except mapping.Unsupported as exc:
-            status["phase"] = "Failed"
-            return Verdict(Outcome.stalled(reasons.INVALID_SPEC, str(exc)))
-        mapped.spec["job_name"] = job_name(body)
-        try:
-            info = await azure_call(
-                az, "reading the batch job", az.client.get_job, ws, cred, mapped.spec["job_name"]
-            )
-        except Stop as stop:
-            if stop.verdict.outcome.reason != reasons.AZURE_REJECTED:  # notfound: submit it
-                raise
-            info = await azure_call(
-                az, "invoking the batch endpoint", az.client.invoke_batch, ws, cred, mapped.spec
-            )
-            await az.ctx.event(
-                body, type="Normal", reason="AzureJobSubmitted", message=f"Azure ML job {info.name}"
-            )
-        status.update(
-            {
-                "jobName": info.name,
-                "startTime": _now(),
-                "outputUri": job.spec.output.path if job.spec.output else None,
-            }
-        )
-        name = info.name
+    name = previous.get("jobName") or await _submit(az, body, job, ep, ep_body, status, ws, cred)
     info = await azure_call(az, "reading the batch job", az.client.get_job, ws, cred, name)
     phase = PHASES.get(info.status, "Running")
     status.update({"phase": phase, "studioUrl": info.studio_url})
@@ -339,7 +344,10 @@ async def reconcile_job(az: Azure, body: Body, status: dict[str, Any]) -> Verdic
         return Verdict(Outcome.ready(f"Azure ML job {name} completed", reason=reasons.SUCCEEDED))
     if phase == "Failed":
         status["completionTime"] = previous.get("completionTime") or _now()
-        msg = f"Azure ML job {name} {info.status}: {info.error or 'see the studio URL'}"
+        # The ARM job resource carries no error details; they are in the job's logs in the studio.
+        msg = (
+            f"Azure ML job {name} ended {info.status}; logs and error: {info.studio_url or 'Azure ML studio'}"
+        )
         return Verdict(Outcome.stalled(reasons.AZURE_JOB_FAILED, msg))
     return Verdict(
         Outcome.progressing(reasons.AZURE_PROVISIONING, f"Azure ML job {name} is {info.status}"),

@@ -88,7 +88,6 @@ class JobInfo:
     status: str
     studio_url: str | None = None
     outputs: dict[str, str] = field(default_factory=dict)
-    error: str | None = None
 
 
 def value_of(x: Any) -> str:

@@ -273,16 +273,9 @@ class AzureML:
             path = getattr(out, "path", None)
             if path:
                 outputs[out_name] = str(path)
-        error = None
-        rest = getattr(job, "_to_rest_object", None)
-        if value_of(job.status) == "Failed" and rest is not None:
-            with contextlib.suppress(Exception):
-                err = rest().properties.as_dict().get("error") or {}
-                error = f"{err.get('code')}: {err.get('message')}" if err else None
         return JobInfo(
             name=str(job.name),
             status=value_of(job.status),
             studio_url=job.studio_url,
             outputs=outputs,
-            error=error,
         )
