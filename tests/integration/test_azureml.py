@@ -5,6 +5,7 @@ into the fake Azure Resource Manager (tests/azureml/fake_arm.py) through the rea
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
 import ssl
 import time
@@ -22,6 +23,11 @@ from tests.integration.test_online import API, _reconciled
 pytestmark = pytest.mark.usefixtures("operator")
 ROOT = Path(__file__).resolve().parents[2]
 SUB = "00000000-0000-0000-0000-000000000000"
+
+
+def ws_name(ns: str) -> str:
+    """A workspace of the test's own (names are at most 33 characters; namespaces are longer)."""
+    return "ws-" + hashlib.sha256(ns.encode()).hexdigest()[:12]
 
 
 def ws_path(ws: str, rg: str = "ml-rg") -> str:
@@ -191,10 +197,12 @@ def test_traffic_and_mirror_follow_succeeded_deployments_and_delete_policy_clean
     ns, fake = namespace, azure_fake
     cluster.apply(_sp_secret(ns))
     cluster.apply(
-        _two_deployments(ns, ns, traffic={"blue": 100}, mirrorTraffic={"green": 10}, authMode="aadToken")
+        _two_deployments(
+            ns, ws_name(ns), traffic={"blue": 100}, mirrorTraffic={"green": 10}, authMode="aadToken"
+        )
     )
     ep = wait_condition(cluster, "oep", "ep1", ns, "Ready", timeout=120)
-    base = ws_path(ns) + "/onlineEndpoints/ep1"
+    base = ws_path(ws_name(ns)) + "/onlineEndpoints/ep1"
     puts = ordered(fake, "PUT", base)
     assert puts[0].body["properties"]["traffic"] == {}
     assert puts[-1].body["properties"]["traffic"] == {"blue": 100}
@@ -219,7 +227,7 @@ def test_traffic_and_mirror_follow_succeeded_deployments_and_delete_policy_clean
 
 def test_azure_failures_become_conditions(cluster: Any, namespace: str, azure_fake: FakeArm) -> None:
     ns, fake = namespace, azure_fake
-    docs = _two_deployments(ns, ns, traffic={"blue": 100})
+    docs = _two_deployments(ns, ws_name(ns), traffic={"blue": 100})
     cluster.apply(docs[:2])
     # No Secret yet: Stalled, saying what is missing.
     wait_condition(cluster, "oep", "ep1", ns, "Stalled", reason="AzureCredentialMissing")
@@ -229,25 +237,28 @@ def test_azure_failures_become_conditions(cluster: Any, namespace: str, azure_fa
     stalled = wait_condition(cluster, "oep", "ep1", ns, "Stalled", reason="AzureAuthFailed")
     assert "wrong" not in json.dumps(stalled["status"])
     # Throttling, then a server error, on the endpoint PUT: retried (after Retry-After), then Ready.
-    endpoint_put = f"/workspaces/{ns}/onlineEndpoints/ep1$"
+    endpoint_put = f"/workspaces/{ws_name(ns)}/onlineEndpoints/ep1$"
     fake.inject(
         "PUT", endpoint_put, 429, code="TooManyRequests", message="slow down", headers={"Retry-After": "2"}
     )
     fake.inject("PUT", endpoint_put, 500, code="InternalServerError", message="try later")
     # A conflict, then a failed long-running operation, on the deployment.
-    dep_put = f"/workspaces/{ns}/onlineEndpoints/ep1/deployments/blue$"
+    dep_put = f"/workspaces/{ws_name(ns)}/onlineEndpoints/ep1/deployments/blue$"
     fake.inject("PUT", dep_put, 409, code="Conflict", message="operation in progress")
     fake.fail_next_lro(dep_put, "QuotaExceeded", "Not enough quota for Standard_DS2_v2 in eastus")
     cluster.apply(_sp_secret(ns))
     cluster.kubectl("annotate", "oep", "ep1", "-n", ns, "retry=2", "--overwrite")
-    dep = wait_condition(
-        cluster, "odep", "blue", ns, "Stalled", reason="AzureProvisioningFailed", timeout=120
+    wait_condition(cluster, "odep", "blue", ns, "Stalled", reason="AzureProvisioningFailed", timeout=120)
+    # Azure's error arrives with the operation status, which the SDK polls every 5 s for deployments.
+    wait_for(
+        lambda: (
+            "QuotaExceeded: Not enough quota for Standard_DS2_v2 in eastus"
+            in (condition(get(cluster, "odep", "blue", ns), "Stalled") or {}).get("message", "")
+        ),
+        timeout=30,
+        what="Azure's error in the Stalled message",
     )
-    assert (
-        "QuotaExceeded: Not enough quota for Standard_DS2_v2 in eastus"
-        in condition(dep, "Stalled")["message"]
-    )
-    attempts = ordered(fake, "PUT", ws_path(ns) + "/onlineEndpoints/ep1")
+    attempts = ordered(fake, "PUT", ws_path(ws_name(ns)) + "/onlineEndpoints/ep1")
     assert len(attempts) >= 3
     throttled = next(r for r in fake.calls("PUT", endpoint_put) if r is attempts[0])
     assert attempts[1].at - throttled.at >= 1.9  # Retry-After honoured, not a hot loop
@@ -263,7 +274,7 @@ def test_azure_failures_become_conditions(cluster: Any, namespace: str, azure_fa
     ep = wait_condition(cluster, "oep", "ep1", ns, "Ready", timeout=60)
     assert ep["status"]["traffic"] == {"blue": 100}
     assert (
-        ordered(fake, "PUT", ws_path(ns) + "/onlineEndpoints/ep1/deployments/blue")[-1].body["sku"][
+        ordered(fake, "PUT", ws_path(ws_name(ns)) + "/onlineEndpoints/ep1/deployments/blue")[-1].body["sku"][
             "capacity"
         ]
         == 2
@@ -273,7 +284,7 @@ def test_azure_failures_become_conditions(cluster: Any, namespace: str, azure_fa
 def test_kubernetes_only_fields_are_rejected_with_a_condition(cluster: Any, namespace: str) -> None:
     ns = namespace
     cluster.apply(_sp_secret(ns))
-    docs = _two_deployments(ns, ns)
+    docs = _two_deployments(ns, ws_name(ns))
     docs[1]["spec"]["codeConfiguration"] = {"configMap": {"name": "code"}, "scoringScript": "score.py"}
     docs[1]["spec"]["model"] = {"path": "azureml:m:1"}
     docs[1]["spec"]["environment"] = {"image": "img:1"}
@@ -289,7 +300,9 @@ def test_batch_example_runs_a_job_and_delete_policy_removes_the_endpoint(
     docs = example("examples/batch/azureml-batch.yaml", ns)
     for d in docs:
         if d["kind"] == "BatchEndpoint":
-            d["spec"]["azureml"]["workspaceName"] = ns  # the example's names, in a workspace of its own
+            d["spec"]["azureml"]["workspaceName"] = ws_name(
+                ns
+            )  # the example's names, in a workspace of its own
     cluster.apply(docs)
     job = wait_for(
         lambda: (
@@ -307,13 +320,13 @@ def test_batch_example_runs_a_job_and_delete_policy_removes_the_endpoint(
     assert st["deploymentName"] == "heart-mlflow"
     assert condition(job, "Ready")["reason"] == "Succeeded"
     ep = wait_condition(cluster, "bep", "heart-azure", ns, "Ready")
-    base = ws_path(ns) + "/batchEndpoints/heart-azure"
-    assert ep["status"]["scoringUri"] == f"{fake.url}/batch/{ns}/heart-azure/jobs"
+    base = ws_path(ws_name(ns)) + "/batchEndpoints/heart-azure"
+    assert ep["status"]["scoringUri"] == f"{fake.url}/batch/{ws_name(ns)}/heart-azure/jobs"
     puts = ordered(fake, "PUT", base)
     assert (puts[0].body["properties"].get("defaults") or {}).get("deploymentName") is None
     assert puts[-1].body["properties"]["defaults"] == {"deploymentName": "heart-mlflow"}
     assert puts[-1].at > ordered(fake, "PUT", base + "/deployments/heart-mlflow")[0].at
-    invokes = fake.calls("POST", f"/batch/{ns}/heart-azure/jobs$")
+    invokes = fake.calls("POST", f"/batch/{ws_name(ns)}/heart-azure/jobs$")
     assert len(invokes) == 1
     assert invokes[0].headers["azureml-model-deployment"] == "heart-mlflow"
     assert (
@@ -322,7 +335,7 @@ def test_batch_example_runs_a_job_and_delete_policy_removes_the_endpoint(
         .startswith("https://azuremlexampledata")
     )
     time.sleep(1.5)  # more reconciles of the finished job must not submit it again
-    assert len(fake.calls("POST", f"/batch/{ns}/heart-azure/jobs$")) == 1
+    assert len(fake.calls("POST", f"/batch/{ws_name(ns)}/heart-azure/jobs$")) == 1
 
     cluster.kubectl("delete", "bep", "heart-azure", "-n", ns, "--wait=false")
     wait_for(

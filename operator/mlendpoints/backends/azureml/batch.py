@@ -24,6 +24,7 @@ from mlendpoints.backends.azureml.common import (
     credential,
     ensure_finalizer,
     is_ready,
+    last_error,
     remove_finalizer,
     state_verdict,
     workspace,
@@ -101,8 +102,8 @@ async def reconcile_endpoint(az: Azure, body: Body, status: dict[str, Any]) -> V
             }
         )
         return Verdict(Outcome.progressing(reasons.AZURE_PROVISIONING, what), az.settings.poll_interval)
-    error = await az.ctx.call(client.operation_error, _op_key(body))
-    verdict = state_verdict(remote.state, error, az.settings, "batch endpoint")
+    error, pending = await last_error(az, _op_key(body))
+    verdict = state_verdict(remote.state, error, az.settings, "batch endpoint", pending=pending)
     if verdict is not None:
         return verdict
     if waiting:
@@ -199,8 +200,8 @@ async def reconcile_deployment(az: Azure, body: Body, status: dict[str, Any]) ->
             }
         )
         return Verdict(Outcome.progressing(reasons.AZURE_PROVISIONING, what), az.settings.poll_interval)
-    error = await az.ctx.call(client.operation_error, _op_key(body))
-    verdict = state_verdict(remote.state, error, az.settings, "batch deployment")
+    error, pending = await last_error(az, _op_key(body))
+    verdict = state_verdict(remote.state, error, az.settings, "batch deployment", pending=pending)
     if verdict is not None:
         return verdict
     notes = f"; ignored for target azureml: {', '.join(mapped.notes)}" if mapped.notes else ""

@@ -165,14 +165,25 @@ async def azure_call(az: Azure, what: str, fn: Callable[..., Any], *args: Any) -
         raise Stop(failure_verdict(exc, az.settings, what)) from exc
 
 
-def state_verdict(state: str, error: str | None, settings: AzureSettings, what: str) -> Verdict | None:
+async def last_error(az: Azure, key: str) -> tuple[str | None, bool]:
+    """Azure's error for the last operation on ``key``, and whether its poller is still running
+    (Azure may show Failed on the resource a moment before the operation status says why)."""
+    error = await az.ctx.call(az.client.operation_error, key)
+    pending = await az.ctx.call(az.client.operation_pending, key)
+    return error, pending
+
+
+def state_verdict(
+    state: str, error: str | None, settings: AzureSettings, what: str, *, pending: bool = False
+) -> Verdict | None:
     """Verdict for a provisioning state that is not Succeeded (None when it is)."""
     if state in IN_PROGRESS or not state:
         msg = f"Azure ML {what} is {state or 'being provisioned'}"
         return Verdict(Outcome.progressing(reasons.AZURE_PROVISIONING, msg), settings.poll_interval)
     if state in FAILED:
         msg = f"Azure ML {what} provisioning {state}: {error or 'no error details (see the Azure portal)'}"
-        return Verdict(Outcome.stalled(reasons.AZURE_PROVISIONING_FAILED, msg), settings.resync_interval)
+        again = settings.poll_interval if pending and error is None else settings.resync_interval
+        return Verdict(Outcome.stalled(reasons.AZURE_PROVISIONING_FAILED, msg), again)
     return None
 
 

@@ -25,6 +25,7 @@ from mlendpoints.backends.azureml.common import (
     credential,
     ensure_finalizer,
     is_ready,
+    last_error,
     remove_finalizer,
     state_verdict,
     workspace,
@@ -107,8 +108,8 @@ async def reconcile_endpoint(az: Azure, body: Body, status: dict[str, Any]) -> V
         )
         msg = f"{what} in workspace {ws.workspace_name}"
         return Verdict(Outcome.progressing(reasons.AZURE_PROVISIONING, msg), az.settings.poll_interval)
-    error = await az.ctx.call(client.operation_error, _op_key(body))
-    verdict = state_verdict(remote.state, error, az.settings, "endpoint")
+    error, pending = await last_error(az, _op_key(body))
+    verdict = state_verdict(remote.state, error, az.settings, "endpoint", pending=pending)
     if verdict is not None:
         return verdict
     problem = await _keys(az, ep, body, status, ws, cred)
@@ -267,8 +268,8 @@ async def reconcile_deployment(az: Azure, body: Body, status: dict[str, Any]) ->
             }
         )
         return Verdict(Outcome.progressing(reasons.AZURE_PROVISIONING, what), az.settings.poll_interval)
-    error = await az.ctx.call(client.operation_error, _op_key(body))
-    verdict = state_verdict(remote.state, error, az.settings, "deployment")
+    error, pending = await last_error(az, _op_key(body))
+    verdict = state_verdict(remote.state, error, az.settings, "deployment", pending=pending)
     if verdict is not None:
         return verdict
     count = dep.spec.instance_count

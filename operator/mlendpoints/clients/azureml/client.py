@@ -83,6 +83,12 @@ class AzureML:
         with self._lock:
             self._pollers[key] = poller
 
+    def operation_pending(self, key: str) -> bool:
+        """Whether the last operation started on ``key`` by this process has not finished yet."""
+        with self._lock:
+            poller = self._pollers.get(key)
+        return poller is not None and not poller.done()
+
     def operation_error(self, key: str) -> str | None:
         """Azure's error for the last operation on ``key`` if it ended Failed (None if unknown)."""
         with self._lock:
