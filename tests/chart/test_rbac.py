@@ -19,10 +19,11 @@ Triple = tuple[str, str, str]  # (apiGroup, resource, verb)
 READ = {"get", "list", "watch"}
 CHILD = {"get", "list", "watch", "create", "patch", "delete"}
 NAMESPACED: dict[tuple[str, str], set[str]] = {
-    ("mlendpoints.io", "onlineendpoints"): READ,
+    # patch: ownerReferences (OnlineDeployments) and the target-azureml finalizer (metadata merge patches).
+    ("mlendpoints.io", "onlineendpoints"): READ | {"patch"},
     ("mlendpoints.io", "onlinedeployments"): READ | {"patch"},
-    ("mlendpoints.io", "batchendpoints"): READ,
-    ("mlendpoints.io", "batchdeployments"): READ,
+    ("mlendpoints.io", "batchendpoints"): READ | {"patch"},
+    ("mlendpoints.io", "batchdeployments"): READ | {"patch"},
     ("mlendpoints.io", "batchjobs"): READ,
     ("mlendpoints.io", "onlineendpoints/status"): {"patch"},
     ("mlendpoints.io", "onlinedeployments/status"): {"patch"},
@@ -46,6 +47,7 @@ CLUSTER: dict[tuple[str, str], set[str]] = {
     ("mlendpoints.io", "instancetypes"): READ,
     ("mlendpoints.io", "instancetypes/status"): {"patch"},
     ("apiextensions.k8s.io", "customresourcedefinitions"): {"list", "watch"},
+    ("", "namespaces"): {"get"},  # target azureml finalizers: is the namespace terminating?
 }
 #: Granted ahead of the code: cache-miss reads for the batch reconcilers (their watches and status
 #: writes are already in the code). Remove from here and from the chart if they never come.
@@ -153,6 +155,18 @@ def _needed_by_code() -> dict[tuple[str, str], set[str]]:
         add(group_of(kind), kind.plural, "list")
     add("", "events", "create")
     add("apiextensions.k8s.io", "customresourcedefinitions", "list", "watch")  # kopf's resource observer
+    from mlendpoints.backends.azureml import common as azure_common
+
+    # target azureml: the finalizer (metadata merge patch) on every kind that gets one ...
+    for kind in (
+        resources.ONLINE_ENDPOINT,
+        resources.ONLINE_DEPLOYMENT,
+        resources.BATCH_ENDPOINT,
+        resources.BATCH_DEPLOYMENT,
+    ):
+        add(group_of(kind), kind.plural, "patch")
+    # ... and whether a namespace is terminating when the credential Secret is gone.
+    add("", azure_common.NAMESPACE.plural, "get")
     return needed
 
 

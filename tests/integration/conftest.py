@@ -15,7 +15,7 @@ import sys
 import time
 import urllib.request
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -96,6 +96,8 @@ class OperatorProcess:
     proc: subprocess.Popen[bytes] | None = None
     metrics_port: int = 0
     liveness_port: int = 0
+    #: Extra environment (e.g. the fake Azure endpoints from ``azure_fake``).
+    extra_env: dict[str, str] = field(default_factory=dict)
 
     def start(self, timeout: float = 60) -> None:
         self.metrics_port, self.liveness_port = _free_port(), _free_port()
@@ -107,6 +109,7 @@ class OperatorProcess:
             "MLENDPOINTS_BIND_ADDRESS": "127.0.0.1",
             "MLENDPOINTS_API_DISCOVERY_INTERVAL": "5",
             "MLENDPOINTS_LOG_LEVEL": self.log_level,
+            **self.extra_env,
         }
         log = self.log_path.open("ab")
         self.proc = subprocess.Popen(
@@ -151,14 +154,46 @@ class OperatorProcess:
 
 
 @pytest.fixture(scope="session")
-def operator(cluster: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[OperatorProcess]:
+def azure_fake(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    """The fake Azure Resource Manager + Entra ID server (tests/azureml/fake_arm.py) for the session.
+
+    The operator is always pointed at it, so a target-azureml resource in any test never reaches
+    real Azure. Its workload identity is a federated token file the fake token endpoint accepts.
+    """
+    from tests.azureml.fake_arm import FakeArm
+
+    work = tmp_path_factory.mktemp("azure")
+    fake = FakeArm(work, lro_seconds=0.5, job_seconds=2.0).start()
+    token = work / "federated-token"
+    token.write_text(
+        "eyJhbGciOiJub25lIn0.eyJzdWIiOiJzeXN0ZW06c2VydmljZWFjY291bnQ6bWxlbmRwb2ludHM6b3BlcmF0b3IifQ."
+    )
+    fake.operator_env = {
+        **fake.env(),
+        "AZURE_TENANT_ID": "tenant-wi",
+        "AZURE_CLIENT_ID": "operator-identity",
+        "AZURE_FEDERATED_TOKEN_FILE": str(token),
+        "MLENDPOINTS_AZURE_POLL_INTERVAL": "0.5",
+    }
+    try:
+        yield fake
+    finally:
+        fake.stop()
+
+
+@pytest.fixture(scope="session")
+def operator(
+    cluster: Any, azure_fake: Any, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[OperatorProcess]:
     """One operator for the session, watching all namespaces, with its own identity when local."""
     work = tmp_path_factory.mktemp("operator")
     if cluster.is_local:
         kubeconfig, user = cluster.make_kubeconfig(OPERATOR_USER), OPERATOR_USER
     else:
         kubeconfig, user = cluster.kubeconfig, None
-    op = OperatorProcess(kubeconfig=kubeconfig, log_path=work / "operator.log", user=user)
+    op = OperatorProcess(
+        kubeconfig=kubeconfig, log_path=work / "operator.log", user=user, extra_env=azure_fake.operator_env
+    )
     op.start()
     try:
         yield op

@@ -67,3 +67,32 @@ def test_failures_are_retried_and_requeue_after_is_honoured() -> None:
     log = asyncio.run(scenario())
     assert log.count("flaky") == 3
     assert log.count("later") == 2
+
+
+def test_a_nearer_requeue_replaces_a_later_timer() -> None:
+    """A long resync timer must not swallow a short poll asked for later (target azureml)."""
+
+    async def scenario() -> list[float]:
+        runs: list[float] = []
+        loop = asyncio.get_running_loop()
+
+        async def reconcile(item: Item) -> None:
+            runs.append(loop.time())
+
+        q = WorkQueue(reconcile, workers=1)
+        q.start()
+        start = loop.time()
+        q.add(("K", "", "x"), delay=30)
+        q.add(("K", "", "x"), delay=0.05)
+        q.add(("K", "", "x"), delay=10)  # later than the pending one: ignored
+        for _ in range(100):
+            await asyncio.sleep(0.01)
+            if runs:
+                break
+        await asyncio.sleep(0.1)
+        await q.stop()
+        return [t - start for t in runs]
+
+    runs = asyncio.run(scenario())
+    assert len(runs) == 1
+    assert runs[0] < 5

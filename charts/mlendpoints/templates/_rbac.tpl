@@ -10,11 +10,12 @@ operator with this ServiceAccount's token, so a missing rule fails as a 403.
 {{- define "mlendpoints.rbac.namespacedRules" -}}
 # Own kinds: watched, and read on a cache miss.
 - apiGroups: ["mlendpoints.io"]
-  resources: ["onlineendpoints", "batchendpoints", "batchdeployments", "batchjobs"]
+  resources: ["batchjobs"]
   verbs: ["get", "list", "watch"]
-# OnlineDeployments also get their OnlineEndpoint as owner (metadata.ownerReferences, merge patch).
+# OnlineDeployments also get their OnlineEndpoint as owner (metadata.ownerReferences, merge patch);
+# target-azureml resources get the finalizer mlendpoints.io/azureml (metadata.finalizers, merge patch).
 - apiGroups: ["mlendpoints.io"]
-  resources: ["onlinedeployments"]
+  resources: ["onlineendpoints", "onlinedeployments", "batchendpoints", "batchdeployments"]
   verbs: ["get", "list", "watch", "patch"]
 # Status subresources: observedGeneration and conditions (merge patch).
 - apiGroups: ["mlendpoints.io"]
@@ -75,6 +76,10 @@ kopf lists and watches namespaces only when it watches a fixed set of them.
 - apiGroups: ["mlendpoints.io"]
   resources: ["instancetypes/status"]
   verbs: ["patch"]
+# Target azureml: is a namespace terminating? (its credential Secret is gone with it; see docs/azureml.md)
+- apiGroups: [""]
+  resources: ["namespaces"]
+  verbs: ["get"]
 # kopf watches CRDs to notice APIs installed later (e.g. the Gateway API's HTTPRoute).
 - apiGroups: ["apiextensions.k8s.io"]
   resources: ["customresourcedefinitions"]

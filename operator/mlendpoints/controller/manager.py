@@ -12,6 +12,7 @@ import logging
 from collections.abc import Mapping
 from typing import Any
 
+from mlendpoints.backends import azureml
 from mlendpoints.backends.kubernetes import batch, deployment, endpoint, instancetype
 from mlendpoints.backends.kubernetes.context import Context
 from mlendpoints.clients import resources
@@ -56,6 +57,7 @@ class Manager:
             kube=kube, store=self.store, render=settings.render_settings(), enqueue=self.queue.add
         )
         self._discovery: asyncio.Task[None] | None = None
+        self.azure = azureml.Backend(self.ctx)
 
     async def start(self) -> None:
         self.ctx.gateway_api = await asyncio.to_thread(
@@ -179,6 +181,8 @@ class Manager:
     # -- reconciles ---------------------------------------------------------------------------
     async def _reconcile(self, item: Item) -> Result | None:
         kind, namespace, name = item
+        if azureml.handles(self.store, kind, namespace, name):
+            return Result(requeue_after=await self.azure.reconcile(kind, namespace, name))
         if kind == "OnlineDeployment":
             await deployment.reconcile(self.ctx, namespace, name)
         elif kind == "OnlineEndpoint":

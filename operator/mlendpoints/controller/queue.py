@@ -60,9 +60,12 @@ class WorkQueue:
     def add(self, item: Item, *, delay: float = 0.0) -> None:
         """Schedule a reconcile of ``item`` (now, or after ``delay`` seconds)."""
         if delay > 0:
-            if item in self._timers:
-                return  # an earlier timer will fire; a nearer event will add it directly anyway
             loop = asyncio.get_running_loop()
+            timer = self._timers.get(item)
+            if timer is not None:
+                if timer.when() <= loop.time() + delay:
+                    return  # an earlier timer will fire; a nearer event will add it directly anyway
+                timer.cancel()  # e.g. a long resync timer, and now a short poll is asked for
             self._timers[item] = loop.call_later(delay, self._fire, item)
             return
         if item in self._active:

@@ -91,6 +91,8 @@ class BatchEndpointStatus(StatusBase):
     """Azure ML invocation URI (target azureml)."""
     provisioning_state: str | None = None
     """Azure ML provisioning state (target azureml)."""
+    applied_spec_hash: str | None = None
+    """Hash of the Azure ML resource last sent (target azureml): drift is decided from it."""
 
 
 class BatchEndpoint(Resource):
@@ -214,6 +216,8 @@ class BatchDeploymentStatus(StatusBase):
 
     provisioning_state: str | None = None
     """Azure ML provisioning state (target azureml)."""
+    applied_spec_hash: str | None = None
+    """Hash of the Azure ML resource last sent (target azureml): drift is decided from it."""
 
 
 class BatchDeployment(Resource):
@@ -342,6 +346,8 @@ class BatchJobStatus(StatusBase):
     """When it started (RFC 3339)."""
     completion_time: str | None = None
     """When it finished (RFC 3339)."""
+    studio_url: str | None = None
+    """Azure ML studio page of the job (target azureml)."""
 
 
 class BatchJob(Resource):

@@ -46,6 +46,8 @@ from mlendpoints.api.v1alpha1.meta import Resource
 MAX_DEPLOYMENTS = 20
 MAX_MIRROR_PERCENT = 50
 _NAME_RE = re.compile(NAME_PATTERN)
+#: An InstanceType name (DNS-1035), or an Azure VM size such as Standard_DS3_v2 (target azureml).
+INSTANCE_TYPE_PATTERN = r"^[A-Za-z]([-_A-Za-z0-9]*[A-Za-z0-9])?$"
 
 
 class AuthMode(StrEnum):
@@ -255,6 +257,8 @@ class OnlineEndpointStatus(StatusBase):
     """Azure ML provisioning state (target azureml)."""
     azure_resource_id: str | None = None
     """Azure ML resource id (target azureml)."""
+    applied_spec_hash: str | None = None
+    """Hash of the Azure ML endpoint last sent (target azureml): drift is decided from it."""
 
 
 class OnlineEndpoint(Resource):
@@ -397,8 +401,11 @@ class OnlineDeploymentSpec(ApiModel):
     """Scoring code; not needed for mlflow models."""
     environment: EnvironmentSpec = Field(default_factory=EnvironmentSpec, json_schema_extra={"default": {}})
     """Image and dependencies."""
-    instance_type: Annotated[str, Field(min_length=1, max_length=253, pattern=NAME_PATTERN)] | None = None
-    """InstanceType (cluster-scoped compute profile) giving resources, nodeSelector and tolerations."""
+    instance_type: (
+        Annotated[str, Field(min_length=1, max_length=253, pattern=INSTANCE_TYPE_PATTERN)] | None
+    ) = None
+    """InstanceType (cluster-scoped compute profile) giving resources, nodeSelector and tolerations; for
+    target azureml, the Azure VM size (e.g. Standard_DS3_v2) or the attached compute's instance type."""
     instance_count: Annotated[int, Field(ge=0, le=1000)] = 1
     """Replicas for scale type default; the scale subresource (kubectl scale) writes this field."""
     resources: ResourceRequirements | None = None
@@ -464,6 +471,8 @@ class OnlineDeploymentStatus(StatusBase):
     """Label selector of the pods (scale subresource, for HPA/KEDA targeting this resource)."""
     provisioning_state: str | None = None
     """Azure ML provisioning state (target azureml)."""
+    applied_spec_hash: str | None = None
+    """Hash of the Azure ML deployment last sent (target azureml): drift is decided from it."""
 
 
 class OnlineDeployment(Resource):
