@@ -1,7 +1,8 @@
 """Azurite (Microsoft's Azure Storage emulator, npm package ``azurite``) for tests, on loopback.
 
-The package is installed once with ``npm`` into ``~/.cache/mlendpoints/azurite/<version>``
-(into a temporary folder that is renamed into place, so concurrent first runs do not collide).
+The package is installed once with ``npm`` into ``~/.cache/mlendpoints/azurite-<version>`` (the
+same prefix the dev cluster's Azurite uses, so either install serves both), into a temporary folder
+that is renamed into place, so concurrent first runs do not collide.
 :func:`azurite_blob` starts ``azurite-blob`` on a free 127.0.0.1 port with its data in a temporary
 folder and yields the connection string of the well-known development account.
 Tests skip when ``npm``/``node`` are missing.
@@ -21,7 +22,7 @@ from pathlib import Path
 import pytest
 
 VERSION = "3.37.0"
-CACHE = Path.home() / ".cache" / "mlendpoints" / "azurite" / VERSION
+CACHE = Path.home() / ".cache" / "mlendpoints" / f"azurite-{VERSION}"
 ACCOUNT = "devstoreaccount1"
 #: Azurite's published development-account key (not a secret).
 KEY = "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=="
@@ -35,7 +36,7 @@ def install() -> Path:
     if shutil.which("npm") is None or shutil.which("node") is None:
         pytest.skip("azurite needs node and npm")
     CACHE.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(dir=CACHE.parent, prefix=f".{VERSION}-"))
+    tmp = Path(tempfile.mkdtemp(dir=CACHE.parent, prefix=f".azurite-{VERSION}-"))
     subprocess.run(
         ["npm", "install", "--no-audit", "--no-fund", "--prefix", str(tmp), f"azurite@{VERSION}"],
         check=True,

@@ -17,6 +17,7 @@ requests). The layout and the record schema are in ``docs/monitoring.md`` and
 from __future__ import annotations
 
 import collections
+import functools
 import itertools
 import logging
 import os
@@ -234,9 +235,14 @@ class Collector:
         return f"{self.prefix}/{collection}/{dc.BLOBS_FOLDER}/{partition_of(at)}/{safe}.bin"
 
 
+@functools.lru_cache(maxsize=4)
+def _hour_folder(hour: int) -> str:
+    return datetime.fromtimestamp(hour * 3600, UTC).strftime(dc.PARTITION_FORMAT)
+
+
 def partition_of(at: float) -> str:
-    """``YYYY/MM/DD/HH`` (UTC) of an epoch time."""
-    return datetime.fromtimestamp(at, UTC).strftime(dc.PARTITION_FORMAT)
+    """``YYYY/MM/DD/HH`` (UTC) of an epoch time (formatted once per hour)."""
+    return _hour_folder(int(at // 3600))
 
 
 def shape(item: Item, collector: Collector) -> list[tuple[str, bytes, tuple[str, bytes] | None]]:

@@ -32,6 +32,12 @@ ENVELOPES = (
     "outputs",
 )
 _SCALARS = (int, float, str, bool, type(None))
+_SCALAR_TYPES = frozenset(_SCALARS)
+
+
+def _scalars(values: Any) -> bool:
+    """Whether every value is a JSON scalar (exact types: what orjson.loads returns)."""
+    return {type(v) for v in values} <= _SCALAR_TYPES
 
 
 def record(body: bytes, content_type: bytes | None, collection: str) -> tuple[dict[str, Any], bool]:
@@ -72,12 +78,12 @@ def _table(value: Any) -> dict[str, list[Any]] | None:
         return _from_records(value)
     if isinstance(first, list):
         width = len(first)
-        if width == 0 or any(not isinstance(row, list) or len(row) != width for row in value):
+        if width == 0 or {type(row) for row in value} != {list} or {len(row) for row in value} != {width}:
             return None
-        if not all(isinstance(cell, _SCALARS) for row in value for cell in row):
+        if not _scalars(cell for row in value for cell in row):
             return None
-        return {str(i): [row[i] for row in value] for i in range(width)}
-    if all(isinstance(v, _SCALARS) for v in value):
+        return dict(zip(map(str, range(width)), map(list, zip(*value, strict=True)), strict=True))
+    if _scalars(value):
         return {"0": list(value)}
     return None
 
@@ -91,7 +97,7 @@ def _from_dict(value: dict[str, Any]) -> dict[str, list[Any]] | None:
     if not value or not all(isinstance(v, list) for v in value.values()):
         return None
     lengths = {len(v) for v in value.values()}
-    if len(lengths) != 1 or not all(isinstance(c, _SCALARS) for v in value.values() for c in v):
+    if len(lengths) != 1 or not _scalars(c for v in value.values() for c in v):
         return None
     return {str(k): list(v) for k, v in value.items()}
 
@@ -101,8 +107,8 @@ def _from_records(rows: list[Any]) -> dict[str, list[Any]] | None:
         return None
     names: dict[str, None] = {}
     for row in rows:
-        for key, cell in row.items():
-            if not isinstance(cell, _SCALARS):
-                return None
+        if not _scalars(row.values()):
+            return None
+        for key in row:
             names.setdefault(str(key), None)
     return {name: [row.get(name) for row in rows] for name in names}
