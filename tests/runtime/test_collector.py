@@ -255,3 +255,14 @@ def test_azurite_blob_destination(joblib_env: Path, tmp_path: Path, monkeypatch:
         assert table.values.tolist() == ROWS * 3
         fs, root = fsspec.core.url_to_fs(target)
         assert sorted(r["id"] for r in payloads.read_records(fs, root, payloads.Window())) == sorted(ids)
+
+
+def test_requests_refused_with_401_are_not_collected(joblib_env: Path, tmp_path: Path) -> None:
+    keys = tmp_path / "keys"
+    keys.mkdir()
+    (keys / "primaryKey").write_text("key-one")
+    with client_for(settings_for(**collecting(tmp_path / "out", auth_key_dir=str(keys)))) as client:
+        assert client.post("/score", json={"data": ROWS}).status_code == 401
+        ok = client.post("/score", json={"data": ROWS}, headers={"Authorization": "Bearer key-one"})
+        assert ok.status_code == 200
+    assert [r["id"] for r in records(tmp_path / "out", dc.MODEL_INPUTS)] == [ok.headers["x-request-id"]]

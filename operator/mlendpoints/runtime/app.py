@@ -162,7 +162,8 @@ class Runtime:
         self.metrics.requests.inc((label, reply.status))
         self.metrics.latency.observe(elapsed, (label,))
         self.in_flight -= 1
-        if self.collector is not None and route is not None and route.json:
+        if self.collector is not None and route is not None and route.json and reply.status != 401:
+            # payload collection (runtime/collector.py): a sampling draw and an append, never I/O
             self.collector.offer(
                 Item(
                     time.time(), request.request_id, label, reply.status, elapsed,
