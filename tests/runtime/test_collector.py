@@ -266,3 +266,21 @@ def test_requests_refused_with_401_are_not_collected(joblib_env: Path, tmp_path:
         ok = client.post("/score", json={"data": ROWS}, headers={"Authorization": "Bearer key-one"})
         assert ok.status_code == 200
     assert [r["id"] for r in records(tmp_path / "out", dc.MODEL_INPUTS)] == [ok.headers["x-request-id"]]
+
+
+def test_queue_is_bounded_in_bytes_too(tmp_path: Path) -> None:
+    from mlendpoints.runtime import collector as collector_module
+
+    registry = Registry()
+    collector = Collector(
+        settings_for(**collecting(tmp_path)), registry
+    )  # writer not started: nothing drains
+    big = b"x" * (collector_module.QUEUE_BYTES // 2 + 1)
+    collector.offer(item(time.time(), "a", big))
+    collector.offer(item(time.time(), "b", big))  # would exceed the byte bound
+    collector.offer(item(time.time(), "c"))  # small: still fits
+    assert [i.request_id for i in collector.queue] == ["a", "c"]
+    assert (
+        metric_value(registry.render().decode(), 'mlendpoints_collector_dropped_total{reason="queue_full"}')
+        == 1
+    )

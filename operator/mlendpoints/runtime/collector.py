@@ -40,6 +40,8 @@ log = logging.getLogger("mlendpoints.runtime.collector")
 
 #: how often the writer thread wakes to drain the queue (seconds)
 POLL_S = 0.05
+#: most body bytes waiting for the writer (memory bound besides the record count)
+QUEUE_BYTES = 64 * 1024 * 1024
 #: URI schemes that fsspec knows under another protocol name
 _PROTOCOLS = {"abfss": "abfs", "wasbs": "abfs"}
 
@@ -136,6 +138,8 @@ class Collector:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._random = random.random
+        self._bytes_in = 0
+        self._bytes_out = 0
         self.records = Counter("mlendpoints_collector_records", "Payload records written.", ("collection",))
         self.dropped = Counter(
             "mlendpoints_collector_dropped",
@@ -150,12 +154,17 @@ class Collector:
     # -- request path (event-loop thread) ------------------------------------------------------
 
     def offer(self, item: Item) -> None:
-        """Queue ``item`` if it is sampled; drop and count it when the queue is full. Never raises."""
+        """Queue ``item`` if it is sampled; drop and count it when the queue is full. Never raises.
+
+        Full means ``collector_queue_size`` records or :data:`QUEUE_BYTES` of bodies waiting.
+        """
         if self.rate < 1.0 and self._random() >= self.rate:
             return
-        if len(self.queue) >= self.max_queue:
+        size = len(item.body) + len(item.reply_body)
+        if len(self.queue) >= self.max_queue or self._bytes_in - self._bytes_out + size > QUEUE_BYTES:
             self.dropped.inc(("queue_full",))
             return
+        self._bytes_in += size  # written by this thread only; _bytes_out by the writer only
         self.queue.append(item)
 
     # -- lifecycle -------------------------------------------------------------------------------
@@ -186,6 +195,7 @@ class Collector:
         queue = self.queue
         while queue:
             item = queue.popleft()
+            self._bytes_out += len(item.body) + len(item.reply_body)
             try:
                 for collection, line, blob in shape(item, self):
                     if blob is not None:
