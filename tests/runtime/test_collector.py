@@ -284,3 +284,55 @@ def test_queue_is_bounded_in_bytes_too(tmp_path: Path) -> None:
         metric_value(registry.render().decode(), 'mlendpoints_collector_dropped_total{reason="queue_full"}')
         == 1
     )
+
+
+def test_sigterm_on_a_serve_process_writes_every_accepted_record(joblib_dir: Path, tmp_path: Path) -> None:
+    """What a rolling update does to an old pod: SIGTERM to ``mlendpoints serve``, then exit."""
+    import os
+    import signal
+    import socket
+    import subprocess
+    import sys
+
+    import httpx
+
+    from tests.runtime.conftest import SCRIPTS, wait_until
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    env = dict(
+        os.environ,
+        AZUREML_MODEL_DIR=str(joblib_dir),
+        AZUREML_SOURCE_DIRECTORY=str(SCRIPTS),
+        AZUREML_ENTRY_SCRIPT="score.py",
+        MLENDPOINTS_HOST="127.0.0.1",
+        MLENDPOINTS_PORT=str(port),
+        MLENDPOINTS_ENDPOINT="ep",
+        MLENDPOINTS_DEPLOYMENT="blue",
+        MLENDPOINTS_DATA_COLLECTOR_ENABLED="true",
+        MLENDPOINTS_DATA_COLLECTOR_DESTINATION=f"file://{tmp_path}",
+        MLENDPOINTS_DATA_COLLECTOR_ROLLING_RATE="hour",  # nothing is written before the shutdown
+    )
+    proc = subprocess.Popen([sys.executable, "-m", "mlendpoints", "serve"], env=env)
+    try:
+        url = f"http://127.0.0.1:{port}"
+
+        def ready() -> bool:
+            try:
+                return httpx.get(f"{url}/readyz", timeout=2).status_code == 200
+            except httpx.HTTPError:
+                return False
+
+        wait_until(ready, timeout=60, interval=0.2)
+        with httpx.Client(base_url=url, timeout=20) as http:
+            ids = [http.post("/score", json={"data": ROWS}).headers["x-request-id"] for _ in range(25)]
+        assert jsonl_files(tmp_path, dc.MODEL_INPUTS) == []
+        proc.send_signal(signal.SIGTERM)
+        # uvicorn shuts down gracefully, then re-raises SIGTERM (see test_cli.py)
+        assert proc.wait(30) in (0, -signal.SIGTERM)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    for collection in dc.COLLECTIONS:
+        assert sorted(r["id"] for r in records(tmp_path, collection)) == sorted(ids)
