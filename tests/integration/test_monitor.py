@@ -131,7 +131,12 @@ def test_monitor_cron_job_and_run_result(cluster: Any, namespace: str, operator:
         "apiVersion": "v1",
         "kind": "Pod",
         "metadata": {"name": "drift1-drift-1-abcde", "namespace": ns, "labels": labels},
-        "spec": {"restartPolicy": "Never", "containers": [{"name": "drift", "image": "runtime:test"}]},
+        # no scheduler picks it up, so no (kwok) node plays kubelet for it: its status is ours to write
+        "spec": {
+            "restartPolicy": "Never",
+            "schedulerName": "not-scheduled",
+            "containers": [{"name": "drift", "image": "runtime:test"}],
+        },
     }
     cluster.apply(pod)
     finished = "2026-11-29T06:00:30Z"
