@@ -6,8 +6,9 @@
 #
 # The package is installed into a virtualenv in a build stage, with the extra of its role
 # ([operator] or [runtime]: the scoring image carries no kopf, the operator image no model
-# libraries); the final stages copy only that virtualenv onto the slim base and run as UID 1000
-# (the UID the operator's scoring pods run as). No HEALTHCHECK: Kubernetes probes do that.
+# libraries; the runtime image also runs ModelMonitor CronJobs, hence [monitoring]); the final
+# stages copy only that virtualenv onto the slim base and run as UID 1000 (the UID the
+# operator's scoring pods run as). No HEALTHCHECK: Kubernetes probes do that.
 # tests/chart/test_dockerfile.py runs the build stages' RUN steps in fresh virtualenvs, starts both
 # entry points and lints this file with hadolint.
 #
@@ -30,7 +31,7 @@ RUN python -m venv /opt/venv \
 
 FROM source AS build-runtime
 RUN python -m venv /opt/venv \
- && /opt/venv/bin/pip install --no-cache-dir --disable-pip-version-check "/src[runtime,storage]"
+ && /opt/venv/bin/pip install --no-cache-dir --disable-pip-version-check "/src[runtime,storage,monitoring]"
 
 # ---- final images: the base plus one virtualenv, non-root, no build context -----------------
 FROM base AS operator

@@ -64,6 +64,20 @@ def configs() -> dict[str, dict]:
             "auth": True,
             "what": f"mlendpoints serve, scoring script run(raw_data); {limits}",
         },
+        "ours-script-collect": {
+            "cmd": ours + script,
+            "env": ours_env
+            | {
+                "MLENDPOINTS_DATA_COLLECTOR_ENABLED": "true",
+                "MLENDPOINTS_DATA_COLLECTOR_SAMPLING_RATE": "1",
+                "MLENDPOINTS_DATA_COLLECTOR_DESTINATION": f"file://{WORK / 'payloads'}",
+            },
+            "ready": "/readyz",
+            "path": "/score",
+            "payload": "azureml",
+            "auth": True,
+            "what": f"same as ours-script + payload collection at 100% sampling (inputs and outputs, local files); {limits}",
+        },
         "ours-script-batch": {
             "cmd": ours + script + ["--max-batch-size", "64"],
             "env": ours_env,
@@ -508,6 +522,16 @@ def report(path: Path) -> str:
             lines.append(
                 f"Idle RSS, lightest peer serving {label}: {lightest} {peer_idle[lightest]:.0f} MB; ours: "
                 + ", ".join(f"{n} {idle[n]:.0f} MB" for n in ours if n in idle)
+            )
+    for c, rows in sorted({k[1:] for k in groups if k[0] == "ours-script-collect"}):
+        if ("ours-script", c, rows) in groups:
+            off, on = ("ours-script", c, rows), ("ours-script-collect", c, rows)
+            cpu = med(on, "cpu_us_per_req") / med(off, "cpu_us_per_req") - 1
+            p99 = med(on, "p99_ms") - med(off, "p99_ms")
+            lines.append(
+                f"Payload collection at 100% (c={c}, {rows} rows): CPU/req {med(off, 'cpu_us_per_req'):.0f} -> "
+                f"{med(on, 'cpu_us_per_req'):.0f} us ({cpu:+.1%}), p99 {med(off, 'p99_ms'):.2f} -> "
+                f"{med(on, 'p99_ms'):.2f} ms ({p99:+.2f} ms); targets <= +10% and <= +1 ms"
             )
     for base in ("ours-script", "ours-mlflow"):
         if (base, 64, 1) in groups and (f"{base}-batch", 64, 1) in groups:

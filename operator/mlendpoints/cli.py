@@ -20,6 +20,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     ),
     "serve": ("mlendpoints.runtime.cli", "run the scoring server (Azure ML init()/run() contract, MLflow)"),
     "fetch": ("mlendpoints.storage.cli", "storage initializer: download a model or code URI into a folder"),
+    "monitor": ("mlendpoints.monitoring.cli", "model monitoring: monitor drift --baseline URI --target URI"),
+    "profile": ("mlendpoints.monitoring.profile", "load-test a deployment locally and recommend its sizing"),
     "dev": ("mlendpoints.devcluster.cli", "local control plane: dev cluster up|down|env|status, dev demo"),
 }
 

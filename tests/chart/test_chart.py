@@ -15,6 +15,7 @@ import jsonschema
 import pytest
 import yaml
 
+from mlendpoints.api.v1alpha1 import KINDS
 from tests.chart import valuesdoc
 from tests.chart.conftest import CHART, container_env, of_kind, one, run_helm, template, values_file
 
@@ -241,11 +242,11 @@ def test_service_monitor_is_optional_and_scrapes_the_metrics_port(helm: Path, tm
 
 def test_crds_are_templates_behind_values_and_kept_on_uninstall(helm: Path, tmp_path: Path) -> None:
     crds = of_kind(template(helm, tmp_path), "CustomResourceDefinition")
-    assert len(crds) == 6
+    assert len(crds) == len(KINDS)
     assert all(c["metadata"]["annotations"] == {"helm.sh/resource-policy": "keep"} for c in crds)
     assert not of_kind(template(helm, tmp_path, {"crds": {"enabled": False}}), "CustomResourceDefinition")
     unkept = of_kind(template(helm, tmp_path, {"crds": {"keep": False}}), "CustomResourceDefinition")
-    assert len(unkept) == 6
+    assert len(unkept) == len(KINDS)
     assert all("annotations" not in c["metadata"] for c in unkept)
     assert not (CHART / "crds").exists(), "CRDs live under templates/ (Helm never upgrades crds/)"
 

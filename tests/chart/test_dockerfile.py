@@ -28,8 +28,8 @@ from tests.integration.conftest import wait_for
 
 TARGETS = {
     "operator": "operator",
-    "runtime": "runtime,storage",
-}  # target -> extras (storage: s3/gs/az model downloads)
+    "runtime": "runtime,storage,monitoring",
+}  # target -> extras (storage: s3/gs/az model downloads; monitoring: ModelMonitor CronJobs)
 
 
 def test_hadolint_finds_nothing() -> None:

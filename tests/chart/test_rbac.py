@@ -25,13 +25,17 @@ NAMESPACED: dict[tuple[str, str], set[str]] = {
     ("mlendpoints.io", "batchendpoints"): READ | {"patch"},
     ("mlendpoints.io", "batchdeployments"): READ | {"patch"},
     ("mlendpoints.io", "batchjobs"): READ,
+    ("mlendpoints.io", "modelmonitors"): {"list", "watch"},
     ("mlendpoints.io", "onlineendpoints/status"): {"patch"},
     ("mlendpoints.io", "onlinedeployments/status"): {"patch"},
     ("mlendpoints.io", "batchendpoints/status"): {"patch"},
     ("mlendpoints.io", "batchdeployments/status"): {"patch"},
     ("mlendpoints.io", "batchjobs/status"): {"patch"},
+    ("mlendpoints.io", "modelmonitors/status"): {"patch"},
     ("mlendpoints.io", "onlineendpoints/finalizers"): {"update"},
     ("mlendpoints.io", "onlinedeployments/finalizers"): {"update"},
+    ("mlendpoints.io", "modelmonitors/finalizers"): {"update"},
+    ("batch", "cronjobs"): {"get", "create", "patch", "delete"},
     ("apps", "deployments"): CHILD,
     ("", "services"): CHILD,
     ("autoscaling", "horizontalpodautoscalers"): CHILD,
@@ -124,7 +128,7 @@ def _needed_by_code() -> dict[tuple[str, str], set[str]]:
     import kopf
 
     import mlendpoints.controller.handlers  # noqa: F401  (registers the watch handlers)
-    from mlendpoints.backends.kubernetes import deployment, endpoint
+    from mlendpoints.backends.kubernetes import deployment, endpoint, monitor
     from mlendpoints.clients import resources
 
     needed: dict[tuple[str, str], set[str]] = {}
@@ -140,7 +144,7 @@ def _needed_by_code() -> dict[tuple[str, str], set[str]]:
     def group_of(kind: resources.Kind) -> str:
         return kind.api_version.rpartition("/")[0]
 
-    for kind in {*deployment.CHILD_KINDS, *endpoint.CHILD_KINDS}:
+    for kind in {*deployment.CHILD_KINDS, *endpoint.CHILD_KINDS, *monitor.CHILD_KINDS}:
         # cache-miss read; server-side apply (an apply that creates is authorized as create too); pruning
         add(group_of(kind), kind.plural, "get", "create", "patch", "delete")
     for kind in (resources.ONLINE_ENDPOINT, resources.INSTANCE_TYPE, resources.CONFIGMAP, resources.SECRET):

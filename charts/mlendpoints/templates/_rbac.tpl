@@ -12,6 +12,10 @@ operator with this ServiceAccount's token, so a missing rule fails as a 403.
 - apiGroups: ["mlendpoints.io"]
   resources: ["batchjobs"]
   verbs: ["get", "list", "watch"]
+# ModelMonitors: watched (their CronJobs and results are reconciled from the cache).
+- apiGroups: ["mlendpoints.io"]
+  resources: ["modelmonitors"]
+  verbs: ["list", "watch"]
 # OnlineDeployments also get their OnlineEndpoint as owner (metadata.ownerReferences, merge patch);
 # target-azureml resources get the finalizer mlendpoints.io/azureml (metadata.finalizers, merge patch).
 - apiGroups: ["mlendpoints.io"]
@@ -19,12 +23,12 @@ operator with this ServiceAccount's token, so a missing rule fails as a 403.
   verbs: ["get", "list", "watch", "patch"]
 # Status subresources: observedGeneration and conditions (merge patch).
 - apiGroups: ["mlendpoints.io"]
-  resources: ["onlineendpoints/status", "onlinedeployments/status", "batchendpoints/status", "batchdeployments/status", "batchjobs/status"]
+  resources: ["onlineendpoints/status", "onlinedeployments/status", "batchendpoints/status", "batchdeployments/status", "batchjobs/status", "modelmonitors/status"]
   verbs: ["patch"]
 # Children carry ownerReferences with blockOwnerDeletion, which needs update on the owner's
 # finalizers where the OwnerReferencesPermissionEnforcement admission plugin is enabled.
 - apiGroups: ["mlendpoints.io"]
-  resources: ["onlineendpoints/finalizers", "onlinedeployments/finalizers"]
+  resources: ["onlineendpoints/finalizers", "onlinedeployments/finalizers", "modelmonitors/finalizers"]
   verbs: ["update"]
 # Children: watched (list, watch), read on a cache miss (get), server-side applied (patch; an
 # apply that creates the object is also authorized as create), pruned when no longer desired (delete).
@@ -49,6 +53,10 @@ operator with this ServiceAccount's token, so a missing rule fails as a 403.
 # Endpoint keys Secrets: read by name, applied (create, patch), pruned. Never listed or watched.
 - apiGroups: [""]
   resources: ["secrets"]
+  verbs: ["get", "create", "patch", "delete"]
+# ModelMonitor CronJobs (drift checks).
+- apiGroups: ["batch"]
+  resources: ["cronjobs"]
   verbs: ["get", "create", "patch", "delete"]
 # Scoring pods: watched to report image pull errors, crash loops and unschedulable pods.
 - apiGroups: [""]

@@ -43,6 +43,7 @@ _ALL = [
     Kind("apps/v1", "Deployment", "deployments"),
     Kind("apps/v1", "ReplicaSet", "replicasets"),
     Kind("batch/v1", "Job", "jobs"),
+    Kind("batch/v1", "CronJob", "cronjobs"),
     Kind("autoscaling/v2", "HorizontalPodAutoscaler", "horizontalpodautoscalers"),
     Kind("policy/v1", "PodDisruptionBudget", "poddisruptionbudgets"),
     Kind("networking.k8s.io/v1", "Ingress", "ingresses"),
@@ -53,6 +54,7 @@ _ALL = [
     Kind("mlendpoints.io/v1alpha1", "BatchDeployment", "batchdeployments"),
     Kind("mlendpoints.io/v1alpha1", "BatchJob", "batchjobs"),
     Kind("mlendpoints.io/v1alpha1", "InstanceType", "instancetypes", namespaced=False),
+    Kind("mlendpoints.io/v1alpha1", "ModelMonitor", "modelmonitors"),
 ]
 BY_KIND: dict[tuple[str, str], Kind] = {(k.api_version, k.kind): k for k in _ALL}
 
@@ -84,3 +86,5 @@ BATCH_ENDPOINT = BY_KIND[("mlendpoints.io/v1alpha1", "BatchEndpoint")]
 BATCH_DEPLOYMENT = BY_KIND[("mlendpoints.io/v1alpha1", "BatchDeployment")]
 BATCH_JOB = BY_KIND[("mlendpoints.io/v1alpha1", "BatchJob")]
 INSTANCE_TYPE = BY_KIND[("mlendpoints.io/v1alpha1", "InstanceType")]
+MODEL_MONITOR = BY_KIND[("mlendpoints.io/v1alpha1", "ModelMonitor")]
+CRONJOB = BY_KIND[("batch/v1", "CronJob")]

@@ -37,7 +37,12 @@ class Store:
         self._by_label: dict[tuple[str, str, str, str], set[Key]] = defaultdict(set)
 
     #: labels indexed for fast lookups
-    INDEXED_LABELS = ("mlendpoints.io/deployment", "mlendpoints.io/endpoint", "mlendpoints.io/owner-uid")
+    INDEXED_LABELS = (
+        "mlendpoints.io/deployment",
+        "mlendpoints.io/endpoint",
+        "mlendpoints.io/owner-uid",
+        "mlendpoints.io/monitor",  # drift pods, read by the ModelMonitor reconciler
+    )
 
     def upsert(self, kind: str, body: Mapping[str, Any]) -> Body:
         obj: Body = copy.deepcopy(dict(body))

@@ -74,6 +74,7 @@ for _plural, _kind in (
     ("batchendpoints", "BatchEndpoint"),
     ("batchdeployments", "BatchDeployment"),
     ("batchjobs", "BatchJob"),
+    ("modelmonitors", "ModelMonitor"),
 ):
     kopf.on.event(GROUP, VERSION, _plural, id=f"observe-{_plural}")(_observe(_kind))
 

@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from mlendpoints.backends import azureml
-from mlendpoints.backends.kubernetes import batch, deployment, endpoint, instancetype
+from mlendpoints.backends.kubernetes import batch, deployment, endpoint, instancetype, monitor
 from mlendpoints.backends.kubernetes.context import Context
 from mlendpoints.clients import resources
 from mlendpoints.clients.kube import Kube
@@ -33,6 +33,7 @@ PRIMED = (
     (resources.BATCH_ENDPOINT, None),
     (resources.BATCH_DEPLOYMENT, None),
     (resources.BATCH_JOB, None),
+    (resources.MODEL_MONITOR, None),
     (resources.DEPLOYMENT, MANAGED),
     (resources.SERVICE, MANAGED),
     (resources.HPA, MANAGED),
@@ -43,6 +44,8 @@ PRIMED = (
 )
 CHILD_OF_DEPLOYMENT = {"Deployment", "Service", "HorizontalPodAutoscaler", "PodDisruptionBudget", "Pod"}
 CHILD_OF_ENDPOINT = {"Secret", "HTTPRoute", "Ingress"}
+#: Label of drift pods (render/monitor.py): their results belong to a ModelMonitor.
+MONITOR_LABEL = "mlendpoints.io/monitor"
 
 
 class Manager:
@@ -133,6 +136,13 @@ class Manager:
             ep = (obj.get("spec") or {}).get("endpointName")
             if ep:
                 add(("OnlineEndpoint", namespace, ep))
+            for mon in self.store.in_namespace("ModelMonitor", namespace):
+                if (mon.get("spec") or {}).get("deploymentName") == name:
+                    add(("ModelMonitor", namespace, mon["metadata"]["name"]))
+        elif kind == "ModelMonitor":
+            add(("ModelMonitor", namespace, name))
+        elif kind == "Pod" and labels.get(MONITOR_LABEL):
+            add(("ModelMonitor", namespace, labels[MONITOR_LABEL]))
         elif kind == "InstanceType":
             if event_type != "DELETED":
                 add(("InstanceType", "", name))
@@ -195,6 +205,8 @@ class Manager:
             await batch.reconcile_deployment(self.ctx, namespace, name)
         elif kind == "BatchJob":
             await batch.reconcile_job(self.ctx, namespace, name)
+        elif kind == "ModelMonitor":
+            await monitor.reconcile(self.ctx, namespace, name)
         return None
 
     def _done(self, item: Item, seconds: float, ok: bool) -> None:

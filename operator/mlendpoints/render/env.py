@@ -15,7 +15,9 @@ module *is* the contract between operator and runtime:
 ``AML_APP_ROOT``
 ``AZUREML_ENTRY_SCRIPT``            ``codeConfiguration.scoringScript`` (custom containers too)
 ``MLENDPOINTS_AUTH_KEY_DIR``        the keys Secret's mount (authMode key only)
-``MLENDPOINTS_DATA_COLLECTOR_*``    ``ENABLED``, ``SAMPLING_RATE``, ``DESTINATION`` (when enabled)
+``MLENDPOINTS_DATA_COLLECTOR_*``    ``ENABLED``, ``SAMPLING_RATE``, ``COLLECTIONS``, ``ROLLING_RATE``,
+                                    ``BINARY``, ``DESTINATION`` (when enabled; names in
+                                    :mod:`mlendpoints.api.collector`)
 ``MLENDPOINTS_ENDPOINT``/``_DEPLOYMENT`` names, for logs and metrics
 ``PYTHONPATH``                      the pip-install target first (with extra packages)
 =================================== ===========================================================
@@ -34,6 +36,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from mlendpoints import azmlinfsrv
+from mlendpoints.api import collector as dc
 from mlendpoints.api.v1alpha1.online import OnlineDeployment
 from mlendpoints.render import packages
 from mlendpoints.render.types import Obj
@@ -87,14 +90,9 @@ def container_env(dep: OnlineDeployment, *, endpoint: str, plan: EnvPlan) -> tup
         contract["AZUREML_ENTRY_SCRIPT"] = spec.code_configuration.scoring_script
     if plan.auth_keys:
         contract["MLENDPOINTS_AUTH_KEY_DIR"] = KEYS_DIR
-    collector = spec.data_collector
-    if plan.runtime and collector is not None and collector.enabled:
-        contract["MLENDPOINTS_DATA_COLLECTOR_ENABLED"] = "true"
-        contract["MLENDPOINTS_DATA_COLLECTOR_SAMPLING_RATE"] = str(collector.sampling_rate)
-        if plan.data_collector_destination:
-            contract["MLENDPOINTS_DATA_COLLECTOR_DESTINATION"] = plan.data_collector_destination
-    contract["MLENDPOINTS_ENDPOINT"] = endpoint
-    contract["MLENDPOINTS_DEPLOYMENT"] = dep.metadata.name
+    contract |= _collector_env(dep, plan)
+    contract[dc.ENV_ENDPOINT] = endpoint
+    contract[dc.ENV_DEPLOYMENT] = dep.metadata.name
     if plan.pip_packages:
         user_path = spec.environment_variables.get("PYTHONPATH")
         contract["PYTHONPATH"] = packages.SITE_PACKAGES + (f":{user_path}" if user_path else "")
@@ -120,3 +118,24 @@ def ignored_server_settings(dep: OnlineDeployment) -> list[str]:
     if dep.spec.environment.inference_config is not None:
         return []
     return azmlinfsrv.ignored(dep.spec.environment_variables)
+
+
+def _collector_env(dep: OnlineDeployment, plan: EnvPlan) -> dict[str, str]:
+    """``spec.dataCollector`` as the runtime's ``MLENDPOINTS_DATA_COLLECTOR_*`` variables."""
+    collector = dep.spec.data_collector
+    if not plan.runtime or collector is None or not collector.enabled:
+        return {}
+    wanted = {
+        dc.MODEL_INPUTS: collector.collections.model_inputs,
+        dc.MODEL_OUTPUTS: collector.collections.model_outputs,
+    }
+    out = {
+        dc.ENV_ENABLED: "true",
+        dc.ENV_SAMPLING_RATE: str(collector.sampling_rate),
+        dc.ENV_COLLECTIONS: ",".join(name for name, c in wanted.items() if c.enabled),
+        dc.ENV_ROLLING_RATE: collector.rolling_rate.value,
+        dc.ENV_BINARY: collector.binary_payloads.value,
+    }
+    if plan.data_collector_destination:
+        out[dc.ENV_DESTINATION] = plan.data_collector_destination
+    return out

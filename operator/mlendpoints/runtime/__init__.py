@@ -16,6 +16,7 @@ Module map (each small, one concept):
 - ``mlflow_model`` / ``mlflow_inputs``: the MLflow loader and its request formats;
 - ``v2``: Open Inference Protocol tensors; ``swagger`` + ``openapi_model``: the OpenAPI documents;
 - ``auth``: key file watching; ``metrics``: the Prometheus registry; ``logs``: JSON logging;
+- ``collector`` + ``collector_shape``: payload collection (sampled bodies, off the request path);
 - ``server`` and ``cli``: uvicorn wiring and ``mlendpoints serve``.
 
 It never imports the operator (``controller``, ``backends``, ``clients``, ``render``), kopf or the

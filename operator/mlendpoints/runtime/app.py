@@ -34,6 +34,7 @@ from mlendpoints.runtime.asgi import (
     send_reply,
 )
 from mlendpoints.runtime.auth import KeyStore
+from mlendpoints.runtime.collector import Collector, Item
 from mlendpoints.runtime.config import Settings
 from mlendpoints.runtime.metrics import Registry
 from mlendpoints.runtime.model import Model, Scorer, make_scorer
@@ -81,6 +82,7 @@ class Runtime:
             cancel_timed_out=settings.cancel_timed_out,
             wedged_after_s=settings.wedged_after_ms / 1000,
         )
+        self.collector = Collector(settings, self.metrics) if settings.collector_enabled else None
         self.in_flight = 0
         self.metrics.in_flight.source = lambda: self.in_flight
         self.metrics.ready.source = lambda: 1.0 if self.model.ready else 0.0
@@ -160,6 +162,14 @@ class Runtime:
         self.metrics.requests.inc((label, reply.status))
         self.metrics.latency.observe(elapsed, (label,))
         self.in_flight -= 1
+        if self.collector is not None and route is not None and route.json and reply.status != 401:
+            # payload collection (runtime/collector.py): a sampling draw and an append, never I/O
+            self.collector.offer(
+                Item(
+                    time.time(), request.request_id, label, reply.status, elapsed,
+                    request.body, headers.get(b"content-type"), reply.body, reply.content_type,
+                )
+            )  # fmt: skip
         if self.settings.access_log:
             access.info(
                 "%s %s %d %.3fms",
@@ -216,6 +226,8 @@ class Runtime:
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
                 self.scheduler.pool.stop()
+                if self.collector is not None:  # uvicorn has drained the requests: write the rest
+                    await asyncio.to_thread(self.collector.close)
                 await send({"type": "lifespan.shutdown.complete"})
                 return
 
@@ -224,6 +236,8 @@ class Runtime:
         loop = asyncio.get_running_loop()
         self._ready_event = asyncio.Event()
         self.scheduler.start(loop, self._score_one, None)
+        if self.collector is not None:
+            self.collector.start()
         self.model.start_loading(loop, self._loaded)
 
     def _score_one(self, item: Any) -> Any:

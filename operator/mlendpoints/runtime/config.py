@@ -15,6 +15,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from mlendpoints import azmlinfsrv
+from mlendpoints.api import collector as dc
 
 MiB = 1024 * 1024
 
@@ -85,6 +86,25 @@ class Settings:
     service_version: str | None = None
     #: azureml-inference-server-http settings found in the environment that have no effect here
     ignored_azure_settings: tuple[str, ...] = ()
+    #: names of the endpoint and deployment (set by the operator; the collector records them)
+    endpoint_name: str = ""
+    deployment_name: str = ""
+    #: payload collection (``spec.dataCollector``; see ``runtime/collector.py``)
+    collector_enabled: bool = False
+    #: fraction of scoring requests collected
+    collector_sampling_rate: float = 1.0
+    #: fsspec URI (``file://``, ``az://``, ``s3://``...); unset = JSON lines on stdout
+    collector_destination: str | None = None
+    #: comma-separated collections: ``model_inputs``, ``model_outputs``
+    collector_collections: str = ",".join(dc.COLLECTIONS)
+    #: a new file at least this often: ``minute``, ``hour`` or ``day``
+    collector_rolling_rate: str = dc.DEFAULT_ROLLING_RATE
+    #: non-JSON bodies: ``reference`` (side file) or ``skip``
+    collector_binary: str = "reference"
+    #: records waiting for the writer; beyond it records are dropped (and counted)
+    collector_queue_size: int = 10_000
+    #: a file is closed once it holds this many bytes
+    collector_max_file_bytes: int = 16 * MiB
 
     @property
     def queue_size(self) -> int:
@@ -123,9 +143,30 @@ class Settings:
                 "MLENDPOINTS_MAX_BATCH_LATENCY_MS must be below MLENDPOINTS_MAX_QUEUE_WAIT_MS "
                 "(time spent filling a batch counts as queue wait)"
             )
+        self._validate_collector()
         if not 0 < self.port < 65536:
             raise ValueError("MLENDPOINTS_PORT must be a TCP port")
         return self
+
+    def _validate_collector(self) -> None:
+        if not 0.0 <= self.collector_sampling_rate <= 1.0:
+            raise ValueError(f"{dc.ENV_SAMPLING_RATE} must be between 0 and 1")
+        unknown = set(self.collections) - set(dc.COLLECTIONS)
+        if unknown:
+            raise ValueError(
+                f"{dc.ENV_COLLECTIONS}: unknown {sorted(unknown)}; use {', '.join(dc.COLLECTIONS)}"
+            )
+        if self.collector_rolling_rate not in dc.ROLLING_RATES:
+            raise ValueError(f"{dc.ENV_ROLLING_RATE} must be one of {', '.join(dc.ROLLING_RATES)}")
+        if self.collector_binary not in dc.BINARY_MODES:
+            raise ValueError(f"{dc.ENV_BINARY} must be one of {', '.join(dc.BINARY_MODES)}")
+        if self.collector_queue_size <= 0 or self.collector_max_file_bytes <= 0:
+            raise ValueError(f"{dc.ENV_QUEUE_SIZE} and {dc.ENV_MAX_FILE_BYTES} must be > 0")
+
+    @property
+    def collections(self) -> tuple[str, ...]:
+        """The enabled payload collections, in :data:`dc.COLLECTIONS` order."""
+        return tuple(c.strip() for c in self.collector_collections.split(",") if c.strip())
 
 
 @dataclasses.dataclass(frozen=True)
@@ -247,6 +288,52 @@ OPTIONS: tuple[Option, ...] = (
     ),
     Option("service_name", "SERVICE_NAME", "--service-name", _opt_str, "title of /swagger.json"),
     Option("service_version", "SERVICE_VERSION", "--service-version", _opt_str, "version of /swagger.json"),
+    Option("endpoint_name", dc.ENV_ENDPOINT, "--endpoint-name", str, "endpoint name (logs, collector)"),
+    Option("deployment_name", dc.ENV_DEPLOYMENT, "--deployment-name", str, "deployment name"),
+    Option("collector_enabled", dc.ENV_ENABLED, "--collect", _bool, "collect request/response payloads"),
+    Option(
+        "collector_sampling_rate",
+        dc.ENV_SAMPLING_RATE,
+        "--collect-sampling-rate",
+        float,
+        "fraction of scoring requests collected",
+    ),
+    Option(
+        "collector_destination",
+        dc.ENV_DESTINATION,
+        "--collect-destination",
+        _opt_str,
+        "fsspec URI for payload files (unset = stdout)",
+    ),
+    Option(
+        "collector_collections",
+        dc.ENV_COLLECTIONS,
+        "--collect-collections",
+        str,
+        "model_inputs,model_outputs",
+    ),
+    Option(
+        "collector_rolling_rate",
+        dc.ENV_ROLLING_RATE,
+        "--collect-rolling-rate",
+        str,
+        "new file at least every minute | hour | day",
+    ),
+    Option("collector_binary", dc.ENV_BINARY, "--collect-binary", str, "non-JSON bodies: reference | skip"),
+    Option(
+        "collector_queue_size",
+        dc.ENV_QUEUE_SIZE,
+        "--collect-queue-size",
+        int,
+        "records waiting for the writer before drops",
+    ),
+    Option(
+        "collector_max_file_bytes",
+        dc.ENV_MAX_FILE_BYTES,
+        "--collect-max-file-bytes",
+        int,
+        "a payload file is closed at this size",
+    ),
 )
 _OPTION_BY_FIELD = {option.field: option for option in OPTIONS}
 

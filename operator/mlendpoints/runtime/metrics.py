@@ -160,6 +160,8 @@ class Registry:
         self.in_flight = Gauge("mlendpoints_requests_in_flight", "HTTP requests being handled.")
         self.queue_depth = Gauge("mlendpoints_queue_depth", "Requests waiting for a scoring slot.")
         self.running = Gauge("mlendpoints_scoring_in_progress", "Scoring calls running in worker threads.")
+        #: families added by optional parts (the payload collector), rendered after these
+        self.extra: list[_Metric] = []
         self._process: object | None = None
 
     def families(self) -> list[_Metric]:
@@ -176,6 +178,7 @@ class Registry:
             self.in_flight,
             self.queue_depth,
             self.running,
+            *self.extra,
         ]
 
     def render(self) -> bytes:

@@ -41,3 +41,9 @@ AZURE_CREDENTIAL_MISSING: Final = "AzureCredentialMissing"
 AZURE_JOB_FAILED: Final = "AzureJobFailed"
 #: Not a condition: the finalizer is gone, nothing is left to report on.
 AZURE_FINALIZED: Final = "AzureFinalized"
+#: ModelMonitor
+WAITING_FOR_DEPLOYMENT: Final = "WaitingForDeployment"
+NO_PRODUCTION_DATA: Final = "NoProductionData"
+DRIFT_DETECTED: Final = "DriftDetected"
+NO_DRIFT: Final = "NoDrift"
+MONITOR_RUN_FAILED: Final = "MonitorRunFailed"

@@ -1,9 +1,10 @@
-"""mlendpoints.io/v1alpha1: the six kinds and their parts."""
+"""mlendpoints.io/v1alpha1: the seven kinds and their parts."""
 
 from mlendpoints.api.v1alpha1.base import API_VERSION, GROUP, VERSION, CrdInfo
 from mlendpoints.api.v1alpha1.batch import BatchDeployment, BatchEndpoint, BatchJob
 from mlendpoints.api.v1alpha1.instancetype import DEFAULT_INSTANCE_TYPE, InstanceType
 from mlendpoints.api.v1alpha1.meta import Resource
+from mlendpoints.api.v1alpha1.monitor import ModelMonitor
 from mlendpoints.api.v1alpha1.online import OnlineDeployment, OnlineEndpoint
 
 #: Every root kind, in the order CRDs are generated and documented.
@@ -14,6 +15,7 @@ KINDS: tuple[type[Resource], ...] = (
     BatchDeployment,
     BatchJob,
     InstanceType,
+    ModelMonitor,
 )
 
 __all__ = [
@@ -27,6 +29,7 @@ __all__ = [
     "BatchJob",
     "CrdInfo",
     "InstanceType",
+    "ModelMonitor",
     "OnlineDeployment",
     "OnlineEndpoint",
     "Resource",

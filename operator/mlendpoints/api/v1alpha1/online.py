@@ -356,15 +356,52 @@ class ProbeSettings(ApiModel):
     """Consecutive failures to count as failing."""
 
 
+class DataCollection(ApiModel):
+    """One payload collection (Azure ML: ``collections.<name>.enabled``)."""
+
+    enabled: bool = True
+    """Collect it."""
+
+
+class DataCollections(ApiModel):
+    """Which payloads are collected (Azure ML's reserved collections for payload logging)."""
+
+    model_inputs: DataCollection = Field(default_factory=DataCollection)
+    """Request bodies (tabular bodies are stored column-wise)."""
+    model_outputs: DataCollection = Field(default_factory=DataCollection)
+    """Response bodies."""
+
+
+class RollingRate(StrEnum):
+    """How often the runtime starts a new payload file."""
+
+    minute = "minute"
+    hour = "hour"
+    day = "day"
+
+
+class BinaryPayloads(StrEnum):
+    """What happens to bodies that are not JSON."""
+
+    reference = "reference"
+    skip = "skip"
+
+
 class DataCollector(ApiModel):
-    """Payload logging of scoring requests and responses."""
+    """Payload logging of scoring requests and responses (see docs/monitoring.md for the files)."""
 
     enabled: bool = False
     """Log request/response payloads."""
     sampling_rate: Annotated[float, Field(ge=0, le=1)] = 1.0
     """Fraction of requests logged."""
     destination: Annotated[str, Field(max_length=2048)] | None = None
-    """URI the logs are written to (s3://, gs://, az://, pvc://); unset logs to stdout."""
+    """URI the logs are written to (s3://, gs://, az://, abfss://, pvc://); unset logs to stdout."""
+    collections: DataCollections = Field(default_factory=DataCollections)
+    """Which payloads are collected."""
+    rolling_rate: RollingRate = RollingRate.minute
+    """A new file at least this often (files are also partitioned by hour)."""
+    binary_payloads: BinaryPayloads = BinaryPayloads.reference
+    """Non-JSON bodies: written to a side file and referenced from the record, or skipped."""
 
 
 class OnlineDeploymentSpec(ApiModel):
@@ -508,6 +545,9 @@ class OnlineDeployment(Resource):
 
 __all__ = [
     "AuthMode",
+    "BinaryPayloads",
+    "DataCollection",
+    "DataCollections",
     "DataCollector",
     "DeploymentSummary",
     "OnlineDeployment",
@@ -519,6 +559,7 @@ __all__ = [
     "ParentRef",
     "ProbeSettings",
     "RequestSettings",
+    "RollingRate",
     "Routing",
     "RoutingType",
     "ScaleSettings",
