@@ -178,6 +178,7 @@ async def _reconcile(ctx: Context, body: Body, status: dict[str, Any]) -> Outcom
             "replicas": roll.replicas,
             "readyReplicas": roll.ready,
             "updatedReplicas": roll.updated,
+            "availableReplicas": roll.available,
             "selector": selector,
         }
     )
