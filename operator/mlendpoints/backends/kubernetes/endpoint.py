@@ -217,32 +217,32 @@ def _deployment_problems(
                     )
                 )
             continue
-        if state.ready:
-            continue
-        pods = state.available_pods
-        serving = (
-            f"its {pods} available pod(s) keep its {share}"
-            if pods
-            else f"it has no available pod, so its {share} goes to the others"
-        )
-        dep_body = ctx.store.get("OnlineDeployment", namespace, dep_name)
-        stalled = conditions.get_condition(
-            ((dep_body or {}).get("status") or {}).get("conditions"), conditions.STALLED
-        )
-        if stalled is not None and stalled.get("status") == "True":
-            detail = stalled.get("message") or stalled.get("reason")
-            out.append(
-                Problem(
-                    reasons.DEPLOYMENT_STALLED,
-                    f"deployment {dep_name} is stalled: {detail}; {serving}",
-                    permanent=True,
-                )
-            )
-        else:
-            out.append(
-                Problem(reasons.WAITING_FOR_DEPLOYMENTS, f"deployment {dep_name} is not Ready yet; {serving}")
-            )
+        if not state.ready:
+            out.append(_not_ready(ctx, namespace, state, share))
     return out
+
+
+def _not_ready(ctx: Context, namespace: str, state: render_online.DeploymentState, share: str) -> Problem:
+    """A deployment with traffic that is not Ready: Stalled (its own Stalled condition) or rolling out;
+    the message says whether it keeps its share (available pods) or not."""
+    pods = state.available_pods
+    serving = (
+        f"its {pods} available pod(s) keep its {share}"
+        if pods
+        else f"it has no available pod, so its {share} goes to the others"
+    )
+    dep_body = ctx.store.get("OnlineDeployment", namespace, state.name)
+    stalled = conditions.get_condition(
+        ((dep_body or {}).get("status") or {}).get("conditions"), conditions.STALLED
+    )
+    if stalled is not None and stalled.get("status") == "True":
+        detail = stalled.get("message") or stalled.get("reason")
+        return Problem(
+            reasons.DEPLOYMENT_STALLED,
+            f"deployment {state.name} is stalled: {detail}; {serving}",
+            permanent=True,
+        )
+    return Problem(reasons.WAITING_FOR_DEPLOYMENTS, f"deployment {state.name} is not Ready yet; {serving}")
 
 
 def _waited(ctx: Context, namespace: str, name: str, problems: list[Problem]) -> dict[str, float]:
@@ -256,6 +256,31 @@ def _waited(ctx: Context, namespace: str, name: str, problems: list[Problem]) ->
     if pending:
         ctx.enqueue(("OnlineEndpoint", namespace, name), delay=min(pending) + 0.5)
     return waited
+
+
+async def _render(
+    ctx: Context,
+    endpoint: OnlineEndpoint,
+    states: list[render_online.DeploymentState],
+    keys: tuple[str, str] | None,
+) -> render_online.EndpointRender:
+    """The endpoint's children, with the scoring URI on the address its Gateway publishes."""
+    plan = routing_.plan(endpoint, gateway_api_available=ctx.gateway_api, settings=ctx.render)
+    address = await routecheck.public_address(
+        ctx,
+        kind=plan.kind,
+        parent_refs=plan.parent_refs,
+        namespace=endpoint.metadata.namespace or "",
+        https=bool(endpoint.spec.routing.tls_secret_name),
+    )
+    return render_online.endpoint_children(
+        endpoint,
+        deployments=states,
+        keys=keys,
+        gateway_api_available=ctx.gateway_api,
+        settings=ctx.render,
+        public_address=address,
+    )
 
 
 async def _reconcile(ctx: Context, body: Body, status: dict[str, Any]) -> Outcome:
@@ -272,22 +297,7 @@ async def _reconcile(ctx: Context, body: Body, status: dict[str, Any]) -> Outcom
         )
     keys, secret_annotations = await _keys(ctx, endpoint, body)
     states = _states(ctx, namespace, name)
-    plan = routing_.plan(endpoint, gateway_api_available=ctx.gateway_api, settings=ctx.render)
-    address = await routecheck.public_address(
-        ctx,
-        kind=plan.kind,
-        parent_refs=plan.parent_refs,
-        namespace=namespace,
-        https=bool(endpoint.spec.routing.tls_secret_name),
-    )
-    rendered = render_online.endpoint_children(
-        endpoint,
-        deployments=states,
-        keys=keys,
-        gateway_api_available=ctx.gateway_api,
-        settings=ctx.render,
-        public_address=address,
-    )
+    rendered = await _render(ctx, endpoint, states, keys)
     objects = rendered.objects
     for obj in objects:
         if obj["kind"] == "Secret" and secret_annotations:
