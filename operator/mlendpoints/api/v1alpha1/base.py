@@ -116,6 +116,7 @@ Quantity = Annotated[
             "anyOf": [{"type": "integer"}, {"type": "string"}],
             "x-kubernetes-int-or-string": True,
             "pattern": QUANTITY_PATTERN,
+            "maxLength": 64,
         }
     ),
     Field(description="A Kubernetes quantity, e.g. 500m, 2, 4Gi."),

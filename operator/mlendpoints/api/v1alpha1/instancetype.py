@@ -20,8 +20,6 @@ from mlendpoints.api.v1alpha1.base import (
     ApiModel,
     CrdInfo,
     PrinterColumn,
-    Rule,
-    rules,
 )
 from mlendpoints.api.v1alpha1.common import ResourceRequirements, StatusBase, Toleration
 from mlendpoints.api.v1alpha1.meta import Resource
@@ -37,20 +35,11 @@ class InstanceTypeSpec(ApiModel):
     """Compute profile applied to scoring and batch pods that name it."""
 
     node_selector: Annotated[
-        dict[str, Annotated[str, Field(max_length=63, pattern=LABEL_VALUE_PATTERN)]],
-        Field(
-            max_length=32,
-            json_schema_extra=rules(
-                Rule(
-                    f"self.all(k, size(k) <= 316 && k.matches('{QUALIFIED_NAME_PATTERN}'))",
-                    "nodeSelector keys must be label keys: an optional DNS prefix and '/', then a name of "
-                    "up to 63 letters, digits, '-', '_' or '.', starting and ending with a letter or digit",
-                    reason="FieldValueInvalid",
-                )
-            ),
-        ),
+        dict[str, Annotated[str, Field(max_length=63, pattern=LABEL_VALUE_PATTERN)]], Field(max_length=32)
     ] = Field(default_factory=dict)
-    """Node labels the pods must match (label keys and values)."""
+    """Node labels the pods must match (label keys and values). The API server checks the values; a
+    key that is not a label key makes the InstanceType Stalled (a structural schema cannot bound map
+    keys, so a CEL rule over them would exceed the API server's cost budget)."""
     tolerations: Annotated[list[Toleration], Field(max_length=32)] = Field(default_factory=list)
     """Taints the pods tolerate (e.g. nvidia.com/gpu on GPU nodes)."""
     resources: ResourceRequirements | None = None
