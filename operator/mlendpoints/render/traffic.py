@@ -93,7 +93,7 @@ def effective_mirror(mirror: Mapping[str, int], ready: Collection[str], *, live:
     """Mirror percentages that are really applied: only to serving targets, only when live traffic flows.
 
     The mirror copies requests of the default (weighted) rule; with no live traffic there is
-    nothing to copy, and copies to a target that is not Ready would only fail.
+    nothing to copy, and copies to a target with no available pod would only fail.
     """
     return {k: (v if k in ready and live > 0 else 0) for k, v in mirror.items()}
 
