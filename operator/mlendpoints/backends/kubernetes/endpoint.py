@@ -185,7 +185,6 @@ def _deployment_problems(
     body: Body,
     endpoint: OnlineEndpoint,
     states: list[render_online.DeploymentState],
-    rendered: render_online.EndpointRender,
 ) -> list[Problem]:
     """One Problem per deployment with (mirror) traffic that is not Ready, missing or deleted."""
     namespace = body["metadata"]["namespace"]
@@ -323,7 +322,7 @@ async def _reconcile(ctx: Context, body: Body, status: dict[str, Any]) -> Outcom
     )
     if rendered.problems:
         return Outcome.stalled(reasons.ROUTING_UNSUPPORTED, "; ".join(rendered.problems))
-    problems = _deployment_problems(ctx, body, endpoint, states, rendered)
+    problems = _deployment_problems(ctx, body, endpoint, states)
     problems += await routecheck.problems(ctx, kind=rendered.routing, live=live, namespace=namespace)
     previous = conditions.get_condition((body.get("status") or {}).get("conditions"), conditions.STALLED)
     stalled_before = [previous["reason"]] if previous and previous.get("status") == "True" else []
