@@ -50,6 +50,7 @@ NAMESPACED: dict[tuple[str, str], set[str]] = {
 CLUSTER: dict[tuple[str, str], set[str]] = {
     ("mlendpoints.io", "instancetypes"): READ,
     ("mlendpoints.io", "instancetypes/status"): {"patch"},
+    ("gateway.networking.k8s.io", "gateways"): READ,
     ("apiextensions.k8s.io", "customresourcedefinitions"): {"list", "watch"},
     ("", "namespaces"): {"get"},  # target azureml finalizers: is the namespace terminating?
 }
@@ -147,7 +148,13 @@ def _needed_by_code() -> dict[tuple[str, str], set[str]]:
     for kind in {*deployment.CHILD_KINDS, *endpoint.CHILD_KINDS, *monitor.CHILD_KINDS}:
         # cache-miss read; server-side apply (an apply that creates is authorized as create too); pruning
         add(group_of(kind), kind.plural, "get", "create", "patch", "delete")
-    for kind in (resources.ONLINE_ENDPOINT, resources.INSTANCE_TYPE, resources.CONFIGMAP, resources.SECRET):
+    for kind in (
+        resources.ONLINE_ENDPOINT,
+        resources.INSTANCE_TYPE,
+        resources.CONFIGMAP,
+        resources.SECRET,
+        resources.GATEWAY,
+    ):
         add(group_of(kind), kind.plural, "get")  # Context.live / key lookups
     add(group_of(resources.ONLINE_DEPLOYMENT), resources.ONLINE_DEPLOYMENT.plural, "get", "patch")  # adoption
     for kind in resources._ALL:

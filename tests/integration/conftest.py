@@ -21,8 +21,12 @@ from typing import Any, TypeVar
 
 import pytest
 
+from tests.integration.fakegateway import FakeGatewayController, gateway
+
 T = TypeVar("T")
 OPERATOR_USER = "mlendpoints-operator-test"
+#: The operator's grace period in these tests (MLENDPOINTS_STALL_AFTER), seconds.
+STALL_AFTER = 8
 
 
 def wait_for(
@@ -109,6 +113,8 @@ class OperatorProcess:
             "MLENDPOINTS_BIND_ADDRESS": "127.0.0.1",
             "MLENDPOINTS_API_DISCOVERY_INTERVAL": "5",
             "MLENDPOINTS_LOG_LEVEL": self.log_level,
+            # Missing deployments/Gateways turn Stalled after this many seconds (default 120).
+            "MLENDPOINTS_STALL_AFTER": str(STALL_AFTER),
             **self.extra_env,
         }
         log = self.log_path.open("ab")
@@ -200,3 +206,13 @@ def operator(
     finally:
         op.stop()
         print(f"operator log: {op.log_path}")
+
+
+@pytest.fixture
+def fake_gateway(cluster: Any, namespace: str) -> Iterator[FakeGatewayController]:
+    """Gateway ``gw`` (class ``fake``) in the test's namespace, with a controller writing the
+    status a real Gateway controller would (tests/integration/fakegateway.py)."""
+    cluster.apply(gateway(namespace, "gw"))
+    controller = FakeGatewayController(cluster, [namespace]).start()
+    yield controller
+    controller.stop()

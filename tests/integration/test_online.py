@@ -16,7 +16,8 @@ import pytest
 from tests.integration.conftest import OperatorProcess, condition, get, wait_condition, wait_for
 
 API = "mlendpoints.io/v1alpha1"
-pytestmark = pytest.mark.usefixtures("operator")
+#: fake_gateway: Gateway "gw" exists and a stand-in controller programs it and accepts routes.
+pytestmark = pytest.mark.usefixtures("operator", "fake_gateway")
 
 
 def code_configmap(ns: str) -> dict[str, Any]:
@@ -213,6 +214,16 @@ def test_ingress_routing_supports_two_deployments_and_stalls_on_three(
         + [deployment(ns, n) for n in names]
     )
     if count == 2:
+        # No ingress controller has admitted the Ingresses yet: not Ready, and the message says so.
+        ep = wait_condition(cluster, "oep", "ep1", ns, "Reconciling", reason="IngressNotAdmitted")
+        assert "nginx" in condition(ep, "Reconciling")["message"]  # type: ignore[index]
+        admitted = {"status": {"loadBalancer": {"ingress": [{"ip": "127.0.0.1"}]}}}
+        for name in ("ep1", "ep1-canary"):
+            wait_for(lambda n=name: get(cluster, "ingress", n, ns), what=f"Ingress {name}")  # type: ignore[misc]
+            cluster.kubectl(
+                "patch", "ingress", name, "-n", ns, "--subresource=status", "--type=merge",
+                "-p", json.dumps(admitted),
+            )  # fmt: skip
         wait_condition(cluster, "oep", "ep1", ns, "Ready")
         main, canary = get(cluster, "ingress", "ep1", ns), get(cluster, "ingress", "ep1-canary", ns)
         assert main is not None

@@ -88,6 +88,11 @@ kopf lists and watches namespaces only when it watches a fixed set of them.
 - apiGroups: [""]
   resources: ["namespaces"]
   verbs: ["get"]
+# Gateways (any namespace: shared Gateways live in infrastructure namespaces) are read, never
+# written: an endpoint is Ready only when the Gateway its HTTPRoute attaches to is Programmed.
+- apiGroups: ["gateway.networking.k8s.io"]
+  resources: ["gateways"]
+  verbs: ["get", "list", "watch"]
 # kopf watches CRDs to notice APIs installed later (e.g. the Gateway API's HTTPRoute).
 - apiGroups: ["apiextensions.k8s.io"]
   resources: ["customresourcedefinitions"]

@@ -48,6 +48,7 @@ _ALL = [
     Kind("policy/v1", "PodDisruptionBudget", "poddisruptionbudgets"),
     Kind("networking.k8s.io/v1", "Ingress", "ingresses"),
     Kind("gateway.networking.k8s.io/v1", "HTTPRoute", "httproutes"),
+    Kind("gateway.networking.k8s.io/v1", "Gateway", "gateways"),
     Kind("mlendpoints.io/v1alpha1", "OnlineEndpoint", "onlineendpoints"),
     Kind("mlendpoints.io/v1alpha1", "OnlineDeployment", "onlinedeployments"),
     Kind("mlendpoints.io/v1alpha1", "BatchEndpoint", "batchendpoints"),
@@ -80,6 +81,7 @@ HPA = BY_KIND[("autoscaling/v2", "HorizontalPodAutoscaler")]
 PDB = BY_KIND[("policy/v1", "PodDisruptionBudget")]
 INGRESS = BY_KIND[("networking.k8s.io/v1", "Ingress")]
 HTTPROUTE = BY_KIND[("gateway.networking.k8s.io/v1", "HTTPRoute")]
+GATEWAY = BY_KIND[("gateway.networking.k8s.io/v1", "Gateway")]
 ONLINE_ENDPOINT = BY_KIND[("mlendpoints.io/v1alpha1", "OnlineEndpoint")]
 ONLINE_DEPLOYMENT = BY_KIND[("mlendpoints.io/v1alpha1", "OnlineDeployment")]
 BATCH_ENDPOINT = BY_KIND[("mlendpoints.io/v1alpha1", "BatchEndpoint")]

@@ -90,6 +90,9 @@ for _group_version, _plural, _kind in (
     _group, _, _version = _group_version.rpartition("/")
     kopf.on.event(_group, _version, _plural, labels=MANAGED, id=f"observe-{_plural}")(_observe(_kind))
 
+# Gateways are not ours: watched (read-only) because an endpoint is Ready only on a Programmed one.
+kopf.on.event("gateway.networking.k8s.io", "v1", "gateways", id="observe-gateways")(_observe("Gateway"))
+
 
 def _referenced_configmap(name: str, namespace: str | None, **_: Any) -> bool:
     return _manager is not None and _manager.watches_configmap(namespace or "", name)

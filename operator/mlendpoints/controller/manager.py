@@ -41,6 +41,7 @@ PRIMED = (
     (resources.POD, MANAGED),
     (resources.INGRESS, MANAGED),
     (resources.HTTPROUTE, MANAGED),
+    (resources.GATEWAY, None),  # not ours: read for Programmed and addresses (endpoint Ready)
 )
 CHILD_OF_DEPLOYMENT = {"Deployment", "Service", "HorizontalPodAutoscaler", "PodDisruptionBudget", "Pod"}
 CHILD_OF_ENDPOINT = {"Secret", "HTTPRoute", "Ingress"}
@@ -57,7 +58,11 @@ class Manager:
             self._reconcile, workers=settings.workers, on_done=self._done, on_error=self._error
         )
         self.ctx = Context(
-            kube=kube, store=self.store, render=settings.render_settings(), enqueue=self.queue.add
+            kube=kube,
+            store=self.store,
+            render=settings.render_settings(),
+            enqueue=self.queue.add,
+            stall_after=settings.stall_after,
         )
         self._discovery: asyncio.Task[None] | None = None
         self.azure = azureml.Backend(self.ctx)
@@ -80,7 +85,7 @@ class Manager:
         """
         namespaces: list[str | None] = list(self.settings.namespaces) or [None]
         for kind, labels in PRIMED:
-            if kind is resources.HTTPROUTE and not self.ctx.gateway_api:
+            if kind in (resources.HTTPROUTE, resources.GATEWAY) and not self.ctx.gateway_api:
                 continue
             for ns in [None] if not kind.namespaced else namespaces:
                 items = await asyncio.to_thread(self.kube.list, kind, ns, labels=labels)
@@ -175,8 +180,14 @@ class Manager:
                 code = (dep.get("spec") or {}).get("codeConfiguration") or {}
                 if (code.get("configMap") or {}).get("name") == name:
                     add(("OnlineDeployment", namespace, dep["metadata"]["name"]))
+        elif kind == "Gateway":
+            for ep_ns, ep_name in endpoint.gateway_users(self.ctx, namespace, name):
+                add(("OnlineEndpoint", ep_ns, ep_name))
         elif kind in CHILD_OF_DEPLOYMENT and labels.get("mlendpoints.io/deployment"):
             add(("OnlineDeployment", namespace, labels["mlendpoints.io/deployment"]))
+            if kind == "Deployment" and labels.get("mlendpoints.io/endpoint"):
+                # Available pods decide the traffic split (endpoint.py), not only the Ready condition.
+                add(("OnlineEndpoint", namespace, labels["mlendpoints.io/endpoint"]))
         elif kind in CHILD_OF_ENDPOINT and labels.get("mlendpoints.io/endpoint"):
             add(("OnlineEndpoint", namespace, labels["mlendpoints.io/endpoint"]))
         metrics.QUEUE_DEPTH.set(self.queue.depth())

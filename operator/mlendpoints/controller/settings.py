@@ -33,6 +33,9 @@ class OperatorSettings:
     #: Gateway (``namespace/name``) HTTPRoutes attach to when an endpoint names no parentRefs;
     #: empty means routing ``auto`` without parentRefs is ``none``. Set it for a shared Gateway.
     default_gateway: str = ""
+    #: Seconds a missing dependency (an OnlineDeployment named in traffic, a Gateway, a route no
+    #: Gateway has accepted yet) is reported as Reconciling before the endpoint is Stalled.
+    stall_after: float = 120.0
 
     @classmethod
     def from_env(cls) -> OperatorSettings:
@@ -51,6 +54,7 @@ class OperatorSettings:
                 env.get("MLENDPOINTS_API_DISCOVERY_INTERVAL", defaults.api_discovery_interval)
             ),
             default_gateway=env.get("MLENDPOINTS_DEFAULT_GATEWAY", "").strip(),
+            stall_after=float(env.get("MLENDPOINTS_STALL_AFTER", defaults.stall_after)),
         )
 
     def render_settings(self) -> RenderSettings:

@@ -91,14 +91,27 @@ class DeploymentState:
 
     name: str
     ready: bool
-    """Ready condition True (all pods Ready, rollout complete)."""
+    """Ready condition True (rollout complete, all pods Ready). Reported, but does not gate traffic."""
     exists: bool = True
     deleting: bool = False
+    available: int | None = None
+    """Available pods (the Deployment's ``status.availableReplicas``). None: not observed (the
+    render CLI), taken as 1 when ``ready`` and 0 otherwise."""
+
+    @property
+    def available_pods(self) -> int:
+        if self.available is not None:
+            return self.available
+        return 1 if self.ready else 0
 
     @property
     def routable(self) -> bool:
-        """May receive traffic: exists, not being deleted, Ready."""
-        return self.exists and not self.deleting and self.ready
+        """May receive traffic: exists, not being deleted, and has at least one available pod.
+
+        Availability, not the Ready condition: a deployment that is rolling out or Stalled keeps
+        serving from the pods it still has (docs/online-endpoints.md, "Weight follows availability").
+        """
+        return self.exists and not self.deleting and self.available_pods > 0
 
 
 @dataclass(frozen=True)
@@ -117,7 +130,7 @@ class EndpointRender:
     """Non-empty: the endpoint is Stalled with these messages. Routing objects are NOT included then:
     the reconciler must keep (neither apply nor prune) the last good HTTPRoute/Ingress."""
     waiting: list[str] = field(default_factory=list)
-    """Deployments given traffic (or mirror traffic) that are not Ready yet (=> Reconciling)."""
+    """Deployments given traffic (or mirror traffic) that have no available pod (they get none)."""
 
 
 def endpoint_children(
@@ -129,7 +142,7 @@ def endpoint_children(
     settings: RenderSettings,
     public_address: str | None = None,
 ) -> EndpointRender:
-    """The endpoint's stable Service, keys Secret and routing objects, after Ready gating.
+    """The endpoint's stable Service, keys Secret and routing objects, after availability gating.
 
     Args:
         endpoint: The OnlineEndpoint (target kubernetes, with metadata.namespace and uid).
@@ -148,7 +161,7 @@ def endpoint_children(
     _check_kubernetes(endpoint)
     meta.identity(endpoint)
     spec = endpoint.spec
-    ready = {s.name for s in deployments if s.routable}
+    ready = {s.name for s in deployments if s.routable}  # has an available pod
     pinned = sorted({s.name for s in deployments if s.exists and not s.deleting})
     plan = routing_.plan(endpoint, gateway_api_available=gateway_api_available, settings=settings)
     problems = list(plan.problems) + routing_.capability_problems(endpoint, plan.kind)

@@ -1,22 +1,27 @@
-"""Ready gating of the traffic split: what the route really sends, after readiness.
+"""Availability gating of the traffic split: what the route really sends.
 
 KServe's first raw-mode canary sent weight to pods that were not Ready yet and clients saw 503s
 (kserve#5983). Here the desired split from ``spec.traffic`` is turned into an *effective* split
-that only ever names Ready deployments; the route, the stable Service and ``status.traffic`` are
-all built from it, so status never claims a split the route does not do.
+that only ever names deployments that can answer ("serving": at least one available pod, the
+Deployment's ``status.availableReplicas > 0``); the route, the stable Service and
+``status.traffic`` are all built from it, so status never claims a split the route does not do.
+
+Serving, not Ready: a deployment that is rolling out, or Stalled on a new pod that cannot start,
+still answers from its old pods and keeps its weight. Gating on the Ready condition sent a
+90/10 split to 0/100 for the whole of a routine rollout of the 90% side.
 
 Rules (``docs/online-endpoints.md`` documents them for users):
 
-* Weight of a deployment that is not Ready (or missing, or being deleted) moves to the Ready
-  deployments that have weight, proportionally to their desired weights.
+* Weight of a deployment that is not serving (no available pod, missing, or being deleted) moves
+  to the serving deployments that have weight, proportionally to their desired weights.
 * Integer percentages keep the desired sum (100) by largest-remainder rounding; ties go to the
   larger desired weight, then to the name in alphabetical order, so the result is deterministic.
-* 0% fallback: when *no* deployment with weight is Ready, the Ready deployments the user listed
+* 0% fallback: when *no* deployment with weight is serving, the serving deployments the user listed
   at 0% share the traffic equally -- but never a mirror (shadow) target, and never a deployment
   that is not in the map at all. A 0% deployment gets live traffic only when nothing the user
   weighted can answer; that is how a blue/green cut-over (``blue: 0, green: 100`` applied together
-  with a new ``green``) keeps serving from blue until green is Ready.
-* Nothing Ready to route to: every weight is 0 (clients get 503 from the route, see
+  with a new ``green``) keeps serving from blue until green has an available pod.
+* Nothing serving to route to: every weight is 0 (clients get 503 from the route, see
   ``online.endpoint_children``). A desired sum of 0 stays 0.
 """
 
@@ -51,15 +56,15 @@ def apportion(total: int, weights: Mapping[str, int]) -> dict[str, int]:
 def effective_traffic(
     desired: Mapping[str, int], ready: Collection[str], *, shadows: Collection[str] = ()
 ) -> dict[str, int]:
-    """Desired traffic after Ready gating (see the module docstring for the rules).
+    """Desired traffic after availability gating (see the module docstring for the rules).
 
     Args:
         desired: ``spec.traffic``: percent per deployment, summing to 0 or 100.
-        ready: Names of deployments that exist, are not being deleted and are Ready.
+        ready: Names of deployments that exist, are not being deleted and have an available pod.
         shadows: Mirror targets, which never receive live traffic through the 0% fallback.
 
     Returns:
-        Percent per key of ``desired``; only Ready deployments have weight.
+        Percent per key of ``desired``; only serving deployments have weight.
     """
     total = sum(desired.values())
     zeros = dict.fromkeys(desired, 0)
@@ -85,10 +90,10 @@ def limit_backends(weights: Mapping[str, int], limit: int) -> dict[str, int]:
 
 
 def effective_mirror(mirror: Mapping[str, int], ready: Collection[str], *, live: int) -> dict[str, int]:
-    """Mirror percentages that are really applied: only to Ready targets, only when live traffic flows.
+    """Mirror percentages that are really applied: only to serving targets, only when live traffic flows.
 
     The mirror copies requests of the default (weighted) rule; with no live traffic there is
-    nothing to copy, and copies to a target that is not Ready would only fail.
+    nothing to copy, and copies to a target with no available pod would only fail.
     """
     return {k: (v if k in ready and live > 0 else 0) for k, v in mirror.items()}
 
@@ -100,7 +105,7 @@ def primary(weights: Mapping[str, int]) -> str | None:
 
 
 def waiting(desired: Mapping[str, int], mirror: Mapping[str, int], ready: Collection[str]) -> list[str]:
-    """Deployments given live or mirror traffic that are not Ready yet (sorted)."""
+    """Deployments given live or mirror traffic that have no available pod (sorted)."""
     wanted = {k for k, w in desired.items() if w > 0} | {k for k, w in mirror.items() if w > 0}
     return sorted(wanted - set(ready))
 

@@ -27,6 +27,15 @@ NAME_MIN, NAME_MAX = 3, 32
 #: Kubernetes resource.Quantity, as the core API spells it in its own OpenAPI.
 QUANTITY_PATTERN = r"^(\+|-)?(([0-9]+(\.[0-9]*)?)|(\.[0-9]+))(([KMGTPE]i)|[numkMGTPE]|([eE](\+|-)?(([0-9]+(\.[0-9]*)?)|(\.[0-9]+))))?$"
 
+#: A label key (qualified name): optional DNS-1123 subdomain prefix and '/', then a name of at most
+#: 63 characters (apimachinery ``IsQualifiedName``). Keys are at most 316 characters in all.
+QUALIFIED_NAME_PATTERN = (
+    r"^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?"
+    r"([A-Za-z0-9][-A-Za-z0-9_.]{0,61})?[A-Za-z0-9]$"
+)
+#: A label value (apimachinery ``IsValidLabelValue``), at most 63 characters.
+LABEL_VALUE_PATTERN = r"^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$"
+
 #: Model and code locations the storage initializer understands.
 URI_SCHEMES = (
     "azureml:",
@@ -107,6 +116,7 @@ Quantity = Annotated[
             "anyOf": [{"type": "integer"}, {"type": "string"}],
             "x-kubernetes-int-or-string": True,
             "pattern": QUANTITY_PATTERN,
+            "maxLength": 64,
         }
     ),
     Field(description="A Kubernetes quantity, e.g. 500m, 2, 4Gi."),

@@ -12,8 +12,11 @@ from typing import Annotated, Literal, Self
 
 from pydantic import ConfigDict, Field, model_validator
 
+from mlendpoints.api import quantity
 from mlendpoints.api.v1alpha1.base import (
+    LABEL_VALUE_PATTERN,
     MODEL_URI_PATTERN,
+    QUALIFIED_NAME_PATTERN,
     ApiModel,
     Quantity,
     Rule,
@@ -178,28 +181,117 @@ class ResourceSettings(ApiModel):
     """NVIDIA GPUs."""
 
 
+#: CEL's spelling of the ``nvidia.com/gpu`` property (Kubernetes escapes ``.`` and ``/`` in names).
+_GPU = "nvidia__dot__com__slash__gpu"
+
+
+def _request_not_above_limit(key: str) -> Rule:
+    req, lim = f"self.requests.{key}", f"self.limits.{key}"
+    return Rule(
+        f"!has(self.requests) || !has(self.limits) || !has({req}) || !has({lim}) || "
+        f"quantity(string({req})).compareTo(quantity(string({lim}))) <= 0",
+        f"requests.{key} must not be above limits.{key} (the API server rejects such a container)",
+        reason="FieldValueInvalid",
+    )
+
+
 class ResourceRequirements(ApiModel):
-    """Container requests and limits."""
+    """Container requests and limits.
+
+    Rules the API server enforces (as the core API does for a container): a request is not above its
+    limit; ``nvidia.com/gpu`` is a whole number and, when both are set, its request equals its limit
+    (extended resources cannot be overcommitted; a GPU request alone is rendered as the limit).
+    """
+
+    model_config = ConfigDict(
+        json_schema_extra=rules(
+            _request_not_above_limit("cpu"),
+            _request_not_above_limit("memory"),
+            Rule(
+                f"!has(self.requests) || !has(self.limits) || !has(self.requests.{_GPU}) || "
+                f"!has(self.limits.{_GPU}) || quantity(string(self.requests.{_GPU}))"
+                f".compareTo(quantity(string(self.limits.{_GPU}))) == 0",
+                "requests.nvidia.com/gpu must equal limits.nvidia.com/gpu: GPUs cannot be overcommitted "
+                "(set one of them; the other follows)",
+                reason="FieldValueInvalid",
+            ),
+            Rule(
+                f"(!has(self.requests) || !has(self.requests.{_GPU}) || "
+                f"quantity(string(self.requests.{_GPU})).isInteger()) && (!has(self.limits) || "
+                f"!has(self.limits.{_GPU}) || quantity(string(self.limits.{_GPU})).isInteger())",
+                "nvidia.com/gpu must be a whole number of GPUs",
+                reason="FieldValueInvalid",
+            ),
+        )
+    )
 
     requests: ResourceSettings | None = None
     """Guaranteed resources."""
     limits: ResourceSettings | None = None
     """Maximum resources."""
 
+    @model_validator(mode="after")
+    def _usable(self) -> Self:
+        req = self.requests.to_dict() if self.requests else {}
+        lim = self.limits.to_dict() if self.limits else {}
+        for key in ("cpu", "memory"):
+            if key in req and key in lim and quantity.parse(req[key]) > quantity.parse(lim[key]):
+                raise ValueError(f"requests.{key} must not be above limits.{key}")
+        gpu = "nvidia.com/gpu"
+        for where, values in (("requests", req), ("limits", lim)):
+            if gpu in values and quantity.parse(values[gpu]) % 1 != 0:
+                raise ValueError(f"{where}.{gpu} must be a whole number of GPUs")
+        if gpu in req and gpu in lim and quantity.parse(req[gpu]) != quantity.parse(lim[gpu]):
+            raise ValueError(f"requests.{gpu} must equal limits.{gpu}: GPUs cannot be overcommitted")
+        return self
+
 
 class Toleration(ApiModel):
-    """A core/v1 Toleration."""
+    """A core/v1 Toleration, with the rules the API server applies to a pod's tolerations."""
 
-    key: Annotated[str, Field(max_length=316)] | None = None
-    """Taint key."""
+    model_config = ConfigDict(
+        json_schema_extra=rules(
+            Rule(
+                "(has(self.key) && self.key != '') || (has(self.operator) && self.operator == 'Exists')",
+                "operator must be Exists when key is empty (a toleration of every taint)",
+                field_path=".operator",
+                reason="FieldValueInvalid",
+            ),
+            Rule(
+                "!(has(self.operator) && self.operator == 'Exists') || !has(self.value) || self.value == ''",
+                "value must be empty when operator is Exists",
+                field_path=".value",
+                reason="FieldValueInvalid",
+            ),
+            Rule(
+                "!has(self.tolerationSeconds) || (has(self.effect) && self.effect == 'NoExecute')",
+                "tolerationSeconds is only valid with effect NoExecute",
+                field_path=".tolerationSeconds",
+                reason="FieldValueInvalid",
+            ),
+        )
+    )
+
+    key: Annotated[str, Field(max_length=316, pattern=QUALIFIED_NAME_PATTERN)] | None = None
+    """Taint key (a label key: optional DNS prefix and '/', then a name of up to 63 characters)."""
     operator: Literal["Exists", "Equal"] | None = None
     """Exists or Equal (default Equal)."""
-    value: Annotated[str, Field(max_length=63)] | None = None
-    """Taint value."""
+    value: Annotated[str, Field(max_length=63, pattern=LABEL_VALUE_PATTERN)] | None = None
+    """Taint value (a label value; empty with operator Exists)."""
     effect: Literal["NoSchedule", "PreferNoSchedule", "NoExecute"] | None = None
     """Taint effect to tolerate; empty means all."""
     toleration_seconds: int | None = None
-    """For NoExecute: how long the pod stays bound after the taint appears."""
+    """For NoExecute only: how long the pod stays bound after the taint appears."""
+
+    @model_validator(mode="after")
+    def _usable(self) -> Self:
+        if not self.key and self.operator != "Exists":
+            raise ValueError("operator must be Exists when key is empty")
+        if self.operator == "Exists" and self.value:
+            raise ValueError("value must be empty when operator is Exists")
+        if self.toleration_seconds is not None and self.effect != "NoExecute":
+            raise ValueError("tolerationSeconds is only valid with effect NoExecute")
+        return self
 
 
 class CredentialSpec(ApiModel):

@@ -7,11 +7,20 @@ manifests convert by changing apiVersion only.
 
 from __future__ import annotations
 
-from typing import Annotated, ClassVar, Literal
+import re
+from typing import Annotated, ClassVar, Literal, Self
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
-from mlendpoints.api.v1alpha1.base import AGE_COLUMN, READY_COLUMN, ApiModel, CrdInfo, PrinterColumn
+from mlendpoints.api.v1alpha1.base import (
+    AGE_COLUMN,
+    LABEL_VALUE_PATTERN,
+    QUALIFIED_NAME_PATTERN,
+    READY_COLUMN,
+    ApiModel,
+    CrdInfo,
+    PrinterColumn,
+)
 from mlendpoints.api.v1alpha1.common import ResourceRequirements, StatusBase, Toleration
 from mlendpoints.api.v1alpha1.meta import Resource
 
@@ -19,17 +28,29 @@ from mlendpoints.api.v1alpha1.meta import Resource
 DEFAULT_INSTANCE_TYPE = "defaultinstancetype"
 
 
+_QUALIFIED = re.compile(QUALIFIED_NAME_PATTERN)
+
+
 class InstanceTypeSpec(ApiModel):
     """Compute profile applied to scoring and batch pods that name it."""
 
-    node_selector: Annotated[dict[str, Annotated[str, Field(max_length=63)]], Field(max_length=32)] = Field(
-        default_factory=dict
-    )
-    """Node labels the pods must match."""
+    node_selector: Annotated[
+        dict[str, Annotated[str, Field(max_length=63, pattern=LABEL_VALUE_PATTERN)]], Field(max_length=32)
+    ] = Field(default_factory=dict)
+    """Node labels the pods must match (label keys and values). The API server checks the values; a
+    key that is not a label key makes the InstanceType Stalled (a structural schema cannot bound map
+    keys, so a CEL rule over them would exceed the API server's cost budget)."""
     tolerations: Annotated[list[Toleration], Field(max_length=32)] = Field(default_factory=list)
     """Taints the pods tolerate (e.g. nvidia.com/gpu on GPU nodes)."""
     resources: ResourceRequirements | None = None
     """Container requests and limits (cpu, memory, nvidia.com/gpu)."""
+
+    @model_validator(mode="after")
+    def _label_keys(self) -> Self:
+        for key in self.node_selector:
+            if len(key) > 316 or not _QUALIFIED.match(key):
+                raise ValueError(f"nodeSelector key {key!r} is not a label key")
+        return self
 
 
 class InstanceTypeStatus(StatusBase):

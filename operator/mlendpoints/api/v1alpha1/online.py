@@ -219,7 +219,7 @@ class DeploymentSummary(ApiModel):
     name: str
     """Deployment name."""
     ready: bool = False
-    """Whether all its pods are Ready (only Ready deployments get traffic)."""
+    """Whether its rollout is complete and all its pods are Ready (its Ready condition)."""
     desired_traffic: int = 0
     """Percent asked for in spec.traffic."""
     effective_traffic: int = 0
@@ -230,6 +230,8 @@ class DeploymentSummary(ApiModel):
     """Pods."""
     ready_replicas: int = 0
     """Ready pods."""
+    available_replicas: int = 0
+    """Available pods; a deployment retains its traffic while it has at least one."""
 
 
 class OnlineEndpointStatus(StatusBase):
@@ -240,7 +242,7 @@ class OnlineEndpointStatus(StatusBase):
     swagger_uri: str | None = None
     """URL of the OpenAPI document (…/swagger.json)."""
     traffic: dict[str, int] = Field(default_factory=dict)
-    """Effective traffic: what the route really sends, after Ready gating."""
+    """Effective traffic: what the route really sends (deployments with no available pod get none)."""
     traffic_summary: str | None = None
     """Effective traffic as text, e.g. blue=90,green=10 (printer column)."""
     mirror_traffic: dict[str, int] = Field(default_factory=dict)
@@ -504,6 +506,8 @@ class OnlineDeploymentStatus(StatusBase):
     """Pods that are Ready."""
     updated_replicas: int = 0
     """Pods running the current template."""
+    available_replicas: int = 0
+    """Pods available to serve (the Deployment's availableReplicas); traffic follows this."""
     selector: str | None = None
     """Label selector of the pods (scale subresource, for HPA/KEDA targeting this resource)."""
     provisioning_state: str | None = None

@@ -6,7 +6,7 @@ import asyncio
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from mlendpoints.clients import resources
 from mlendpoints.clients.kube import Kube
@@ -17,15 +17,26 @@ from mlendpoints.render.settings import RenderSettings
 log = logging.getLogger(__name__)
 
 
+class Enqueue(Protocol):
+    """``WorkQueue.add``: reconcile ``(kind, namespace, name)`` now, or after ``delay`` seconds."""
+
+    def __call__(self, item: tuple[str, str, str], *, delay: float = 0.0) -> None: ...
+
+
 @dataclass
 class Context:
     kube: Kube
     store: Store
     render: RenderSettings
-    enqueue: Callable[[tuple[str, str, str]], None]
+    enqueue: Enqueue
     gateway_api: bool = False
     #: Deployments each endpoint has seen, to tell "deleted while it had traffic" from "not created yet".
     seen_deployments: dict[tuple[str, str], set[str]] = field(default_factory=dict)
+    #: Seconds a waiting problem (missing deployment or Gateway, unanswered route) stays Reconciling
+    #: before the object is Stalled (MLENDPOINTS_STALL_AFTER).
+    stall_after: float = 120.0
+    #: (namespace, name, reason) -> monotonic time the problem was first seen, without a break.
+    problem_since: dict[tuple[str, str, str], float] = field(default_factory=dict)
 
     async def call(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         """Run a blocking client call off the event loop."""

@@ -42,6 +42,16 @@ async def _adopt(ctx: Context, body: Body, endpoint: Body) -> None:
     ctx.store.upsert("OnlineDeployment", updated)
 
 
+def _profile(body: Body) -> tuple[InstanceTypeSpec | None, Outcome | None]:
+    try:
+        return InstanceType.model_validate(body).spec, None
+    except ValidationError as exc:
+        name = body["metadata"]["name"]
+        return None, Outcome.stalled(
+            reasons.INVALID_SPEC, f"InstanceType {name!r} is invalid: {validation_message(exc)}"
+        )
+
+
 async def _compute(ctx: Context, dep: OnlineDeployment) -> tuple[InstanceTypeSpec | None, Outcome | None]:
     name = dep.spec.instance_type
     if name:
@@ -50,11 +60,11 @@ async def _compute(ctx: Context, dep: OnlineDeployment) -> tuple[InstanceTypeSpe
             return None, Outcome.stalled(
                 reasons.UNKNOWN_INSTANCE_TYPE, f"InstanceType {name!r} does not exist"
             )
-        return InstanceType.model_validate(body).spec, None
+        return _profile(body)
     if dep.spec.resources is None:
         body = await ctx.live(resources.INSTANCE_TYPE, None, DEFAULT_INSTANCE_TYPE)
         if body is not None:
-            return InstanceType.model_validate(body).spec, None
+            return _profile(body)
     return None, None
 
 
@@ -178,6 +188,7 @@ async def _reconcile(ctx: Context, body: Body, status: dict[str, Any]) -> Outcom
             "replicas": roll.replicas,
             "readyReplicas": roll.ready,
             "updatedReplicas": roll.updated,
+            "availableReplicas": roll.available,
             "selector": selector,
         }
     )

@@ -1,30 +1,37 @@
 """Reconcile one OnlineEndpoint: keys Secret, stable Service, traffic-weighted route, status.
 
-Traffic goes only to Ready deployments (the renderer moves a not-Ready deployment's weight to
-the Ready ones); status shows desired vs effective traffic and stays Reconciling until they
-match. A deployment deleted while it still had traffic is reported (condition + Event) while the
-route keeps serving the rest.
+Traffic follows availability: a deployment keeps its desired weight while its Deployment has at
+least one available pod, whatever its rollout or Stalled state; only a deployment with no
+available pod loses its weight (to the others, see ``render/traffic.py``). Problems are reported
+in conditions, never by moving traffic: a deployment rolling out (Reconciling), Stalled, deleted
+while it had traffic, or named in traffic but not existing (Reconciling, then Stalled after the
+grace period); a Gateway that is missing or not Programmed, or an HTTPRoute its Gateway has not
+accepted; an Ingress no controller has admitted. The endpoint is Ready only when none applies
+(docs/online-endpoints.md, "What Ready means").
 """
 
 from __future__ import annotations
 
 import logging
 import secrets
+import time
 from typing import Any
 
 from pydantic import ValidationError
 
 from mlendpoints.api.v1alpha1 import OnlineEndpoint
-from mlendpoints.backends.kubernetes import outcome
+from mlendpoints.backends.kubernetes import outcome, routecheck
 from mlendpoints.backends.kubernetes.context import Context
 from mlendpoints.backends.kubernetes.converge import NameConflict, converge
 from mlendpoints.backends.kubernetes.outcome import validation_message
 from mlendpoints.clients import resources
 from mlendpoints.clients.store import Body
-from mlendpoints.render import names
+from mlendpoints.render import labels, names
 from mlendpoints.render import online as render_online
-from mlendpoints.status import conditions, reasons
+from mlendpoints.render import routing as routing_
+from mlendpoints.status import conditions, dependencies, reasons
 from mlendpoints.status.conditions import Outcome
+from mlendpoints.status.dependencies import Problem
 
 log = logging.getLogger(__name__)
 
@@ -85,6 +92,32 @@ async def reconcile(ctx: Context, namespace: str, name: str) -> None:
     await outcome.run(ctx, "OnlineEndpoint", namespace, name, _reconcile, events=True)
 
 
+def gateway_users(ctx: Context, namespace: str, name: str) -> list[tuple[str, str]]:
+    """(namespace, name) of the OnlineEndpoints whose HTTPRoutes attach to Gateway ``namespace/name``."""
+    out = []
+    for ep in ctx.store.all("OnlineEndpoint"):
+        ep_ns = ep["metadata"]["namespace"]
+        routing = (ep.get("spec") or {}).get("routing") or {}
+        refs = [(r.get("namespace") or ep_ns, r.get("name")) for r in routing.get("parentRefs") or []]
+        if not refs and ctx.render.default_gateway:
+            gw_ns, _, gw_name = ctx.render.default_gateway.rpartition("/")
+            refs = [(gw_ns or ep_ns, gw_name)]
+        if (namespace, name) in refs:
+            out.append((ep_ns, ep["metadata"]["name"]))
+    return out
+
+
+def _available(ctx: Context, dep: Body, namespace: str, endpoint: str) -> int:
+    """``status.availableReplicas`` of the deployment's own apps/v1 Deployment (0 if none yet)."""
+    name = names.deployment_object(endpoint, dep["metadata"]["name"])
+    deployment = ctx.store.get("Deployment", namespace, name)
+    if deployment is None:
+        return 0
+    if (deployment["metadata"].get("labels") or {}).get(labels.OWNER_UID) != dep["metadata"].get("uid"):
+        return 0  # someone else's object with that name (the deployment reports NameConflict)
+    return int((deployment.get("status") or {}).get("availableReplicas") or 0)
+
+
 def _states(ctx: Context, namespace: str, endpoint: str) -> list[render_online.DeploymentState]:
     out = []
     for dep in ctx.store.by_label("OnlineDeployment", namespace, "mlendpoints.io/endpoint", endpoint):
@@ -98,22 +131,155 @@ def _states(ctx: Context, namespace: str, endpoint: str) -> list[render_online.D
                 ready=ready,
                 exists=True,
                 deleting=bool(dep["metadata"].get("deletionTimestamp")),
+                available=_available(ctx, dep, namespace, endpoint),
             )
         )
     return out
 
 
-def _route_problem(live: dict[tuple[str, str], Body]) -> str | None:
-    """A Gateway that reports the HTTPRoute not accepted (no report: nothing to wait for)."""
-    for (kind, _), obj in live.items():
-        if kind != "HTTPRoute":
+def _summaries(
+    ctx: Context,
+    namespace: str,
+    endpoint: OnlineEndpoint,
+    states: list[render_online.DeploymentState],
+    rendered: render_online.EndpointRender,
+) -> list[dict[str, Any]]:
+    existing = {s.name for s in states if not s.deleting}
+    desired = dict(endpoint.spec.traffic)
+    out = []
+    for dep_name in sorted(existing | set(desired) | set(endpoint.spec.mirror_traffic)):
+        dep = ctx.store.get("OnlineDeployment", namespace, dep_name)
+        dst = (dep or {}).get("status") or {}
+        state = next((s for s in states if s.name == dep_name), None)
+        out.append(
+            {
+                "name": dep_name,
+                "ready": bool(state and state.ready),
+                "desiredTraffic": desired.get(dep_name, 0),
+                "effectiveTraffic": rendered.effective_traffic.get(dep_name, 0),
+                "mirrorTraffic": rendered.effective_mirror.get(dep_name, 0),
+                "replicas": int(dst.get("replicas", 0)),
+                "readyReplicas": int(dst.get("readyReplicas", 0)),
+                "availableReplicas": state.available_pods if state else 0,
+            }
+        )
+    return out
+
+
+def _lost(ctx: Context, body: Body, endpoint: OnlineEndpoint, existing: set[str]) -> list[str]:
+    """Deployments with traffic that existed once (this process saw them, or the last status
+    showed them serving) and are gone: deleted while they had traffic."""
+    meta = body["metadata"]
+    seen = ctx.seen_deployments.setdefault((meta["namespace"], meta["name"]), set())
+    seen |= existing
+    seen |= {
+        d["name"]
+        for d in (body.get("status") or {}).get("deployments") or []
+        if d.get("ready") or d.get("readyReplicas")
+    }
+    return sorted(d for d, w in endpoint.spec.traffic.items() if w > 0 and d in seen and d not in existing)
+
+
+def _deployment_problems(
+    ctx: Context,
+    body: Body,
+    endpoint: OnlineEndpoint,
+    states: list[render_online.DeploymentState],
+) -> list[Problem]:
+    """One Problem per deployment with (mirror) traffic that is not Ready, missing or deleted."""
+    namespace = body["metadata"]["namespace"]
+    by_name = {s.name: s for s in states if not s.deleting}
+    lost = _lost(ctx, body, endpoint, set(by_name))
+    out: list[Problem] = []
+    if lost:
+        out.append(
+            Problem(
+                reasons.DELETING_WITH_TRAFFIC,
+                f"deployment(s) {', '.join(lost)} were deleted while spec.traffic still gives them traffic; "
+                "their share goes to the remaining deployments. Remove them from spec.traffic.",
+                permanent=True,
+            )
+        )
+    wanted = {k: w for k, w in endpoint.spec.traffic.items() if w > 0}
+    mirrored = {k: w for k, w in endpoint.spec.mirror_traffic.items() if w > 0}
+    for dep_name in sorted(set(wanted) | set(mirrored)):
+        field = "spec.traffic" if dep_name in wanted else "spec.mirrorTraffic"
+        share = f"{wanted.get(dep_name) or mirrored.get(dep_name)}%"
+        state = by_name.get(dep_name)
+        if state is None:
+            if dep_name not in lost:
+                out.append(
+                    Problem(
+                        reasons.DEPLOYMENT_NOT_FOUND,
+                        f"OnlineDeployment {dep_name} does not exist ({field} gives it {share}); "
+                        "create it or remove it from " + field,
+                    )
+                )
             continue
-        for parent in (obj.get("status") or {}).get("parents") or []:
-            for cond in parent.get("conditions") or []:
-                if cond.get("type") in ("Accepted", "ResolvedRefs") and cond.get("status") == "False":
-                    ref = (parent.get("parentRef") or {}).get("name", "?")
-                    return f"Gateway {ref}: {cond.get('type')}=False: {cond.get('message') or cond.get('reason')}"
-    return None
+        if not state.ready:
+            out.append(_not_ready(ctx, namespace, state, share))
+    return out
+
+
+def _not_ready(ctx: Context, namespace: str, state: render_online.DeploymentState, share: str) -> Problem:
+    """A deployment with traffic that is not Ready: Stalled (its own Stalled condition) or rolling out;
+    the message says whether it keeps its share (available pods) or not."""
+    pods = state.available_pods
+    serving = (
+        f"its {pods} available pod(s) keep its {share}"
+        if pods
+        else f"it has no available pod, so its {share} goes to the others"
+    )
+    dep_body = ctx.store.get("OnlineDeployment", namespace, state.name)
+    stalled = conditions.get_condition(
+        ((dep_body or {}).get("status") or {}).get("conditions"), conditions.STALLED
+    )
+    if stalled is not None and stalled.get("status") == "True":
+        detail = stalled.get("message") or stalled.get("reason")
+        return Problem(
+            reasons.DEPLOYMENT_STALLED,
+            f"deployment {state.name} is stalled: {detail}; {serving}",
+            permanent=True,
+        )
+    return Problem(reasons.WAITING_FOR_DEPLOYMENTS, f"deployment {state.name} is not Ready yet; {serving}")
+
+
+def _waited(ctx: Context, namespace: str, name: str, problems: list[Problem]) -> dict[str, float]:
+    """Seconds each graced problem has lasted; schedules the reconcile that may stall it."""
+    now = time.monotonic()
+    current = {p.reason for p in problems if p.reason in dependencies.GRACED}
+    for key in [k for k in ctx.problem_since if k[:2] == (namespace, name) and k[2] not in current]:
+        del ctx.problem_since[key]
+    waited = {r: now - ctx.problem_since.setdefault((namespace, name, r), now) for r in current}
+    pending = [ctx.stall_after - w for w in waited.values() if w < ctx.stall_after]
+    if pending:
+        ctx.enqueue(("OnlineEndpoint", namespace, name), delay=min(pending) + 0.5)
+    return waited
+
+
+async def _render(
+    ctx: Context,
+    endpoint: OnlineEndpoint,
+    states: list[render_online.DeploymentState],
+    keys: tuple[str, str] | None,
+) -> render_online.EndpointRender:
+    """The endpoint's children, with the scoring URI on the address its Gateway publishes."""
+    plan = routing_.plan(endpoint, gateway_api_available=ctx.gateway_api, settings=ctx.render)
+    address = await routecheck.public_address(
+        ctx,
+        kind=plan.kind,
+        parent_refs=plan.parent_refs,
+        namespace=endpoint.metadata.namespace or "",
+        https=bool(endpoint.spec.routing.tls_secret_name),
+    )
+    return render_online.endpoint_children(
+        endpoint,
+        deployments=states,
+        keys=keys,
+        gateway_api_available=ctx.gateway_api,
+        settings=ctx.render,
+        public_address=address,
+    )
 
 
 async def _reconcile(ctx: Context, body: Body, status: dict[str, Any]) -> Outcome:
@@ -130,9 +296,7 @@ async def _reconcile(ctx: Context, body: Body, status: dict[str, Any]) -> Outcom
         )
     keys, secret_annotations = await _keys(ctx, endpoint, body)
     states = _states(ctx, namespace, name)
-    rendered = render_online.endpoint_children(
-        endpoint, deployments=states, keys=keys, gateway_api_available=ctx.gateway_api, settings=ctx.render
-    )
+    rendered = await _render(ctx, endpoint, states, keys)
     objects = rendered.objects
     for obj in objects:
         if obj["kind"] == "Secret" and secret_annotations:
@@ -142,34 +306,6 @@ async def _reconcile(ctx: Context, body: Body, status: dict[str, Any]) -> Outcom
         live = await converge(ctx, objects, owner_uid=meta["uid"], namespace=namespace, prunable=prunable)
     except NameConflict as exc:
         return Outcome.stalled(reasons.NAME_CONFLICT, str(exc))
-
-    existing = {s.name for s in states if not s.deleting}
-    seen = ctx.seen_deployments.setdefault((namespace, name), set())
-    seen |= existing
-    # After a restart the in-memory set is empty: deployments the last status showed serving count too.
-    seen |= {
-        d["name"]
-        for d in (body.get("status") or {}).get("deployments") or []
-        if d.get("ready") or d.get("readyReplicas")
-    }
-    desired = dict(endpoint.spec.traffic)
-    lost = sorted(d for d, w in desired.items() if w > 0 and d in seen and d not in existing)
-    summaries = []
-    for dep_name in sorted(existing | set(desired) | set(endpoint.spec.mirror_traffic)):
-        dep = ctx.store.get("OnlineDeployment", namespace, dep_name)
-        dst = (dep or {}).get("status") or {}
-        state = next((s for s in states if s.name == dep_name), None)
-        summaries.append(
-            {
-                "name": dep_name,
-                "ready": bool(state and state.ready),
-                "desiredTraffic": desired.get(dep_name, 0),
-                "effectiveTraffic": rendered.effective_traffic.get(dep_name, 0),
-                "mirrorTraffic": rendered.effective_mirror.get(dep_name, 0),
-                "replicas": int(dst.get("replicas", 0)),
-                "readyReplicas": int(dst.get("readyReplicas", 0)),
-            }
-        )
     status.update(
         {
             "scoringUri": rendered.scoring_uri,
@@ -178,7 +314,7 @@ async def _reconcile(ctx: Context, body: Body, status: dict[str, Any]) -> Outcom
             "trafficSummary": ",".join(f"{k}={v}" for k, v in sorted(rendered.effective_traffic.items()))
             or "none",
             "mirrorTraffic": rendered.effective_mirror,
-            "deployments": summaries,
+            "deployments": _summaries(ctx, namespace, endpoint, states, rendered),
             "keysSecretName": names.keys_secret(name) if keys else None,
             "routing": rendered.routing,
             "serviceName": names.endpoint_service(name),
@@ -186,31 +322,16 @@ async def _reconcile(ctx: Context, body: Body, status: dict[str, Any]) -> Outcom
     )
     if rendered.problems:
         return Outcome.stalled(reasons.ROUTING_UNSUPPORTED, "; ".join(rendered.problems))
-    if lost:
-        message = (
-            f"deployment(s) {', '.join(lost)} were deleted while spec.traffic still gives them traffic; "
-            "their share goes to the remaining Ready deployments. Remove them from spec.traffic."
-        )
-        return Outcome.stalled(reasons.DELETING_WITH_TRAFFIC, message)
-    stuck = []
-    for dep_name in rendered.waiting:
-        dep_body = ctx.store.get("OnlineDeployment", namespace, dep_name)
-        stalled = conditions.get_condition(
-            ((dep_body or {}).get("status") or {}).get("conditions"), conditions.STALLED
-        )
-        if stalled is not None and stalled.get("status") == "True":
-            stuck.append(f"{dep_name}: {stalled.get('message') or stalled.get('reason')}")
-    if stuck:
-        return Outcome.stalled(
-            reasons.DEPLOYMENT_STALLED,
-            "deployment(s) given traffic are stalled and get none until fixed: " + "; ".join(stuck),
-        )
-    if rendered.waiting:
-        return Outcome.progressing(
-            reasons.WAITING_FOR_DEPLOYMENTS,
-            f"waiting for deployment(s) {', '.join(rendered.waiting)} to become Ready; their traffic goes to the others",
-        )
-    route = _route_problem(live)
-    if route is not None:
-        return Outcome.progressing(reasons.WAITING_FOR_ROUTE, route)
+    problems = _deployment_problems(ctx, body, endpoint, states)
+    problems += await routecheck.problems(ctx, kind=rendered.routing, live=live, namespace=namespace)
+    previous = conditions.get_condition((body.get("status") or {}).get("conditions"), conditions.STALLED)
+    stalled_before = [previous["reason"]] if previous and previous.get("status") == "True" else []
+    found = dependencies.verdict(
+        problems,
+        waited=_waited(ctx, namespace, name, problems),
+        grace=ctx.stall_after,
+        stalled_before=stalled_before,
+    )
+    if found is not None:
+        return found
     return Outcome.ready(f"serving {status['trafficSummary']} at {rendered.scoring_uri}")
