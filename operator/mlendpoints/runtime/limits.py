@@ -50,7 +50,8 @@ class Limits:
 
 
 def _response(status: int, message: str) -> bytes:
-    body = orjson.dumps({"error": message, "code": http.HTTPStatus(status).phrase.replace(" ", "")})
+    code = http.HTTPStatus(status).phrase.replace(" ", "")
+    body = orjson.dumps({"error": message, "message": message, "code": code})
     head = (
         f"HTTP/1.1 {status} {http.HTTPStatus(status).phrase}\r\n"
         "content-type: application/json\r\n"

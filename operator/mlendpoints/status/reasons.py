@@ -41,3 +41,6 @@ AZURE_CREDENTIAL_MISSING: Final = "AzureCredentialMissing"
 AZURE_JOB_FAILED: Final = "AzureJobFailed"
 #: Not a condition: the finalizer is gone, nothing is left to report on.
 AZURE_FINALIZED: Final = "AzureFinalized"
+SECRET_NOT_ALLOWED: Final = "SecretNotAllowed"
+SECRET_NOT_FOUND: Final = "SecretNotFound"
+HOST_CONFLICT: Final = "HostConflict"
