@@ -72,7 +72,10 @@ async def check_keys_secret(ctx: Context, namespace: str, name: str, endpoint: B
     one that belongs to something else (e.g. another endpoint's, the endpoint is Stalled on a
     NameConflict) is never mounted.
     """
+    uid = endpoint["metadata"]["uid"]
     secret = await ctx.live(resources.SECRET, namespace, name)  # the endpoint's apply caches it
+    if secret is None or (secret.get("metadata", {}).get("labels") or {}).get(OWNER_UID_LABEL) != uid:
+        secret = await ctx.call(ctx.kube.get, resources.SECRET, namespace, name)  # Secrets are not watched
     endpoint_name = endpoint["metadata"]["name"]
     if secret is None:
         return Outcome.progressing(
@@ -80,7 +83,7 @@ async def check_keys_secret(ctx: Context, namespace: str, name: str, endpoint: B
             f"waiting for OnlineEndpoint {endpoint_name!r} to create its keys Secret {name!r}",
         )
     holder = (secret.get("metadata", {}).get("labels") or {}).get(OWNER_UID_LABEL)
-    if holder != endpoint["metadata"]["uid"]:
+    if holder != uid:
         return Outcome.stalled(
             reasons.NAME_CONFLICT,
             f"keys Secret {name!r} does not belong to OnlineEndpoint {endpoint_name!r} "
