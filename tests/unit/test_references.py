@@ -23,7 +23,10 @@ class FakeKube:
 
     def get(self, kind: Kind, namespace: str | None, name: str) -> dict[str, Any] | None:
         assert kind.kind == "Secret"
-        return self.secrets.get(f"{namespace}/{name}")
+        found = self.secrets.get(f"{namespace}/{name}")
+        if found is None:
+            return None
+        return {**found, "metadata": {**found["metadata"], "namespace": namespace, "name": name}}
 
 
 def _ctx(secrets: dict[str, dict[str, Any]] | None = None) -> Context:
