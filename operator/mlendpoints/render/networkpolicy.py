@@ -64,7 +64,7 @@ def scoring_ingress(
 
     Shape: ``networking.k8s.io/v1`` NetworkPolicy named like the Deployment, selecting the
     deployment's pods, ``policyTypes: [Ingress]``, one rule: TCP to port ``http`` from the
-    allowed namespaces. With no allowed namespace at all the rule is omitted: nothing is admitted.
+    allowed namespaces. With no allowed namespace at all there is no rule: nothing is admitted.
     """
     if not settings.network_policy:
         return None
@@ -81,18 +81,19 @@ def scoring_ingress(
         owner_uid=uid,
         deployment=dep_name,
     )
-    rules: list[Obj] = []
-    if allowed:
-        rules.append({"from": [_namespaces_peer(allowed)], "ports": [{"protocol": "TCP", "port": "http"}]})
+    spec: Obj = {
+        "podSelector": {"matchLabels": labels.selector(ep_name, dep_name)},
+        "policyTypes": ["Ingress"],
+    }
+    if allowed:  # no rule at all (the API server drops an empty list) admits nothing
+        spec["ingress"] = [
+            {"from": [_namespaces_peer(allowed)], "ports": [{"protocol": "TCP", "port": "http"}]}
+        ]
     return {
         "apiVersion": "networking.k8s.io/v1",
         "kind": "NetworkPolicy",
         "metadata": meta.object_meta(name, owner=dep, labels=std),
-        "spec": {
-            "podSelector": {"matchLabels": labels.selector(ep_name, dep_name)},
-            "policyTypes": ["Ingress"],
-            "ingress": rules,
-        },
+        "spec": spec,
     }
 
 
