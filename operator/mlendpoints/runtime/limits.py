@@ -21,8 +21,8 @@ more than ``max_connections`` open at once     503, connection closed at once
 
 Raw bytes are counted as they arrive, before the parser buffers them, so a header that never ends
 costs at most ``max_header_bytes`` plus one socket read. The body's size is bounded by the app
-(``max_body_bytes`` -> 413). Per request this adds one timer (armed at the head's first byte,
-cancelled when it completes) and a few integer updates.
+(``max_body_bytes`` -> 413). Per request this adds two Python calls; a timer is armed only while a
+head or a body is still incomplete after a read (``bench/runtime/limits_overhead.py`` measures it).
 """
 
 from __future__ import annotations
@@ -32,6 +32,7 @@ import http
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
+import httptools
 import orjson
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
@@ -61,18 +62,23 @@ def _response(status: int, message: str) -> bytes:
     return head.encode("ascii") + body
 
 
+class _OverLimit(Exception):
+    """Raised from the parser's headers-complete callback to stop parsing (httptools wraps it)."""
+
+
 class LimitedHttpToolsProtocol(HttpToolsProtocol):
-    """uvicorn's httptools protocol with :class:`Limits`; build one with :func:`protocol_class`."""
+    """uvicorn's httptools protocol with :class:`Limits`; build one with :func:`protocol_class`.
+
+    Per request this adds two Python calls (``data_received`` and ``on_headers_complete``); the
+    per-header callbacks stay uvicorn's own.
+    """
 
     limits: ClassVar[Limits] = Limits()
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._in_head = True  # waiting for (the rest of) a request head
-        self._in_body = False
-        self._raw_head = 0  # raw bytes received since this head began (an upper bound)
-        self._head_size = 0  # bytes of request target and header fields parsed so far
-        self._header_count = 0
+        self._raw_head = 0  # raw bytes received since this head began (an upper bound of its size)
         self._too_large = ""
         self._timer: asyncio.TimerHandle | None = None
 
@@ -88,30 +94,31 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
             self._timer = None
 
     def _reject(self, status: int, message: str) -> None:
-        """Answer ``status`` unless a response is on the wire already, then close the connection."""
+        """Answer ``status`` where the client awaits an answer, then close the connection."""
         self._disarm()
         if self.transport.is_closing():
             return
         self.logger.info("closing connection from %s: %s %s", self.client, status, message)
-        if self.cycle is None or self.cycle.response_complete or not self.cycle.response_started:
+        cycle = self.cycle
+        if cycle is None or not cycle.response_started or (cycle.response_complete and not cycle.more_body):
             self.transport.write(_response(status, message))
-        if self.cycle is not None and not self.cycle.response_complete:
-            self.cycle.disconnected = True
-            self.cycle.message_event.set()
+        if cycle is not None and not cycle.response_complete:
+            cycle.disconnected = True
+            cycle.message_event.set()
         self.transport.close()
 
     def _header_timeout(self) -> None:
         self._timer = None
         if not self._in_head:
             return
-        if self._raw_head == 0 and (self.cycle is None or self.cycle.response_complete):
-            self.transport.close()  # connected and sent nothing: no one to answer
+        if self._raw_head == 0:
+            self.transport.close()  # connected (or idle) and sent nothing: no one to answer
             return
         self._reject(408, f"request headers not received within {self.limits.header_timeout_s:g} s")
 
     def _body_timeout(self) -> None:
         self._timer = None
-        if not self._in_body:
+        if self._in_head:
             return
         if self.flow.read_paused:  # we stopped reading (app busy), not the client: wait on
             self._arm(self.limits.body_timeout_s, self._body_timeout)
@@ -135,64 +142,55 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
         super().connection_lost(exc)
 
     def data_received(self, data: bytes) -> None:
-        first = self._in_head and self._raw_head == 0
-        if self._in_head:
+        """uvicorn's ``data_received`` plus the limits (its parser-error handling, with 431 added)."""
+        was_in_head = self._in_head
+        first = was_in_head and self._raw_head == 0
+        if was_in_head:
             self._raw_head += len(data)
-        super().data_received(data)
-        if self._too_large:
-            self._reject(431, self._too_large)
-        elif self._in_head:
-            if self._raw_head > self.limits.max_header_bytes:
-                self._reject(431, f"request line and headers exceed {self.limits.max_header_bytes} bytes")
-            elif first and self._raw_head:  # a head began and did not end in this read: start its clock
-                self._arm(self.limits.header_timeout_s, self._header_timeout)
-        elif self._in_body:  # the body is still arriving: (re)start the idle clock
+        self._unset_keepalive_if_required()
+        try:
+            self.parser.feed_data(data)
+        except httptools.HttpParserUpgrade:
+            if self._should_upgrade():
+                self.handle_websocket_upgrade()
+            else:
+                self._unsupported_upgrade_warning()
+            return
+        except httptools.HttpParserError:
+            if self._too_large:
+                self._reject(431, self._too_large)
+            else:
+                msg = "Invalid HTTP request received."
+                self.logger.warning(msg)
+                self.send_400_response(msg)
+            return
+        cycle = self.cycle
+        if not self._in_head and (cycle is None or not cycle.more_body):
+            self._in_head = True  # the message is complete: what comes next is a new head
+            self._disarm()
+        elif not self._in_head:  # the body is still arriving: (re)start its idle clock
             self._arm(self.limits.body_timeout_s, self._body_timeout)
+            return
+        if self._raw_head > self.limits.max_header_bytes:
+            self._reject(431, f"request line and headers exceed {self.limits.max_header_bytes} bytes")
+        elif first and was_in_head and self._raw_head:  # a head began and did not end: start its clock
+            self._arm(self.limits.header_timeout_s, self._header_timeout)
 
     # -- parser callbacks ----------------------------------------------------------------------
-    def on_message_begin(self) -> None:
-        super().on_message_begin()
-        self._head_size = self._header_count = 0
-        self._too_large = ""
-
-    def on_url(self, url: bytes) -> None:
-        self._head_size += len(url)
-        if self._head_size > self.limits.max_header_bytes:
-            self._too_large = f"request line exceeds {self.limits.max_header_bytes} bytes"
-            return
-        super().on_url(url)
-
-    def on_header(self, name: bytes, value: bytes) -> None:
-        self._header_count += 1
-        self._head_size += len(name) + len(value) + 4
-        if self._header_count > self.limits.max_headers:
-            self._too_large = f"more than {self.limits.max_headers} header fields"
-        elif self._head_size > self.limits.max_header_bytes:
-            self._too_large = f"request line and headers exceed {self.limits.max_header_bytes} bytes"
-        if not self._too_large:
-            super().on_header(name, value)
-
     def on_headers_complete(self) -> None:
+        limits = self.limits
+        if len(self.headers) > limits.max_headers:
+            self._too_large = f"more than {limits.max_headers} header fields"
+            raise _OverLimit
+        if self._raw_head > limits.max_header_bytes:  # possibly over (the read may hold body bytes): measure
+            size = len(self.url) + sum(len(n) + len(v) + 4 for n, v in self.headers)
+            if size > limits.max_header_bytes:
+                self._too_large = f"request line and headers exceed {limits.max_header_bytes} bytes"
+                raise _OverLimit
         self._in_head = False
         self._raw_head = 0
-        if self._too_large:  # answered 431 by data_received; the app never sees it
-            return
         self._disarm()
-        self._in_body = True
         super().on_headers_complete()
-
-    def on_body(self, body: bytes) -> None:
-        if self._too_large:
-            return
-        super().on_body(body)
-
-    def on_message_complete(self) -> None:
-        self._in_body = False
-        self._in_head = True
-        self._disarm()
-        if self._too_large:
-            return
-        super().on_message_complete()
 
 
 def protocol_class(limits: Limits) -> type[LimitedHttpToolsProtocol]:
