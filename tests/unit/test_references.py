@@ -97,13 +97,27 @@ def test_the_first_endpoint_keeps_a_host_across_namespaces() -> None:
     same_ns = _endpoint("team-a", "other", "2026-01-03T00:00:00Z", "score.example.com")
     for body in (first, second, same_ns):
         ctx.store.upsert("OnlineEndpoint", body)
-    assert references.host_conflict(ctx, first, "score.example.com") is None
-    verdict = references.host_conflict(ctx, second, "Score.Example.com")
+    assert references.host_conflict(ctx, first) is None
+    verdict = references.host_conflict(ctx, second)
     assert verdict is not None
     assert verdict.reason == "HostConflict"
     assert "OnlineEndpoint team-a/ep" in verdict.message
     assert "spec.routing.host" in verdict.message
-    assert references.host_conflict(ctx, same_ns, "score.example.com") is None  # same namespace: not a claim
-    assert references.host_conflict(ctx, second, None) is None
+    assert references.host_conflict(ctx, same_ns) is None  # same namespace: not a claim
+    no_host = _endpoint("team-c", "ep", "2026-01-04T00:00:00Z", None)
+    assert references.host_conflict(ctx, no_host) is None
     # who is re-judged when a host is freed or claimed
     assert [o["metadata"]["namespace"] for o in references.same_host(ctx.store, first, None)] == ["team-b"]
+
+
+def test_a_wildcard_host_claims_the_endpoints_own_name_under_it() -> None:
+    ctx = _ctx()
+    wildcard = _endpoint("team-a", "fraud", "2026-01-01T00:00:00Z", "*.ml.example.com")
+    exact = _endpoint("team-b", "ep", "2026-01-02T00:00:00Z", "fraud.ml.example.com")
+    unrelated = _endpoint("team-c", "ep", "2026-01-03T00:00:00Z", "other.ml.example.com")
+    for body in (wildcard, exact, unrelated):
+        ctx.store.upsert("OnlineEndpoint", body)
+    verdict = references.host_conflict(ctx, exact)
+    assert verdict is not None
+    assert "team-a/fraud" in verdict.message
+    assert references.host_conflict(ctx, unrelated) is None

@@ -128,7 +128,7 @@ async def _reconcile(ctx: Context, body: Body, status: dict[str, Any]) -> Outcom
             reasons.TARGET_UNSUPPORTED,
             f"target {endpoint.spec.target} is not reconciled by this operator build",
         )
-    problem = references.host_conflict(ctx, body, endpoint.spec.routing.host)
+    problem = references.host_conflict(ctx, body)
     if problem is None and endpoint.spec.routing.tls_secret_name:
         tls = [("spec.routing.tlsSecretName", endpoint.spec.routing.tls_secret_name)]
         problem = await references.check_secrets(ctx, namespace, tls)

@@ -95,18 +95,26 @@ async def check_keys_secret(ctx: Context, namespace: str, name: str, endpoint: B
     return None
 
 
-def _host(body: Mapping[str, Any] | None) -> str:
-    return str((((body or {}).get("spec") or {}).get("routing") or {}).get("host") or "").lower()
+def _claims(body: Mapping[str, Any] | None) -> set[str]:
+    """Hosts an endpoint takes: ``routing.host``, and for ``*.suffix`` also ``<name>.suffix`` (its URI)."""
+    if not body:
+        return set()
+    host = str((((body.get("spec") or {}).get("routing") or {}).get("host")) or "").lower()
+    if not host:
+        return set()
+    if host.startswith("*."):
+        return {host, f"{body.get('metadata', {}).get('name', '')}.{host[2:]}"}
+    return {host}
 
 
 def same_host(store: Store, body: Mapping[str, Any], old: Mapping[str, Any] | None) -> list[Body]:
     """Endpoints in other namespaces claiming the host ``body`` has (or ``old`` had): to re-judge."""
-    hosts = {_host(body), _host(old)} - {""}
+    hosts = _claims(body) | _claims(old)
     namespace = body["metadata"].get("namespace")
     return [
         other
         for other in store.all("OnlineEndpoint")
-        if other["metadata"].get("namespace") != namespace and _host(other) in hosts
+        if other["metadata"].get("namespace") != namespace and _claims(other) & hosts
     ]
 
 
@@ -115,33 +123,34 @@ def _created(body: Body) -> tuple[str, str, str]:
     return (str(meta.get("creationTimestamp") or ""), str(meta.get("namespace")), str(meta["name"]))
 
 
-def host_owner(ctx: Context, body: Body, host: str | None) -> Body | None:
-    """The endpoint whose namespace owns ``host``, when that is another namespace than ``body``'s.
+def host_owner(ctx: Context, body: Body) -> Body | None:
+    """The endpoint whose namespace owns a host ``body`` claims, when that is another namespace.
 
-    A host belongs to the namespace of its first claim (oldest endpoint naming it); endpoints of
-    that namespace may share it (e.g. different paths). Only endpoints in the operator's cache
-    count (all namespaces, or the watched ones).
+    A host belongs to the namespace of its first claim (oldest endpoint claiming it, see
+    :func:`_claims`); endpoints of that namespace may share it. Only endpoints in the operator's
+    cache count (all namespaces, or the watched ones).
     """
-    if not host:
+    mine = _claims(body)
+    if not mine:
         return None
     claims = [
         other
         for other in ctx.store.all("OnlineEndpoint")
-        if not other["metadata"].get("deletionTimestamp") and _host(other) == host.lower()
+        if not other["metadata"].get("deletionTimestamp") and _claims(other) & mine
     ]
     claims.append(body)
     first = min(claims, key=_created)
     return None if first["metadata"]["namespace"] == body["metadata"]["namespace"] else first
 
 
-def host_conflict(ctx: Context, body: Body, host: str | None) -> Outcome | None:
-    """Stalled when ``host`` is served by an endpoint of another namespace (named in the message)."""
-    owner = host_owner(ctx, body, host)
+def host_conflict(ctx: Context, body: Body) -> Outcome | None:
+    """Stalled when ``spec.routing.host`` is served by an endpoint of another namespace (named)."""
+    owner = host_owner(ctx, body)
     if owner is None:
         return None
     meta = owner["metadata"]
     return Outcome.stalled(
         reasons.HOST_CONFLICT,
-        f"spec.routing.host: {host!r} is already served by OnlineEndpoint {meta['namespace']}/{meta['name']}; "
+        f"spec.routing.host: {body['spec']['routing']['host']!r} is already served by OnlineEndpoint {meta['namespace']}/{meta['name']}; "
         "choose another host",
     )
