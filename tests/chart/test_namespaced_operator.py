@@ -41,7 +41,6 @@ def confined(cluster: Any, helm: Path, tmp_path_factory: pytest.TempPathFactory)
     other = create_namespace(cluster, namespace_name("confined-b"))
     work = tmp_path_factory.mktemp("confined")
     values = {"operator": {"watchNamespaces": [watched]}}
-    operator = None
     try:
         with installed(cluster, helm, work, name="conf", namespace=watched, values=values) as release:
             release.stop_operator()  # the chart's env confines it; the flag alone must do too
@@ -56,11 +55,12 @@ def confined(cluster: Any, helm: Path, tmp_path_factory: pytest.TempPathFactory)
                 mp.delenv("MLENDPOINTS_NAMESPACES", raising=False)
                 assert "MLENDPOINTS_NAMESPACES" not in os.environ
                 operator.start(timeout=90)
-            yield {"watched": watched, "other": other, "release": release, "operator": operator, "mark": mark}
+            try:
+                yield {"watched": watched, "other": other, "release": release, "mark": mark}
+            finally:
+                operator.stop()  # before the release (and its RBAC) goes
+                print(f"operator log: {operator.log_path}")
     finally:
-        if operator is not None:
-            operator.stop()
-            print(f"operator log: {operator.log_path}")
         cluster.kubectl("delete", "instancetype", "confined-cpu", "--ignore-not-found", check=False)
         delete_namespace(cluster, other)
         delete_namespace(cluster, watched)
