@@ -28,6 +28,7 @@ PASSTHROUGH = (
     "affinity",
     "tolerations",
     "operator.extraEnv",
+    "admissionPolicy.namespaceSelector",
 )
 DIGEST = "sha256:" + "ab" * 32
 

@@ -71,6 +71,8 @@ pruned; Secrets a resource names (credentialsSecretRef, tlsSecretName): read by 
 the mlendpoints.io/allow-reference label. Never listed or watched.
 */}}
 {{- define "mlendpoints.rbac.secretRules" -}}
+# Secrets by name only, never listed or watched: endpoint keys (applied, pruned) and the
+# mlendpoints.io/allow-reference label of Secrets a resource references.
 - apiGroups: [""]
   resources: ["secrets"]
   verbs: ["get", "create", "patch", "delete"]
