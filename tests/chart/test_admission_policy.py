@@ -71,7 +71,11 @@ def _deployment(ns: str, name: str, **spec: Any) -> dict[str, Any]:
         "apiVersion": "mlendpoints.io/v1alpha1",
         "kind": "OnlineDeployment",
         "metadata": {"name": name, "namespace": ns},
-        "spec": {"endpointName": "ep", "model": {"path": "https://models.example.com/m/1/"}, **spec},
+        "spec": {
+            "endpointName": "ep1",
+            "model": {"path": "https://models.example.com/m/1/", "type": "mlflow"},
+            **spec,
+        },
     }
 
 

@@ -110,26 +110,25 @@ def test_another_endpoints_keys_are_never_mounted(
 ) -> None:
     ns = namespace
     _alice_may_only_write_mlendpoints(cluster, ns)
-    cluster.apply(scoring_manifests(ns, "payments", ("live",)))
-    wait_condition(cluster, "onlinedeployment", "live", ns, "Ready")
-    keys = get(cluster, "secret", "payments-keys", ns)
-    assert keys is not None
-    # The payments team's endpoint goes; its keys Secret is kept by someone (orphaned, not deleted).
-    cluster.kubectl("delete", "onlineendpoint", "payments", "-n", ns, "--cascade=orphan")
-    cluster.kubectl("delete", "onlinedeployment", "live", "-n", ns, "--wait=true")
-    wait_for(lambda: get(cluster, "onlineendpoint", "payments", ns) is None, what="payments deleted")
-    # alice claims the name: the keys Secret is not hers
+    # The payments team's keys Secret, made by mlendpoints for their endpoint (another uid).
+    keys = _secret(ns, "payments-keys", {"mlendpoints.io/owner-uid": "uid-of-the-payments-teams-endpoint"})
+    keys["stringData"] = {"primaryKey": "payments-primary", "secondaryKey": "payments-secondary"}
+    cluster.apply([keys, scoring_manifests(ns)[0]])
+    # alice names her endpoint "payments": its keys Secret would be payments-keys
     cluster.apply(_secret(ns, "alice-creds", {"mlendpoints.io/allow-reference": "true"}))
     _as_alice(cluster, _alice_objects(ns, "payments", "alice-creds"))
     ep = wait_condition(cluster, "onlineendpoint", "payments", ns, "Stalled", reason="NameConflict")
     assert "'payments-keys'" in condition(ep, "Stalled")["message"]  # type: ignore[index]
     dep = wait_condition(cluster, "onlinedeployment", "blue", ns, "Stalled", reason="NameConflict")
-    assert "keys Secret 'payments-keys' does not belong" in condition(dep, "Stalled")["message"]  # type: ignore[index]
+    message = condition(dep, "Stalled")["message"]  # type: ignore[index]
+    assert "keys Secret 'payments-keys' does not belong" in message
     assert get(cluster, "deployment", "payments-blue", ns) is None
-    # a labelled keys Secret is still refused as a credentials reference
+    secret = get(cluster, "secret", "payments-keys", ns)
+    assert secret is not None
+    assert secret["metadata"]["labels"]["mlendpoints.io/owner-uid"] == "uid-of-the-payments-teams-endpoint"
+    # labelled or not, a Secret mlendpoints made cannot be referenced as credentials
     cluster.kubectl("label", "secret", "payments-keys", "-n", ns, "mlendpoints.io/allow-reference=true")
-    objects = _alice_objects(ns, "payments", "payments-keys")
-    _as_alice(cluster, objects)
+    _as_alice(cluster, _alice_objects(ns, "payments", "payments-keys"))
     dep = wait_condition(cluster, "onlinedeployment", "blue", ns, "Stalled", reason="SecretNotAllowed")
     assert "managed by mlendpoints" in condition(dep, "Stalled")["message"]  # type: ignore[index]
 
@@ -140,17 +139,17 @@ def test_a_host_served_in_another_namespace_is_not_taken(cluster: Any, operator:
     host = f"{first}.scoring.example.com"
     routing = {"type": "none", "host": host}
     try:
-        cluster.apply(scoring_manifests(first, "ep", ("blue",), traffic={"blue": 100}, routing=routing))
-        wait_condition(cluster, "onlineendpoint", "ep", first, "Ready")
-        cluster.apply(scoring_manifests(second, "ep", ("blue",), traffic={"blue": 100}, routing=routing))
-        ep = wait_condition(cluster, "onlineendpoint", "ep", second, "Stalled", reason="HostConflict")
+        cluster.apply(scoring_manifests(first, "ep1", ("blue",), traffic={"blue": 100}, routing=routing))
+        wait_condition(cluster, "onlineendpoint", "ep1", first, "Ready")
+        cluster.apply(scoring_manifests(second, "ep1", ("blue",), traffic={"blue": 100}, routing=routing))
+        ep = wait_condition(cluster, "onlineendpoint", "ep1", second, "Stalled", reason="HostConflict")
         message = condition(ep, "Stalled")["message"]  # type: ignore[index]
-        assert f"OnlineEndpoint {first}/ep" in message
+        assert f"OnlineEndpoint {first}/ep1" in message
         assert "spec.routing.host" in message
-        assert get(cluster, "service", "ep", second) is None
+        assert get(cluster, "service", "ep1", second) is None
         # the owner gives the host up: the second endpoint gets it
-        cluster.kubectl("delete", "onlineendpoint", "ep", "-n", first)
-        wait_condition(cluster, "onlineendpoint", "ep", second, "Ready", timeout=120)
+        cluster.kubectl("delete", "onlineendpoint", "ep1", "-n", first)
+        wait_condition(cluster, "onlineendpoint", "ep1", second, "Ready", timeout=120)
     finally:
         delete_namespace(cluster, first)
         delete_namespace(cluster, second)
@@ -161,13 +160,13 @@ def test_scoring_pods_get_a_network_policy(cluster: Any, operator: OperatorProce
     cluster.apply(
         scoring_manifests(
             ns,
-            "ep",
+            "ep1",
             ("blue",),
             traffic={"blue": 100},
             routing={"type": "gatewayAPI", "parentRefs": [{"name": "gw", "namespace": "gateway-system"}]},
         )
     )
-    policy = wait_for(lambda: get(cluster, "networkpolicy", "ep-blue", ns), what="the NetworkPolicy")
+    policy = wait_for(lambda: get(cluster, "networkpolicy", "ep1-blue", ns), what="the NetworkPolicy")
     spec = policy["spec"]
     assert spec["podSelector"]["matchLabels"] == {
         "mlendpoints.io/endpoint": "ep",
