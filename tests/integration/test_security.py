@@ -169,7 +169,7 @@ def test_scoring_pods_get_a_network_policy(cluster: Any, operator: OperatorProce
     policy = wait_for(lambda: get(cluster, "networkpolicy", "ep1-blue", ns), what="the NetworkPolicy")
     spec = policy["spec"]
     assert spec["podSelector"]["matchLabels"] == {
-        "mlendpoints.io/endpoint": "ep",
+        "mlendpoints.io/endpoint": "ep1",
         "mlendpoints.io/deployment": "blue",
     }
     assert spec["policyTypes"] == ["Ingress"]
