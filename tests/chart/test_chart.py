@@ -29,6 +29,7 @@ PASSTHROUGH = (
     "affinity",
     "tolerations",
     "operator.extraEnv",
+    "admissionPolicy.namespaceSelector",
 )
 DIGEST = "sha256:" + "ab" * 32
 
@@ -199,6 +200,24 @@ def test_operator_settings_become_its_environment(helm: Path, tmp_path: Path) ->
     assert not set(service["spec"]["selector"].items()) <= set(test_pod["metadata"]["labels"].items()), (
         "the Service must not select the helm test pod"
     )
+
+
+def test_network_policy_values_become_the_operators_environment(helm: Path, tmp_path: Path) -> None:
+    env = container_env(one(template(helm, tmp_path), "Deployment"))
+    assert env["MLENDPOINTS_NETWORK_POLICY"] == "true"
+    assert env["MLENDPOINTS_NETWORK_POLICY_NAMESPACES"] == "ingress-nginx"
+    assert env["MLENDPOINTS_NETWORK_POLICY_SAME_NAMESPACE"] == "true"
+    values = {
+        "networkPolicy": {
+            "enabled": False,
+            "fromNamespaces": ["traefik", "monitoring"],
+            "allowSameNamespace": False,
+        }
+    }
+    env = container_env(one(template(helm, tmp_path, values), "Deployment"))
+    assert env["MLENDPOINTS_NETWORK_POLICY"] == "false"
+    assert env["MLENDPOINTS_NETWORK_POLICY_NAMESPACES"] == "monitoring,traefik"
+    assert env["MLENDPOINTS_NETWORK_POLICY_SAME_NAMESPACE"] == "false"
 
 
 def test_scheduling_values_reach_the_pod(helm: Path, tmp_path: Path) -> None:

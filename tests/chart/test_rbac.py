@@ -42,6 +42,7 @@ NAMESPACED: dict[tuple[str, str], set[str]] = {
     ("policy", "poddisruptionbudgets"): CHILD,
     ("networking.k8s.io", "ingresses"): CHILD,
     ("gateway.networking.k8s.io", "httproutes"): CHILD,
+    ("networking.k8s.io", "networkpolicies"): CHILD,
     ("", "secrets"): {"get", "create", "patch", "delete"},
     ("", "pods"): {"list", "watch"},
     ("", "configmaps"): READ,
@@ -117,6 +118,35 @@ def test_namespaced_install_uses_a_role_per_namespace(helm: Path, tmp_path: Path
         assert bindings[ns]["roleRef"]["kind"] == "Role"
         assert bindings[ns]["roleRef"]["name"] == role["metadata"]["name"]
         assert bindings[ns]["subjects"][0]["namespace"] == "ops"
+
+
+SECRETS = {("", "secrets"): NAMESPACED[("", "secrets")]}
+
+
+def test_cluster_wide_install_can_keep_secrets_to_chosen_namespaces(helm: Path, tmp_path: Path) -> None:
+    values = {"rbac": {"clusterWideSecrets": False, "secretNamespaces": ["team-b", "team-a"]}}
+    objects = template(helm, tmp_path, values, namespace="ops")
+    roles = {r["metadata"]["name"]: r for r in of_kind(objects, "ClusterRole")}
+    assert set(roles) == {"mlep-mlendpoints", "mlep-mlendpoints-secrets"}
+    assert granted(roles["mlep-mlendpoints"]["rules"]) == (triples(NAMESPACED) - triples(SECRETS)) | triples(
+        CLUSTER
+    )
+    assert granted(roles["mlep-mlendpoints-secrets"]["rules"]) == triples(SECRETS)
+    assert (
+        len(of_kind(objects, "ClusterRoleBinding")) == 1
+    )  # the secrets ClusterRole is never bound cluster-wide
+    bindings = {b["metadata"]["namespace"]: b for b in of_kind(objects, "RoleBinding")}
+    assert set(bindings) == {"team-a", "team-b"}
+    for binding in bindings.values():
+        assert binding["roleRef"] == {
+            "apiGroup": "rbac.authorization.k8s.io",
+            "kind": "ClusterRole",
+            "name": "mlep-mlendpoints-secrets",
+        }
+        assert binding["subjects"] == [
+            {"kind": "ServiceAccount", "name": "mlep-mlendpoints", "namespace": "ops"}
+        ]
+    assert not of_kind(objects, "Role")
 
 
 def test_rbac_can_be_left_to_the_cluster_admin(helm: Path, tmp_path: Path) -> None:

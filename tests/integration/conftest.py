@@ -102,6 +102,8 @@ class OperatorProcess:
     liveness_port: int = 0
     #: Extra environment (e.g. the fake Azure endpoints from ``azure_fake``).
     extra_env: dict[str, str] = field(default_factory=dict)
+    #: extra ``mlendpoints run`` arguments (e.g. ``("-n", "team-a")``)
+    args: tuple[str, ...] = ()
 
     def start(self, timeout: float = 60) -> None:
         self.metrics_port, self.liveness_port = _free_port(), _free_port()
@@ -119,7 +121,7 @@ class OperatorProcess:
         }
         log = self.log_path.open("ab")
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "mlendpoints", "run"],
+            [sys.executable, "-m", "mlendpoints", "run", *self.args],
             env=env,
             stdout=log,
             stderr=subprocess.STDOUT,

@@ -53,3 +53,58 @@ def test_default_gateway_is_used_by_auto_routing_without_parent_refs(monkeypatch
         settings=OperatorSettings.from_env().render_settings(),
     )
     assert without.routing == "none"
+
+
+def test_network_policy_settings_from_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert OperatorSettings.from_env().render_settings().network_policy is True
+    monkeypatch.setenv("MLENDPOINTS_NETWORK_POLICY", "false")
+    monkeypatch.setenv("MLENDPOINTS_NETWORK_POLICY_NAMESPACES", "traefik, monitoring")
+    monkeypatch.setenv("MLENDPOINTS_NETWORK_POLICY_SAME_NAMESPACE", "false")
+    render = OperatorSettings.from_env().render_settings()
+    assert render.network_policy is False
+    assert render.network_policy_namespaces == ("traefik", "monitoring")
+    assert render.network_policy_same_namespace is False
+    monkeypatch.setenv("MLENDPOINTS_NETWORK_POLICY", "maybe")
+    with pytest.raises(ValueError, match="not a boolean"):
+        OperatorSettings.from_env()
+
+
+def test_a_confined_client_refuses_calls_outside_its_namespaces_before_sending() -> None:
+    from kubernetes import client
+
+    from mlendpoints.clients import resources
+    from mlendpoints.clients.kube import Kube, OutOfScope
+
+    sent: list[str] = []
+
+    class Recording(client.ApiClient):  # type: ignore[misc]
+        def call_api(self, *args: object, **kwargs: object) -> object:
+            sent.append(str(args[1]))
+            raise AssertionError("no request may be sent")
+
+    kube = Kube(Recording(), namespaces=["team-a"])
+    with pytest.raises(OutOfScope, match="namespace 'team-b'"):
+        kube.get(resources.DEPLOYMENT, "team-b", "x")
+    with pytest.raises(OutOfScope, match="all namespaces"):
+        kube.list(resources.ONLINE_ENDPOINT, None)
+    with pytest.raises(OutOfScope):
+        kube.apply(
+            {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "s", "namespace": "kube-system"}}
+        )
+    with pytest.raises(OutOfScope):
+        kube.delete(resources.SECRET, "team-b", "k")
+    assert kube.in_scope(resources.INSTANCE_TYPE, None)  # cluster-scoped kinds are not confined
+    assert kube.in_scope(resources.SERVICE, "team-a")
+    # an Event for a cluster-scoped object would go to "default": skipped, not sent
+    kube.event(
+        {
+            "apiVersion": "mlendpoints.io/v1alpha1",
+            "kind": "InstanceType",
+            "metadata": {"name": "gpu", "uid": "u"},
+        },
+        type="Normal",
+        reason="Ready",
+        message="m",
+    )
+    assert sent == []
+    assert Kube(Recording()).in_scope(resources.SERVICE, "anything")  # unconfined

@@ -50,14 +50,14 @@ operator with this ServiceAccount's token, so a missing rule fails as a 403.
 - apiGroups: ["gateway.networking.k8s.io"]
   resources: ["httproutes"]
   verbs: ["get", "list", "watch", "create", "patch", "delete"]
-# Endpoint keys Secrets: read by name, applied (create, patch), pruned. Never listed or watched.
-- apiGroups: [""]
-  resources: ["secrets"]
-  verbs: ["get", "create", "patch", "delete"]
 # ModelMonitor CronJobs (drift checks).
 - apiGroups: ["batch"]
   resources: ["cronjobs"]
   verbs: ["get", "create", "patch", "delete"]
+# One NetworkPolicy per OnlineDeployment around its scoring pods (networkPolicy.enabled).
+- apiGroups: ["networking.k8s.io"]
+  resources: ["networkpolicies"]
+  verbs: ["get", "list", "watch", "create", "patch", "delete"]
 # Scoring pods: watched to report image pull errors, crash loops and unschedulable pods.
 - apiGroups: [""]
   resources: ["pods"]
@@ -70,6 +70,20 @@ operator with this ServiceAccount's token, so a missing rule fails as a 403.
 - apiGroups: [""]
   resources: ["events"]
   verbs: ["create"]
+{{- end }}
+
+{{/*
+Secrets, kept apart so a cluster-wide install can grant them in chosen namespaces only
+(rbac.clusterWideSecrets=false). Endpoint keys Secrets: read by name, applied (create, patch),
+pruned; Secrets a resource names (credentialsSecretRef, tlsSecretName): read by name, to check
+the mlendpoints.io/allow-reference label. Never listed or watched.
+*/}}
+{{- define "mlendpoints.rbac.secretRules" -}}
+# Secrets by name only, never listed or watched: endpoint keys (applied, pruned) and the
+# mlendpoints.io/allow-reference label of Secrets a resource references.
+- apiGroups: [""]
+  resources: ["secrets"]
+  verbs: ["get", "create", "patch", "delete"]
 {{- end }}
 
 {{/*

@@ -13,6 +13,7 @@ import json
 import logging
 import threading
 from collections import Counter
+from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -29,6 +30,10 @@ FIELD_MANAGER = "mlendpoints-operator"
 
 class Conflict(Exception):
     """A write lost a race (409); the caller requeues."""
+
+
+class OutOfScope(PermissionError):
+    """A namespaced call outside the namespaces the operator is confined to (never sent)."""
 
 
 class Rejected(ApiException):
@@ -55,13 +60,36 @@ def load_api_client(kubeconfig: str | None = None) -> client.ApiClient:
 
 
 class Kube:
-    """The operator's API access. Thread-safe; one instance per process."""
+    """The operator's API access. Thread-safe; one instance per process.
 
-    def __init__(self, api: client.ApiClient, *, field_manager: str = FIELD_MANAGER) -> None:
+    With ``namespaces`` (the operator is confined to them), every call on a namespaced kind must
+    name one of them: a cluster-wide LIST or a call into any other namespace raises
+    :class:`OutOfScope` before a request is made. Cluster-scoped kinds (InstanceTypes) are unaffected.
+    """
+
+    def __init__(
+        self,
+        api: client.ApiClient,
+        *,
+        field_manager: str = FIELD_MANAGER,
+        namespaces: Iterable[str] = (),
+    ) -> None:
         self.api = api
         self.field_manager = field_manager
+        self.namespaces = frozenset(namespaces)
         self.writes: Counter[tuple[str, str]] = Counter()
         self._lock = threading.Lock()
+
+    def in_scope(self, kind: Kind, namespace: str | None) -> bool:
+        """Whether a call on ``kind`` in ``namespace`` (None: all namespaces) is allowed."""
+        return not (self.namespaces and kind.namespaced and namespace not in self.namespaces)
+
+    def _scope(self, kind: Kind, namespace: str | None) -> None:
+        if not self.in_scope(kind, namespace):
+            where = f"namespace {namespace!r}" if namespace else "all namespaces"
+            raise OutOfScope(
+                f"{kind.kind} in {where}: the operator is confined to {', '.join(sorted(self.namespaces))}"
+            )
 
     # -- low level -----------------------------------------------------------------------------
     def _call(
@@ -104,6 +132,7 @@ class Kube:
 
     # -- reads ---------------------------------------------------------------------------------
     def get(self, kind: Kind, namespace: str | None, name: str) -> dict[str, Any] | None:
+        self._scope(kind, namespace)
         try:
             result: dict[str, Any] = self._call("GET", kind.path(namespace, name))
             return result
@@ -115,6 +144,7 @@ class Kube:
     def list(
         self, kind: Kind, namespace: str | None = None, *, labels: str | None = None
     ) -> list[dict[str, Any]]:
+        self._scope(kind, namespace)
         query = [("labelSelector", labels)] if labels else []
         try:
             result = self._call("GET", kind.path(namespace), query=query)
@@ -144,6 +174,7 @@ class Kube:
         """Server-side apply ``obj`` as our field manager (force: we own these fields)."""
         kind = resources.of(obj)
         meta = obj["metadata"]
+        self._scope(kind, meta.get("namespace"))
         self._count("apply", kind.kind)
         try:
             result: dict[str, Any] = self._call(
@@ -161,6 +192,7 @@ class Kube:
 
     def delete(self, kind: Kind, namespace: str | None, name: str, *, uid: str | None = None) -> bool:
         """Delete (background propagation); with ``uid``, only that incarnation. False if gone."""
+        self._scope(kind, namespace)
         body: dict[str, Any] = {"propagationPolicy": "Background"}
         if uid:
             body["preconditions"] = {"uid": uid}
@@ -177,6 +209,7 @@ class Kube:
         self, kind: Kind, namespace: str | None, name: str, status: dict[str, Any]
     ) -> dict[str, Any]:
         """Merge-patch the status subresource (lists such as conditions are replaced whole)."""
+        self._scope(kind, namespace)
         self._count("patch_status", kind.kind)
         result: dict[str, Any] = self._call(
             "PATCH",
@@ -188,6 +221,7 @@ class Kube:
 
     def patch(self, kind: Kind, namespace: str | None, name: str, patch: dict[str, Any]) -> dict[str, Any]:
         """JSON merge patch of the main resource (metadata only: owner references, annotations)."""
+        self._scope(kind, namespace)
         self._count("patch", kind.kind)
         result: dict[str, Any] = self._call(
             "PATCH", kind.path(namespace, name), body=patch, content_type="application/merge-patch+json"
@@ -196,6 +230,7 @@ class Kube:
 
     def create(self, obj: dict[str, Any]) -> dict[str, Any]:
         kind = resources.of(obj)
+        self._scope(kind, obj["metadata"].get("namespace"))
         self._count("create", kind.kind)
         result: dict[str, Any] = self._call(
             "POST", kind.path(obj["metadata"].get("namespace")), body=obj, content_type="application/json"
@@ -214,6 +249,17 @@ class Kube:
         """Record a core/v1 Event on ``involved`` (best effort: Events never fail a reconcile)."""
         meta = involved["metadata"]
         namespace = meta.get("namespace") or "default"
+        if not self.in_scope(resources.EVENT, namespace):
+            # e.g. an InstanceType's Event (cluster-scoped objects' Events go to "default")
+            log.info(
+                "%s %s: %s: %s (no Event: %s is not watched)",
+                involved["kind"],
+                meta["name"],
+                reason,
+                message,
+                namespace,
+            )
+            return
         ts = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
         event = {
             "apiVersion": "v1",

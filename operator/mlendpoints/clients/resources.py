@@ -47,6 +47,7 @@ _ALL = [
     Kind("autoscaling/v2", "HorizontalPodAutoscaler", "horizontalpodautoscalers"),
     Kind("policy/v1", "PodDisruptionBudget", "poddisruptionbudgets"),
     Kind("networking.k8s.io/v1", "Ingress", "ingresses"),
+    Kind("networking.k8s.io/v1", "NetworkPolicy", "networkpolicies"),
     Kind("gateway.networking.k8s.io/v1", "HTTPRoute", "httproutes"),
     Kind("gateway.networking.k8s.io/v1", "Gateway", "gateways"),
     Kind("mlendpoints.io/v1alpha1", "OnlineEndpoint", "onlineendpoints"),
@@ -80,6 +81,7 @@ DEPLOYMENT = BY_KIND[("apps/v1", "Deployment")]
 HPA = BY_KIND[("autoscaling/v2", "HorizontalPodAutoscaler")]
 PDB = BY_KIND[("policy/v1", "PodDisruptionBudget")]
 INGRESS = BY_KIND[("networking.k8s.io/v1", "Ingress")]
+NETWORK_POLICY = BY_KIND[("networking.k8s.io/v1", "NetworkPolicy")]
 HTTPROUTE = BY_KIND[("gateway.networking.k8s.io/v1", "HTTPRoute")]
 GATEWAY = BY_KIND[("gateway.networking.k8s.io/v1", "Gateway")]
 ONLINE_ENDPOINT = BY_KIND[("mlendpoints.io/v1alpha1", "OnlineEndpoint")]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import logging
 
 from mlendpoints.controller.settings import OperatorSettings
@@ -30,15 +31,19 @@ def main(argv: list[str]) -> int:
     from mlendpoints.controller import handlers, metrics
 
     del handlers  # imported for its registrations
-    namespaces = args.namespace or config.namespaces
+    if args.namespace:  # the flag wins over MLENDPOINTS_NAMESPACES, for kopf AND the operator's cache
+        config = dataclasses.replace(
+            config, namespaces=sorted({n.strip() for n in args.namespace if n.strip()})
+        )
     metrics.serve(config.metrics_port, config.bind_address)
     asyncio.run(
         kopf.operator(
             standalone=not config.peering,
             peering_name=config.peering or None,
-            namespaces=namespaces,
-            clusterwide=not namespaces,
+            namespaces=config.namespaces,
+            clusterwide=not config.namespaces,
             liveness_endpoint=f"http://{config.bind_address}:{config.liveness_port}/healthz",
+            memo=kopf.Memo(settings=config),
         )
     )
     return 0

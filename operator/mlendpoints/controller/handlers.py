@@ -31,15 +31,16 @@ def manager() -> Manager:
 
 
 @kopf.on.startup()
-async def startup(settings: kopf.OperatorSettings, **_: Any) -> None:
+async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> None:
     global _manager
-    config = OperatorSettings.from_env()
+    # `mlendpoints run` hands its settings over (its --namespace flag included); `kopf run -m` reads the env.
+    config = memo.get("settings") or OperatorSettings.from_env()
     logging.getLogger("mlendpoints").setLevel(config.log_level)
     settings.posting.level = logging.WARNING
     settings.watching.server_timeout = 300
     settings.watching.client_timeout = 330
     settings.networking.request_timeout = 60
-    kube = Kube(load_api_client())
+    kube = Kube(load_api_client(), namespaces=config.namespaces)
     _manager = Manager(kube, config)
     await _manager.start()
 
@@ -85,6 +86,7 @@ for _group_version, _plural, _kind in (
     ("autoscaling/v2", "horizontalpodautoscalers", "HorizontalPodAutoscaler"),
     ("policy/v1", "poddisruptionbudgets", "PodDisruptionBudget"),
     ("networking.k8s.io/v1", "ingresses", "Ingress"),
+    ("networking.k8s.io/v1", "networkpolicies", "NetworkPolicy"),
     ("gateway.networking.k8s.io/v1", "httproutes", "HTTPRoute"),
 ):
     _group, _, _version = _group_version.rpartition("/")

@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from mlendpoints.backends import azureml
-from mlendpoints.backends.kubernetes import batch, deployment, endpoint, instancetype, monitor
+from mlendpoints.backends.kubernetes import batch, deployment, endpoint, instancetype, monitor, references
 from mlendpoints.backends.kubernetes.context import Context
 from mlendpoints.clients import resources
 from mlendpoints.clients.kube import Kube
@@ -40,10 +40,18 @@ PRIMED = (
     (resources.PDB, MANAGED),
     (resources.POD, MANAGED),
     (resources.INGRESS, MANAGED),
+    (resources.NETWORK_POLICY, MANAGED),
     (resources.HTTPROUTE, MANAGED),
     (resources.GATEWAY, None),  # not ours: read for Programmed and addresses (endpoint Ready)
 )
-CHILD_OF_DEPLOYMENT = {"Deployment", "Service", "HorizontalPodAutoscaler", "PodDisruptionBudget", "Pod"}
+CHILD_OF_DEPLOYMENT = {
+    "Deployment",
+    "Service",
+    "HorizontalPodAutoscaler",
+    "PodDisruptionBudget",
+    "Pod",
+    "NetworkPolicy",
+}
 CHILD_OF_ENDPOINT = {"Secret", "HTTPRoute", "Ingress"}
 #: Label of drift pods (render/monitor.py): their results belong to a ModelMonitor.
 MONITOR_LABEL = "mlendpoints.io/monitor"
@@ -119,6 +127,8 @@ class Manager:
     def observe(self, kind: str, event_type: str | None, body: Mapping[str, Any]) -> None:
         meta = body.get("metadata") or {}
         namespace, name = meta.get("namespace") or "", meta.get("name", "")
+        if namespace and self.settings.namespaces and namespace not in self.settings.namespaces:
+            return  # confined: objects elsewhere are neither cached nor reconciled
         old = self.store.get(kind, namespace, name)
         if event_type == "DELETED":
             self.store.remove(kind, namespace, name)
@@ -130,6 +140,8 @@ class Manager:
         labels = meta.get("labels") or {}
         if kind == "OnlineEndpoint":
             add(("OnlineEndpoint", namespace, name))
+            for other in references.same_host(self.store, obj, old):  # a host freed or claimed
+                add(("OnlineEndpoint", other["metadata"]["namespace"], other["metadata"]["name"]))
             if old is None or (old.get("spec") != obj.get("spec")) or event_type == "DELETED":
                 for dep in self.store.by_label(
                     "OnlineDeployment", namespace, "mlendpoints.io/endpoint", name

@@ -12,6 +12,17 @@ def _list(value: str | None) -> list[str]:
     return [v.strip() for v in (value or "").split(",") if v.strip()]
 
 
+def _bool(value: str | None, default: bool) -> bool:
+    if value is None or not value.strip():
+        return default
+    lowered = value.strip().lower()
+    if lowered in {"1", "true", "yes", "on"}:
+        return True
+    if lowered in {"0", "false", "no", "off"}:
+        return False
+    raise ValueError(f"not a boolean: {value!r} (use true or false)")
+
+
 @dataclass(frozen=True)
 class OperatorSettings:
     #: Namespaces to watch; empty means the whole cluster (needs cluster-wide RBAC).
@@ -36,6 +47,12 @@ class OperatorSettings:
     #: Seconds a missing dependency (an OnlineDeployment named in traffic, a Gateway, a route no
     #: Gateway has accepted yet) is reported as Reconciling before the endpoint is Stalled.
     stall_after: float = 120.0
+    #: NetworkPolicy per OnlineDeployment (see render.networkpolicy); off only where something else isolates pods.
+    network_policy: bool = True
+    #: Namespaces always admitted to scoring pods (the ingress controller's, monitoring).
+    network_policy_namespaces: list[str] = field(default_factory=lambda: ["ingress-nginx"])
+    #: Admit pods of the endpoint's own namespace.
+    network_policy_same_namespace: bool = True
 
     @classmethod
     def from_env(cls) -> OperatorSettings:
@@ -55,7 +72,18 @@ class OperatorSettings:
             ),
             default_gateway=env.get("MLENDPOINTS_DEFAULT_GATEWAY", "").strip(),
             stall_after=float(env.get("MLENDPOINTS_STALL_AFTER", defaults.stall_after)),
+            network_policy=_bool(env.get("MLENDPOINTS_NETWORK_POLICY"), True),
+            network_policy_namespaces=_list(env["MLENDPOINTS_NETWORK_POLICY_NAMESPACES"])
+            if "MLENDPOINTS_NETWORK_POLICY_NAMESPACES" in env
+            else defaults.network_policy_namespaces,
+            network_policy_same_namespace=_bool(env.get("MLENDPOINTS_NETWORK_POLICY_SAME_NAMESPACE"), True),
         )
 
     def render_settings(self) -> RenderSettings:
-        return RenderSettings(runtime_image=self.runtime_image, default_gateway=self.default_gateway or None)
+        return RenderSettings(
+            runtime_image=self.runtime_image,
+            default_gateway=self.default_gateway or None,
+            network_policy=self.network_policy,
+            network_policy_namespaces=tuple(self.network_policy_namespaces),
+            network_policy_same_namespace=self.network_policy_same_namespace,
+        )

@@ -60,6 +60,8 @@ FIELD_MANAGER = "mlendpoints-devcluster"
 
 #: Write verbs recorded in the audit log. Tests count an actor's writes with it.
 AUDIT_WRITE_VERBS = ("create", "update", "patch", "delete", "deletecollection")
+#: read verbs, audited for ServiceAccounts only (see :func:`audit_policy`)
+AUDIT_READ_VERBS = ("get", "list", "watch")
 
 Log = Callable[[str], None]
 
@@ -134,16 +136,27 @@ def node_manifests() -> list[dict[str, Any]]:
 
 
 def audit_policy() -> dict[str, Any]:
-    """Metadata-level events for every write verb on every resource, nothing else.
+    """Metadata-level events for every write verb on every resource, and for reads by ServiceAccounts.
 
     ``RequestReceived`` is omitted so each request yields exactly one event (at
-    ``ResponseComplete``), which is what makes counting writes meaningful.
+    ``ResponseComplete``), which is what makes counting writes meaningful. Reads are logged only
+    for ServiceAccounts outside kube-system (an operator run with a chart's token), so a test can
+    show where such an identity read; the controllers' own reads (kube-system) stay out.
     """
     return {
         "apiVersion": "audit.k8s.io/v1",
         "kind": "Policy",
         "omitStages": ["RequestReceived"],
-        "rules": [{"level": "Metadata", "verbs": list(AUDIT_WRITE_VERBS)}, {"level": "None"}],
+        "rules": [
+            {
+                "level": "None",
+                "verbs": list(AUDIT_READ_VERBS),
+                "userGroups": ["system:serviceaccounts:kube-system"],
+            },
+            {"level": "Metadata", "verbs": list(AUDIT_WRITE_VERBS)},
+            {"level": "Metadata", "verbs": list(AUDIT_READ_VERBS), "userGroups": ["system:serviceaccounts"]},
+            {"level": "None"},
+        ],
     }
 
 

@@ -15,7 +15,7 @@ from typing import Any
 from mlendpoints.api.v1alpha1.base import Target
 from mlendpoints.api.v1alpha1.instancetype import DEFAULT_INSTANCE_TYPE, InstanceTypeSpec
 from mlendpoints.api.v1alpha1.online import AuthMode, OnlineDeployment, OnlineEndpoint, ScaleType
-from mlendpoints.render import autoscaler, deployment, meta, pdb, secret, service, traffic
+from mlendpoints.render import autoscaler, deployment, meta, networkpolicy, pdb, secret, service, traffic
 from mlendpoints.render import routing as routing_
 from mlendpoints.render.errors import RenderError
 from mlendpoints.render.settings import RenderSettings
@@ -47,7 +47,8 @@ def deployment_children(
     settings: RenderSettings,
 ) -> list[dict[str, Any]]:
     """apps/v1 Deployment, v1 Service, autoscaling/v2 HorizontalPodAutoscaler (targetUtilization
-    only), policy/v1 PodDisruptionBudget (only when >1 replica). All owned by ``dep``
+    only), policy/v1 PodDisruptionBudget (only when >1 replica), networking.k8s.io/v1 NetworkPolicy
+    (unless ``settings.network_policy`` is off). All owned by ``dep``
     (ownerReference controller=true, blockOwnerDeletion=true, uid from dep.metadata.uid).
 
     Args:
@@ -82,6 +83,9 @@ def deployment_children(
     budget = pdb.build(dep)
     if budget is not None:
         objects.append(budget)
+    policy = networkpolicy.scoring_ingress(dep, endpoint=endpoint, settings=settings)
+    if policy is not None:
+        objects.append(policy)
     return objects
 
 

@@ -39,3 +39,11 @@ class RenderSettings:
     #: ``routing.parentRefs``; unset means routing ``auto`` without parentRefs falls back to ``none``.
     #: Set it when the cluster has one shared inference Gateway.
     default_gateway: str | None = None
+    #: Render a NetworkPolicy per OnlineDeployment admitting scoring traffic only from the Gateway's
+    #: namespace, :attr:`network_policy_namespaces` and (optionally) the endpoint's own namespace.
+    network_policy: bool = True
+    #: Namespaces always admitted to scoring pods: the ingress controller's (routing ``ingress``),
+    #: a monitoring namespace that scrapes ``/metrics``.
+    network_policy_namespaces: tuple[str, ...] = ("ingress-nginx",)
+    #: Admit pods of the endpoint's own namespace (in-namespace clients; routing ``none``).
+    network_policy_same_namespace: bool = True

@@ -105,6 +105,16 @@ class Settings:
     collector_queue_size: int = 10_000
     #: a file is closed once it holds this many bytes
     collector_max_file_bytes: int = 16 * MiB
+    #: request line plus headers larger than this get 431 (checked before auth, as bytes arrive)
+    max_header_bytes: int = 32 * 1024
+    #: requests with more header fields get 431
+    max_headers: int = 100
+    #: a request head not complete this long after its first byte (or after connect) gets 408
+    header_timeout_ms: int = 10_000
+    #: a request body with no new bytes for this long gets 408
+    body_timeout_ms: int = 30_000
+    #: open connections per process; more are answered 503 and closed
+    max_connections: int = 1024
 
     @property
     def queue_size(self) -> int:
@@ -123,7 +133,16 @@ class Settings:
             raise ValueError(
                 f"MLENDPOINTS_MODEL_TYPE must be auto, mlflow or custom, not {self.model_type!r}"
             )
-        positive = ("request_timeout_ms", "max_concurrent_requests", "max_body_bytes")
+        positive = (
+            "request_timeout_ms",
+            "max_concurrent_requests",
+            "max_body_bytes",
+            "max_header_bytes",
+            "max_headers",
+            "header_timeout_ms",
+            "body_timeout_ms",
+            "max_connections",
+        )
         for name in positive:
             if getattr(self, name) <= 0:
                 raise ValueError(f"{_OPTION_BY_FIELD[name].env} must be > 0")
@@ -333,6 +352,35 @@ OPTIONS: tuple[Option, ...] = (
         "--collect-max-file-bytes",
         int,
         "a payload file is closed at this size",
+    ),
+    Option(
+        "max_header_bytes",
+        "MLENDPOINTS_MAX_HEADER_BYTES",
+        "--max-header-bytes",
+        int,
+        "request line + headers limit -> 431",
+    ),
+    Option("max_headers", "MLENDPOINTS_MAX_HEADERS", "--max-headers", int, "header field count limit -> 431"),
+    Option(
+        "header_timeout_ms",
+        "MLENDPOINTS_HEADER_TIMEOUT_MS",
+        "--header-timeout-ms",
+        int,
+        "time to receive a request head -> 408",
+    ),
+    Option(
+        "body_timeout_ms",
+        "MLENDPOINTS_BODY_TIMEOUT_MS",
+        "--body-timeout-ms",
+        int,
+        "idle time while reading a body -> 408",
+    ),
+    Option(
+        "max_connections",
+        "MLENDPOINTS_MAX_CONNECTIONS",
+        "--max-connections",
+        int,
+        "open connections; more get 503",
     ),
 )
 _OPTION_BY_FIELD = {option.field: option for option in OPTIONS}

@@ -8,9 +8,15 @@ transports (the single-process path does not hit uvicorn's multi-worker ``TCP_NO
 from __future__ import annotations
 
 import importlib.util
+from typing import TYPE_CHECKING, Any
 
 from mlendpoints.runtime.app import create_app
 from mlendpoints.runtime.config import Settings
+
+if TYPE_CHECKING:
+    import uvicorn
+
+    from mlendpoints.runtime.limits import Limits
 
 #: longer than the usual 60 s idle timeout of load balancers, so they close first (no reset races)
 KEEP_ALIVE_S = 75
@@ -20,20 +26,53 @@ def serve(settings: Settings) -> int:
     """Serve until SIGTERM/SIGINT (graceful: in-flight requests finish); returns the exit code."""
     import uvicorn
 
-    app = create_app(settings)
-    config = uvicorn.Config(
+    server = uvicorn.Server(uvicorn_config(create_app(settings), settings))
+    server.run()
+    return 0 if server.started else 1
+
+
+def limits_of(settings: Settings) -> Limits:
+    """The connection limits of ``settings`` (imports httptools: call only where it is installed)."""
+    from mlendpoints.runtime.limits import Limits
+
+    return Limits(
+        max_header_bytes=settings.max_header_bytes,
+        max_headers=settings.max_headers,
+        header_timeout_s=settings.header_timeout_ms / 1000,
+        body_timeout_s=settings.body_timeout_ms / 1000,
+        max_connections=settings.max_connections,
+    )
+
+
+def uvicorn_config(app: Any, settings: Settings) -> uvicorn.Config:
+    """uvicorn's configuration with the client limits of ``settings`` (see :mod:`.limits`).
+
+    With httptools (the runtime image) every limit is enforced by
+    :class:`~mlendpoints.runtime.limits.LimitedHttpToolsProtocol`; uvicorn's ``limit_concurrency``
+    sits one above ``max_connections`` so its own 503 only ever counts tasks. The h11 fallback gets
+    uvicorn's ``h11_max_incomplete_event_size`` (answered 400, not 431) and ``limit_concurrency``,
+    but no header or body timeouts.
+    """
+    import uvicorn
+
+    if importlib.util.find_spec("httptools"):
+        from mlendpoints.runtime.limits import protocol_class
+
+        http: Any = protocol_class(limits_of(settings))
+    else:
+        http = "h11"
+    return uvicorn.Config(
         app,
         host=settings.host,
         port=settings.port,
         loop="uvloop" if importlib.util.find_spec("uvloop") else "asyncio",
-        http="httptools" if importlib.util.find_spec("httptools") else "h11",
+        http=http,
         lifespan="on",
         access_log=False,
         log_config=None,
         server_header=False,
         timeout_keep_alive=KEEP_ALIVE_S,
         backlog=2048,
+        limit_concurrency=settings.max_connections + 1,
+        h11_max_incomplete_event_size=settings.max_header_bytes,
     )
-    server = uvicorn.Server(config)
-    server.run()
-    return 0 if server.started else 1

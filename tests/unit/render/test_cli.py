@@ -110,7 +110,7 @@ def test_deployment_without_its_endpoint_renders_with_a_note(
     )
     code, objs, err = run(capsys, "-f", str(f))
     assert code == 0
-    assert [o["kind"] for o in objs] == ["Deployment", "Service"]
+    assert [o["kind"] for o in objs] == ["Deployment", "Service", "NetworkPolicy"]
     assert "OnlineEndpoint elsewhere is not in the input" in err
 
 

@@ -45,11 +45,12 @@ def _everything() -> list[tuple[dict[str, Any], str]]:
 def test_all_kinds_are_rendered() -> None:
     kinds = sorted(o["kind"] for o, _ in _everything())
     assert kinds == [
-        "Deployment", "HTTPRoute", "HorizontalPodAutoscaler", "PodDisruptionBudget", "Secret", "Service", "Service",
+        "Deployment", "HTTPRoute", "HorizontalPodAutoscaler", "NetworkPolicy", "PodDisruptionBudget", "Secret",
+        "Service", "Service",
     ]  # fmt: skip
 
 
-@pytest.mark.parametrize("index", range(7))
+@pytest.mark.parametrize("index", range(8))
 def test_labels_owner_references_and_names_on_every_object(index: int) -> None:
     obj, owner_kind = _everything()[index]
     meta = obj["metadata"]

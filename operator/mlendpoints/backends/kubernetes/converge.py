@@ -22,6 +22,10 @@ class NameConflict(Exception):
     """A child's name is taken by an object we do not own (the user's, or another endpoint's)."""
 
 
+def _holder(obj: Body) -> str | None:
+    return (obj["metadata"].get("labels") or {}).get(OWNER_UID)
+
+
 async def converge(
     ctx: Context,
     desired: Sequence[Body],
@@ -40,8 +44,11 @@ async def converge(
         kind = resources.of(obj)
         name = obj["metadata"]["name"]
         current = await ctx.live(kind, namespace, name)
+        if current is not None and _holder(current) != owner_uid:
+            # The cache may be stale for kinds that are not watched (Secrets): ask the API once.
+            current = await ctx.call(ctx.kube.get, kind, namespace, name)
         if current is not None:
-            holder = (current["metadata"].get("labels") or {}).get(OWNER_UID)
+            holder = _holder(current)
             if holder != owner_uid:
                 raise NameConflict(
                     f"{kind.kind} {name!r} already exists and is not ours "

@@ -9,13 +9,13 @@ from pydantic import ValidationError
 
 from mlendpoints.api.v1alpha1 import DEFAULT_INSTANCE_TYPE, InstanceType, OnlineDeployment, OnlineEndpoint
 from mlendpoints.api.v1alpha1.instancetype import InstanceTypeSpec
-from mlendpoints.backends.kubernetes import outcome
+from mlendpoints.backends.kubernetes import outcome, references
 from mlendpoints.backends.kubernetes.context import Context
 from mlendpoints.backends.kubernetes.converge import NameConflict, converge
 from mlendpoints.backends.kubernetes.outcome import owner_reference, validation_message
 from mlendpoints.clients import resources
 from mlendpoints.clients.store import Body
-from mlendpoints.render import codehash
+from mlendpoints.render import codehash, names
 from mlendpoints.render import env as render_env
 from mlendpoints.render import online as render_online
 from mlendpoints.render.errors import RenderError
@@ -24,7 +24,13 @@ from mlendpoints.status.conditions import Outcome
 
 log = logging.getLogger(__name__)
 
-CHILD_KINDS = (resources.DEPLOYMENT, resources.SERVICE, resources.HPA, resources.PDB)
+CHILD_KINDS = (
+    resources.DEPLOYMENT,
+    resources.SERVICE,
+    resources.HPA,
+    resources.PDB,
+    resources.NETWORK_POLICY,
+)
 
 
 async def _adopt(ctx: Context, body: Body, endpoint: Body) -> None:
@@ -127,6 +133,24 @@ async def _hand_over_replicas(ctx: Context, desired: list[Body], namespace: str)
         ctx.store.upsert("Deployment", await ctx.call(ctx.kube.apply, obj))
 
 
+async def _references(ctx: Context, dep: OnlineDeployment, endpoint: Body, uid: str) -> Outcome | None:
+    """Secrets the pods would use: opted in by label, and the endpoint's own keys (see references)."""
+    namespace, name = endpoint["metadata"]["namespace"], dep.metadata.name or ""
+    refs = []
+    if dep.spec.model is not None and dep.spec.model.credentials_secret_ref is not None:
+        refs.append(("spec.model.credentialsSecretRef", dep.spec.model.credentials_secret_ref.name))
+    problem = await references.check_secrets(ctx, namespace, refs)
+    if problem is None and (endpoint.get("spec") or {}).get("authMode", "key") == "key":
+        keys = names.keys_secret(endpoint["metadata"]["name"])
+        problem = await references.check_keys_secret(ctx, namespace, keys, endpoint)
+        if problem is not None and problem.reason == reasons.NAME_CONFLICT:
+            # fail closed: no pod of ours may keep mounting a Secret that is not the endpoint's
+            await converge(ctx, [], owner_uid=uid, namespace=namespace, prunable=(resources.DEPLOYMENT,))
+    if problem is not None:
+        references.recheck_later(ctx, ("OnlineDeployment", namespace, name), problem)
+    return problem
+
+
 async def reconcile(ctx: Context, namespace: str, name: str) -> None:
     await outcome.run(ctx, "OnlineDeployment", namespace, name, _reconcile, events=True)
 
@@ -156,6 +180,9 @@ async def _reconcile(ctx: Context, body: Body, status: dict[str, Any]) -> Outcom
             f"endpoint {endpoint.metadata.name!r} has target {endpoint.spec.target}; this operator build reconciles "
             "target kubernetes only",
         )
+    problem = await _references(ctx, dep, endpoint_body, meta["uid"])
+    if problem is not None:
+        return problem
     compute, problem = await _compute(ctx, dep)
     if problem is not None:
         return problem

@@ -20,7 +20,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from mlendpoints.api.v1alpha1 import OnlineEndpoint
-from mlendpoints.backends.kubernetes import outcome, routecheck
+from mlendpoints.backends.kubernetes import outcome, references, routecheck
 from mlendpoints.backends.kubernetes.context import Context
 from mlendpoints.backends.kubernetes.converge import NameConflict, converge
 from mlendpoints.backends.kubernetes.outcome import validation_message
@@ -294,6 +294,14 @@ async def _reconcile(ctx: Context, body: Body, status: dict[str, Any]) -> Outcom
             reasons.TARGET_UNSUPPORTED,
             f"target {endpoint.spec.target} is not reconciled by this operator build",
         )
+    problem = references.host_conflict(ctx, body)
+    if problem is None and endpoint.spec.routing.tls_secret_name:
+        tls = [("spec.routing.tlsSecretName", endpoint.spec.routing.tls_secret_name)]
+        problem = await references.check_secrets(ctx, namespace, tls)
+        if problem is not None:
+            references.recheck_later(ctx, ("OnlineEndpoint", namespace, name), problem)
+    if problem is not None:
+        return problem
     keys, secret_annotations = await _keys(ctx, endpoint, body)
     states = _states(ctx, namespace, name)
     rendered = await _render(ctx, endpoint, states, keys)
