@@ -22,6 +22,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "fetch": ("mlendpoints.storage.cli", "storage initializer: download a model or code URI into a folder"),
     "monitor": ("mlendpoints.monitoring.cli", "model monitoring: monitor drift --baseline URI --target URI"),
     "profile": ("mlendpoints.monitoring.profile", "load-test a deployment locally and recommend its sizing"),
+    "batch": ("mlendpoints.batchctl", "batch jobs: run (locally or in a pod), invoke, show, list, cancel"),
     "dev": ("mlendpoints.devcluster.cli", "local control plane: dev cluster up|down|env|status, dev demo"),
 }
 

@@ -28,7 +28,7 @@ operator with this ServiceAccount's token, so a missing rule fails as a 403.
 # Children carry ownerReferences with blockOwnerDeletion, which needs update on the owner's
 # finalizers where the OwnerReferencesPermissionEnforcement admission plugin is enabled.
 - apiGroups: ["mlendpoints.io"]
-  resources: ["onlineendpoints/finalizers", "onlinedeployments/finalizers", "modelmonitors/finalizers"]
+  resources: ["onlineendpoints/finalizers", "onlinedeployments/finalizers", "modelmonitors/finalizers", "batchjobs/finalizers"]
   verbs: ["update"]
 # Children: watched (list, watch), read on a cache miss (get), server-side applied (patch; an
 # apply that creates the object is also authorized as create), pruned when no longer desired (delete).
@@ -65,6 +65,14 @@ operator with this ServiceAccount's token, so a missing rule fails as a 403.
 # Scoring code (codeConfiguration.configMap): read, and watched so a change rolls the pods.
 - apiGroups: [""]
   resources: ["configmaps"]
+  verbs: ["get", "list", "watch"]
+# BatchJobs run as Indexed Jobs (created once, suspended to cancel; deleted through owner references).
+- apiGroups: ["batch"]
+  resources: ["jobs"]
+  verbs: ["get", "list", "watch", "create", "patch"]
+# Claims named by batch deployments and jobs (pvc://): readiness checks only.
+- apiGroups: [""]
+  resources: ["persistentvolumeclaims"]
   verbs: ["get", "list", "watch"]
 # Events on Ready transitions, key rotations and kopf's own warnings.
 - apiGroups: [""]

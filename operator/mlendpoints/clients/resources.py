@@ -39,6 +39,7 @@ _ALL = [
     Kind("v1", "ConfigMap", "configmaps"),
     Kind("v1", "Pod", "pods"),
     Kind("v1", "Event", "events"),
+    Kind("v1", "PersistentVolumeClaim", "persistentvolumeclaims"),
     Kind("v1", "Namespace", "namespaces", namespaced=False),
     Kind("apps/v1", "Deployment", "deployments"),
     Kind("apps/v1", "ReplicaSet", "replicasets"),
@@ -77,6 +78,8 @@ SECRET = BY_KIND[("v1", "Secret")]
 CONFIGMAP = BY_KIND[("v1", "ConfigMap")]
 POD = BY_KIND[("v1", "Pod")]
 EVENT = BY_KIND[("v1", "Event")]
+PVC = BY_KIND[("v1", "PersistentVolumeClaim")]
+JOB = BY_KIND[("batch/v1", "Job")]
 DEPLOYMENT = BY_KIND[("apps/v1", "Deployment")]
 HPA = BY_KIND[("autoscaling/v2", "HorizontalPodAutoscaler")]
 PDB = BY_KIND[("policy/v1", "PodDisruptionBudget")]

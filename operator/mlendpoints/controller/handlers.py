@@ -88,6 +88,7 @@ for _group_version, _plural, _kind in (
     ("networking.k8s.io/v1", "ingresses", "Ingress"),
     ("networking.k8s.io/v1", "networkpolicies", "NetworkPolicy"),
     ("gateway.networking.k8s.io/v1", "httproutes", "HTTPRoute"),
+    ("batch/v1", "jobs", "Job"),
 ):
     _group, _, _version = _group_version.rpartition("/")
     kopf.on.event(_group, _version, _plural, labels=MANAGED, id=f"observe-{_plural}")(_observe(_kind))
@@ -102,4 +103,13 @@ def _referenced_configmap(name: str, namespace: str | None, **_: Any) -> bool:
 
 kopf.on.event("", "v1", "configmaps", when=_referenced_configmap, id="observe-configmaps")(
     _observe("ConfigMap")
+)
+
+
+def _referenced_pvc(name: str, namespace: str | None, **_: Any) -> bool:
+    return _manager is not None and _manager.watches_pvc(namespace or "", name)
+
+
+kopf.on.event("", "v1", "persistentvolumeclaims", when=_referenced_pvc, id="observe-pvcs")(
+    _observe("PersistentVolumeClaim")
 )

@@ -23,6 +23,7 @@ from mlendpoints.controller.queue import Item, Result, WorkQueue
 from mlendpoints.controller.settings import OperatorSettings
 
 log = logging.getLogger(__name__)
+BATCH_JOB_LABEL = "mlendpoints.io/batch-job"
 
 MANAGED = "app.kubernetes.io/managed-by=mlendpoints-operator"
 #: Kinds listed into the cache at startup (label selector for children we own).
@@ -43,6 +44,7 @@ PRIMED = (
     (resources.NETWORK_POLICY, MANAGED),
     (resources.HTTPROUTE, MANAGED),
     (resources.GATEWAY, None),  # not ours: read for Programmed and addresses (endpoint Ready)
+    (resources.JOB, MANAGED),
 )
 CHILD_OF_DEPLOYMENT = {
     "Deployment",
@@ -188,6 +190,8 @@ class Manager:
             if event_type != "DELETED":
                 add(("BatchJob", namespace, name))
         elif kind == "ConfigMap":
+            for ns, user in self._batch_users("ConfigMap", namespace, name):
+                add(("BatchDeployment", ns, user))
             for dep in self.store.in_namespace("OnlineDeployment", namespace):
                 code = (dep.get("spec") or {}).get("codeConfiguration") or {}
                 if (code.get("configMap") or {}).get("name") == name:
@@ -195,6 +199,13 @@ class Manager:
         elif kind == "Gateway":
             for ep_ns, ep_name in endpoint.gateway_users(self.ctx, namespace, name):
                 add(("OnlineEndpoint", ep_ns, ep_name))
+        elif kind in ("Job", "Pod") and labels.get(BATCH_JOB_LABEL):
+            add(("BatchJob", namespace, labels[BATCH_JOB_LABEL]))
+        elif kind == "PersistentVolumeClaim":
+            for ns, user in self._batch_users("PersistentVolumeClaim", namespace, name):
+                add(("BatchDeployment", ns, user))
+            for job in self.store.in_namespace("BatchJob", namespace):
+                add(("BatchJob", namespace, job["metadata"]["name"]))
         elif kind in CHILD_OF_DEPLOYMENT and labels.get("mlendpoints.io/deployment"):
             add(("OnlineDeployment", namespace, labels["mlendpoints.io/deployment"]))
             if kind == "Deployment" and labels.get("mlendpoints.io/endpoint"):
@@ -204,7 +215,36 @@ class Manager:
             add(("OnlineEndpoint", namespace, labels["mlendpoints.io/endpoint"]))
         metrics.QUEUE_DEPTH.set(self.queue.depth())
 
+    def _batch_users(self, kind: str, namespace: str, name: str) -> list[tuple[str, str]]:
+        """BatchDeployments whose model/code claim (PersistentVolumeClaim) or code ConfigMap is ``name``."""
+        out = []
+        for bdep in self.store.in_namespace("BatchDeployment", namespace):
+            spec = bdep.get("spec") or {}
+            code = spec.get("codeConfiguration") or {}
+            if kind == "ConfigMap":
+                hit = (code.get("configMap") or {}).get("name") == name
+            else:
+                uris = [(spec.get("model") or {}).get("path") or "", code.get("code") or ""]
+                hit = any(u.startswith(f"pvc://{name}/") or u == f"pvc://{name}" for u in uris)
+            if hit:
+                out.append((namespace, bdep["metadata"]["name"]))
+        return out
+
+    def watches_pvc(self, namespace: str, name: str) -> bool:
+        """Whether a batch resource refers to the claim (only those claims' events are watched)."""
+        if self._batch_users("PersistentVolumeClaim", namespace, name):
+            return True
+        for job in self.store.in_namespace("BatchJob", namespace):
+            spec = job.get("spec") or {}
+            uris = [i.get("path", "") for i in (spec.get("inputs") or {}).values()]
+            uris.append((spec.get("output") or {}).get("path", ""))
+            if any(u.startswith(f"pvc://{name}/") or u == f"pvc://{name}" for u in uris):
+                return True
+        return False
+
     def watches_configmap(self, namespace: str, name: str) -> bool:
+        if self._batch_users("ConfigMap", namespace, name):
+            return True
         for dep in self.store.in_namespace("OnlineDeployment", namespace):
             code = (dep.get("spec") or {}).get("codeConfiguration") or {}
             if (code.get("configMap") or {}).get("name") == name:

@@ -34,6 +34,7 @@ from mlendpoints.api.v1alpha1.common import (
     EnvironmentSpec,
     ModelSpec,
     ResourceRequirements,
+    SecretRef,
     StatusBase,
 )
 from mlendpoints.api.v1alpha1.meta import Resource
@@ -255,14 +256,18 @@ class JobInput(ApiModel):
     type: InputType = InputType.uri_folder
     """uri_folder (every file in it) or uri_file (one file)."""
     path: Annotated[str, Field(min_length=1, max_length=2048, pattern=MODEL_URI_PATTERN)]
-    """URI of the data (pvc://, https://, s3://, gs://, az://, abfss://, wasbs://, azureml:)."""
+    """URI of the data (pvc://<claim>/<path>, s3://, gs://, az://, abfss://, wasbs://; https:// for uri_file)."""
+    credentials_secret_ref: SecretRef | None = None
+    """Secret whose keys become the batch pods' environment (AZURE_STORAGE_*, AWS_*, ...) for this URI."""
 
 
 class JobOutput(ApiModel):
     """Where results are written."""
 
     path: Annotated[str, Field(min_length=1, max_length=2048, pattern=MODEL_URI_PATTERN)]
-    """URI of the output folder."""
+    """URI of the output folder (pvc://<claim>/<path>, az://, abfss://, wasbs://, s3://, gs://)."""
+    credentials_secret_ref: SecretRef | None = None
+    """Secret whose keys become the batch pods' environment for writing the output."""
 
 
 class SettingsOverrides(ApiModel):
@@ -289,9 +294,19 @@ class SettingsOverrides(ApiModel):
 
 
 class BatchJobSpec(ApiModel):
-    """Desired state of a BatchJob (immutable once created, like a Kubernetes Job)."""
+    """Desired state of a BatchJob: immutable once created (like a Kubernetes Job), except ``suspend``."""
 
-    model_config = ConfigDict(json_schema_extra=immutable("BatchJob spec"))
+    model_config = ConfigDict(
+        json_schema_extra=rules(
+            Rule(
+                "self.endpointName == oldSelf.endpointName && self.inputs == oldSelf.inputs"
+                " && self.?deploymentName == oldSelf.?deploymentName && self.?output == oldSelf.?output"
+                " && self.?overrides == oldSelf.?overrides",
+                "BatchJob spec is immutable except suspend",
+                reason="FieldValueForbidden",
+            )
+        )
+    )
 
     endpoint_name: Name
     """BatchEndpoint to run on."""
@@ -303,6 +318,9 @@ class BatchJobSpec(ApiModel):
     """Output folder; required for target kubernetes."""
     overrides: SettingsOverrides | None = None
     """Overrides of the deployment's settings for this job."""
+    suspend: bool = False
+    """Cancel: true deletes the job's pods (phase Canceled); finished mini-batches stay recorded in the
+    output, so setting it back to false resumes where the job stopped."""
 
 
 class JobPhase(StrEnum):
@@ -310,6 +328,7 @@ class JobPhase(StrEnum):
     running = "Running"
     succeeded = "Succeeded"
     failed = "Failed"
+    canceled = "Canceled"
 
 
 class JobProgress(ApiModel):
@@ -331,7 +350,7 @@ class BatchJobStatus(StatusBase):
     """Observed state of a BatchJob."""
 
     phase: JobPhase | None = None
-    """Pending, Running, Succeeded or Failed."""
+    """Pending, Running, Succeeded, Failed or Canceled."""
     progress: JobProgress | None = None
     """Counters."""
     progress_text: str | None = None
@@ -359,7 +378,11 @@ class BatchJob(Resource):
         short_names=("bjob",),
         columns=(
             PrinterColumn("Phase", ".status.phase"),
-            PrinterColumn("Progress", ".status.progressText"),
+            READY_COLUMN,
+            PrinterColumn(
+                "Reason", '.status.conditions[?(@.type=="Ready")].reason', description="Why (not) ready"
+            ),
+            PrinterColumn("Progress", ".status.progressText", description="Mini-batches done/total"),
             PrinterColumn("Endpoint", ".spec.endpointName", priority=1),
             AGE_COLUMN,
         ),

@@ -1,9 +1,5 @@
-"""Reconcile BatchEndpoint, BatchDeployment and BatchJob status: validation and references.
-
-This version checks batch resources and reports on them (so GitOps tools and ``kubectl wait``
-see the truth), but does not execute BatchJobs: a valid job is reported ``Stalled`` with reason
-``BatchExecutionUnavailable`` rather than silently ``Current``. See docs/status.md.
-"""
+"""Reconcile BatchEndpoint and BatchDeployment status (references, model/code/claim existence);
+BatchJobs are in :mod:`.batchjob`."""
 
 from __future__ import annotations
 
@@ -11,8 +7,8 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from mlendpoints.api.v1alpha1 import BatchDeployment, BatchEndpoint, BatchJob
-from mlendpoints.backends.kubernetes import outcome
+from mlendpoints.api.v1alpha1 import BatchDeployment, BatchEndpoint
+from mlendpoints.backends.kubernetes import batchjob, outcome
 from mlendpoints.backends.kubernetes.context import Context
 from mlendpoints.backends.kubernetes.outcome import validation_message
 from mlendpoints.clients import resources
@@ -30,7 +26,7 @@ async def reconcile_deployment(ctx: Context, namespace: str, name: str) -> None:
 
 
 async def reconcile_job(ctx: Context, namespace: str, name: str) -> None:
-    await outcome.run(ctx, "BatchJob", namespace, name, _job, events=False)
+    await outcome.run(ctx, "BatchJob", namespace, name, batchjob.reconcile, events=True)
 
 
 async def _endpoint(ctx: Context, body: Body, status: dict[str, Any]) -> Outcome:
@@ -69,36 +65,10 @@ async def _deployment(ctx: Context, body: Body, status: dict[str, Any]) -> Outco
     ):
         msg = f"InstanceType {dep.spec.instance_type!r} does not exist"
         return Outcome.stalled(reasons.UNKNOWN_INSTANCE_TYPE, msg)
+    missing = await batchjob.missing_sources(ctx, dep, namespace)
+    if missing is not None:
+        return missing
     if ctx.store.get("BatchEndpoint", namespace, dep.spec.endpoint_name) is None:
         msg = f"BatchEndpoint {dep.spec.endpoint_name!r} does not exist yet"
         return Outcome.progressing(reasons.WAITING_FOR_ENDPOINT, msg)
-    return Outcome.ready("valid")
-
-
-async def _job(ctx: Context, body: Body, status: dict[str, Any]) -> Outcome:
-    namespace = body["metadata"]["namespace"]
-    try:
-        job = BatchJob.model_validate(body)
-    except ValidationError as exc:
-        status["phase"] = "Failed"
-        return Outcome.stalled(reasons.INVALID_SPEC, validation_message(exc))
-    ep = ctx.store.get("BatchEndpoint", namespace, job.spec.endpoint_name)
-    if ep is None:
-        status["phase"] = "Pending"
-        msg = f"BatchEndpoint {job.spec.endpoint_name!r} does not exist yet"
-        return Outcome.progressing(reasons.WAITING_FOR_ENDPOINT, msg)
-    deployment = job.spec.deployment_name or ((ep.get("spec") or {}).get("defaults") or {}).get(
-        "deploymentName"
-    )
-    status["deploymentName"] = deployment
-    if not deployment:
-        status["phase"] = "Failed"
-        msg = "the job names no deploymentName and the endpoint has no defaults.deploymentName"
-        return Outcome.stalled(reasons.INVALID_SPEC, msg)
-    if ctx.store.get("BatchDeployment", namespace, deployment) is None:
-        status["phase"] = "Pending"
-        msg = f"BatchDeployment {deployment!r} does not exist yet"
-        return Outcome.progressing(reasons.WAITING_FOR_DEPLOYMENTS, msg)
-    status["phase"] = "Pending"
-    msg = "this operator version validates BatchJobs but does not execute them (batch execution is a later release)"
-    return Outcome.stalled(reasons.BATCH_EXECUTION_UNAVAILABLE, msg)
+    return Outcome.ready("model and code found")

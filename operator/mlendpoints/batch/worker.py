@@ -1,0 +1,209 @@
+"""One worker process: loads the scoring script (``init()`` once) or the MLflow model, then scores
+mini-batches sent by the pool until told to stop.
+
+Azure ML's contract for ``run(mini_batch)``: ``mini_batch`` is a list of local file paths;
+``run`` returns a list or a pandas DataFrame whose length is the number of succeeded items.
+Anything else fails the mini-batch. Remote inputs are downloaded to a local folder first and
+removed after the call.
+
+Messages on the pipe (pool -> worker): ``("run", mini_batch_id, [(input_index, rel), ...])``,
+``("stop",)``; (worker -> pool): ``("ready", pid)``, ``("init_failed", message, traceback)``,
+``("done", mini_batch_id, Result)``.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import tempfile
+import traceback
+from dataclasses import dataclass
+from multiprocessing.connection import Connection
+from typing import Any
+
+from mlendpoints.batch import contract
+from mlendpoints.batch.config import APPEND_ROW, RunConfig
+from mlendpoints.batch.files import Location
+
+log = logging.getLogger("mlendpoints.batch.worker")
+
+RETURN_TYPE_MESSAGE = (
+    "run() returned {kind}; run() must return a list or a DataFrame "
+    "(its length is the number of successfully processed items)"
+)
+
+
+@dataclass(frozen=True)
+class Result:
+    ok: bool
+    items: int
+    """Files in the mini-batch."""
+    succeeded: int = 0
+    """Items that succeeded: the length of what run() returned, at most ``items``."""
+    rows: bytes = b""
+    """appendRow text of the returned rows (one line per row)."""
+    error: str = ""
+    traceback: str = ""
+
+
+def format_rows(result: Any) -> bytes:
+    """appendRow text: a DataFrame's rows without header or index, values separated by a space;
+    a list's elements one per line (a list/tuple/array element's values separated by a space)."""
+    if hasattr(result, "to_csv"):
+        text: str = result.to_csv(sep=" ", header=False, index=False, lineterminator="\n")
+        return text.encode()
+    lines = []
+    for element in result:
+        if isinstance(element, list | tuple) or hasattr(element, "tolist"):
+            values = element.tolist() if hasattr(element, "tolist") else element
+            lines.append(" ".join(str(v) for v in values) if isinstance(values, list) else str(values))
+        else:
+            lines.append(str(element))
+    return ("".join(line + "\n" for line in lines)).encode()
+
+
+def _kind(value: Any) -> str:
+    return "None" if value is None else f"a {type(value).__name__}"
+
+
+class MlflowBatch:
+    """Scores CSV/Parquet files with an MLflow model, its signature enforced (the runtime's loader)."""
+
+    def __init__(self, model_dir: str | None) -> None:
+        from mlendpoints.runtime.mlflow_model import MlflowScorer, find_model
+
+        path = find_model(model_dir)
+        if path is None:
+            raise FileNotFoundError(f"no MLmodel file under the model folder {model_dir!r}")
+        self.scorer = MlflowScorer(path)
+        self.scorer.load()
+
+    def run(self, mini_batch: list[str]) -> Any:
+        import pandas as pd
+
+        frames = [self._score(path) for path in mini_batch]
+        return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+
+    def _score(self, path: str) -> Any:
+        import pandas as pd
+
+        from mlendpoints.runtime.mlflow_inputs import TENSORS, MlflowItem
+
+        lowered = path.lower()
+        if lowered.endswith((".parquet", ".pq")):
+            frame = pd.read_parquet(path)
+        elif lowered.endswith((".csv", ".csv.gz", ".txt")):
+            frame = pd.read_csv(path)
+        else:
+            raise ValueError(f"{os.path.basename(path)}: MLflow models score CSV or Parquet files only")
+        sig = self.scorer.signature
+        if sig.kind == "none":
+            prediction = self.scorer.model.predict(frame)
+        else:
+            data = (
+                {sig.names[0] if sig.names else "input": frame.to_numpy()}
+                if sig.kind == "tensor"
+                else {str(c): frame[c].to_numpy() for c in frame.columns}
+            )
+            try:
+                prediction = self.scorer.predict(MlflowItem(TENSORS, data, protocol="batch"))
+            except Exception as exc:
+                message = getattr(exc, "message", None) or str(exc)
+                raise ValueError(f"{os.path.basename(path)}: {message}") from exc
+        out = (
+            prediction.copy()
+            if hasattr(prediction, "columns")
+            else pd.DataFrame(
+                {"prediction": list(prediction) if getattr(prediction, "ndim", 1) > 1 else prediction}
+            )
+        )
+        out["file"] = os.path.basename(path)
+        return out
+
+
+def load(config: RunConfig) -> Any:
+    """An object with ``run(mini_batch)``: the user's script module (after ``init()``) or MLflow."""
+    if config.entry_script:
+        from mlendpoints.runtime.config import Settings
+        from mlendpoints.runtime.script import ScriptScorer
+
+        scorer = ScriptScorer(
+            Settings(
+                model_dir=config.model_dir, source_dir=config.source_dir, entry_script=config.entry_script
+            )
+        )
+        scorer.load()  # imports the script and calls init()
+        return scorer.module
+    return MlflowBatch(config.model_dir)
+
+
+def _local_paths(config: RunConfig, files: list[tuple[int, str]], scratch: str) -> list[str]:
+    paths = []
+    for input_index, rel in files:
+        inp = config.inputs[input_index]
+        single = inp.type == "uri_file"
+        where = Location(inp.path)
+        if where.local:
+            paths.append(where.file_path(rel, single=single))
+            continue
+        dest = os.path.join(scratch, inp.name, *rel.split("/"))
+        where.download(rel, dest, single=single)
+        paths.append(dest)
+    return paths
+
+
+def execute(model: Any, config: RunConfig, files: list[tuple[int, str]], scratch: str) -> Result:
+    """Run one mini-batch and judge what ``run`` returned."""
+    import pandas as pd
+
+    items = len(files)
+    try:
+        mini_batch = _local_paths(config, files, scratch)
+        result = model.run(mini_batch)
+    except BaseException as exc:  # scripts raise anything, SystemExit included
+        return Result(
+            False, items, error=f"{type(exc).__name__}: {exc}"[:2000], traceback=traceback.format_exc()
+        )
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+    if not isinstance(result, list | pd.DataFrame):
+        return Result(False, items, error=RETURN_TYPE_MESSAGE.format(kind=_kind(result)))
+    rows = format_rows(result) if config.output_action == APPEND_ROW else b""
+    return Result(True, items, succeeded=min(len(result), items), rows=rows)
+
+
+def _setup(config: RunConfig, bi_output: str) -> None:
+    os.environ.update(config.extra_env)
+    if config.model_dir:
+        os.environ[contract.MODEL_DIR] = config.model_dir
+    os.environ["AZUREML_BI_OUTPUT_PATH"] = bi_output
+    os.environ.setdefault("AZUREML_RUN_ID", config.job_name)
+    os.environ["AZUREML_NODE_RANK"] = str(config.index)
+    logging.basicConfig(
+        level=config.logging_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+
+
+def main(conn: Connection, config: RunConfig, bi_output: str) -> None:
+    """The worker process's entry point (``multiprocessing`` spawn target)."""
+    _setup(config, bi_output)
+    try:
+        model = load(config)
+    except BaseException as exc:
+        conn.send(("init_failed", f"{type(exc).__name__}: {exc}"[:2000], traceback.format_exc()))
+        return
+    conn.send(("ready", os.getpid()))
+    scratch_root = tempfile.mkdtemp(prefix="mlendpoints-batch-")
+    try:
+        while True:
+            try:
+                message = conn.recv()
+            except (EOFError, OSError):
+                return
+            if message[0] != "run":
+                return
+            _, mb_id, files = message
+            conn.send(("done", mb_id, execute(model, config, files, os.path.join(scratch_root, str(mb_id)))))
+    finally:
+        shutil.rmtree(scratch_root, ignore_errors=True)

@@ -1,0 +1,156 @@
+"""``mlendpoints batch``: run the batch runner, or create and follow BatchJobs in a cluster.
+
+    mlendpoints batch run -f deployment.yaml --input DIR_OR_URI --output DIR   # no cluster
+    mlendpoints batch invoke ENDPOINT --input URI [--deployment D] [--output URI] [--set k=v] [--stream]
+    mlendpoints batch show JOB | list [ENDPOINT] | cancel JOB        (-n NAMESPACE, --kubeconfig)
+
+``invoke`` creates a BatchJob (the Kubernetes API is the REST trigger; see docs/batch.md), with
+``--set`` overrides of the deployment's settings; ``--stream`` follows its phase and progress
+until it finishes (exit status 0 Succeeded, 1 Failed or Canceled). ``cancel`` sets
+``spec.suspend`` (the Job's pods are deleted; setting it back to false resumes).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+import uuid
+from typing import Any
+
+from mlendpoints.api.v1alpha1.base import API_VERSION
+
+ACTIVE = {"Pending", "Running", None}
+
+
+def _client(args: argparse.Namespace) -> Any:
+    from mlendpoints.clients.kube import Kube, load_api_client
+
+    return Kube(load_api_client(args.kubeconfig), field_manager="mlendpoints-cli")
+
+
+def _common(p: argparse.ArgumentParser) -> None:
+    p.add_argument("-n", "--namespace", default="default")
+    p.add_argument("--kubeconfig", default=None)
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="mlendpoints batch", description=__doc__.split("\n\n")[0])
+    sub = p.add_subparsers(dest="verb", required=True)
+    sub.add_parser("run", help="run the batch runner (locally with -f, or in a Job's pod)", add_help=False)
+    inv = sub.add_parser("invoke", help="create a BatchJob on an endpoint")
+    inv.add_argument("endpoint")
+    inv.add_argument(
+        "--input", action="append", required=True, help="input URI (repeatable; name=URI names it)"
+    )
+    inv.add_argument("--input-type", choices=["uri_folder", "uri_file"], default="uri_folder")
+    inv.add_argument("--deployment")
+    inv.add_argument("--output", help="output folder URI (pvc://claim/path, az://..., ...)")
+    inv.add_argument("--name", help="BatchJob name (default: <endpoint>-<random>)")
+    inv.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
+    inv.add_argument("--stream", action="store_true", help="follow progress until the job finishes")
+    _common(inv)
+    for verb in ("show", "cancel"):
+        sp = sub.add_parser(verb)
+        sp.add_argument("job")
+        _common(sp)
+    ls = sub.add_parser("list")
+    ls.add_argument("endpoint", nargs="?")
+    _common(ls)
+    return p
+
+
+def _job_manifest(args: argparse.Namespace) -> dict[str, Any]:
+    from mlendpoints.api.v1alpha1.batch import BatchJob
+    from mlendpoints.batch.settings import parse_overrides
+
+    inputs = {}
+    for n, raw in enumerate(args.input):
+        name, sep, uri = raw.partition("=")
+        if not sep or "://" in name:
+            name, uri = ("data" if len(args.input) == 1 else f"input{n}"), raw
+        inputs[name] = {"type": args.input_type, "path": uri}
+    spec: dict[str, Any] = {"endpointName": args.endpoint, "inputs": inputs}
+    if args.deployment:
+        spec["deploymentName"] = args.deployment
+    if args.output:
+        spec["output"] = {"path": args.output}
+    if args.overrides:
+        spec["overrides"] = parse_overrides(args.overrides).to_dict()
+    name = args.name or f"{args.endpoint}-{uuid.uuid4().hex[:6]}"
+    body = {
+        "apiVersion": API_VERSION,
+        "kind": "BatchJob",
+        "metadata": {"name": name, "namespace": args.namespace},
+        "spec": spec,
+    }
+    BatchJob.model_validate(body)  # the same rules the API server's schema enforces, with clearer messages
+    return body
+
+
+def _line(body: dict[str, Any]) -> str:
+    status = body.get("status") or {}
+    ready: dict[str, Any] = next((c for c in status.get("conditions") or [] if c.get("type") == "Ready"), {})
+    return (
+        f"{body['metadata']['name']}  phase={status.get('phase') or '-'}  progress={status.get('progressText') or '-'}"
+        f"  reason={ready.get('reason') or '-'}" + (f"  {ready['message']}" if ready.get("message") else "")
+    )
+
+
+def _stream(kube: Any, namespace: str, name: str) -> int:
+    from mlendpoints.clients import resources
+
+    last = ""
+    while True:
+        body = kube.get(resources.BATCH_JOB, namespace, name)
+        if body is None:
+            print(f"BatchJob {name} was deleted", file=sys.stderr)
+            return 1
+        line = _line(body)
+        if line != last:
+            print(line, flush=True)
+            last = line
+        phase = (body.get("status") or {}).get("phase")
+        if phase not in ACTIVE:
+            out = (body.get("status") or {}).get("outputUri")
+            if out:
+                print(f"outputs: {out}")
+            return 0 if phase == "Succeeded" else 1
+        time.sleep(2)
+
+
+def main(argv: list[str]) -> int:
+    if argv and argv[0] == "run":
+        from mlendpoints.batch.cli import main as run_main
+
+        return run_main(argv[1:])
+    args = _parser().parse_args(argv)
+    from mlendpoints.clients import resources
+
+    kube = _client(args)
+    if args.verb == "invoke":
+        try:
+            body = _job_manifest(args)
+        except ValueError as exc:
+            print(f"mlendpoints batch invoke: {exc}", file=sys.stderr)
+            return 2
+        created = kube.create(body)
+        print(f"batchjob.mlendpoints.io/{created['metadata']['name']} created")
+        return _stream(kube, args.namespace, created["metadata"]["name"]) if args.stream else 0
+    if args.verb == "list":
+        for body in kube.list(resources.BATCH_JOB, args.namespace):
+            if args.endpoint is None or (body.get("spec") or {}).get("endpointName") == args.endpoint:
+                print(_line(body))
+        return 0
+    body = kube.get(resources.BATCH_JOB, args.namespace, args.job)
+    if body is None:
+        print(f"BatchJob {args.job!r} not found in namespace {args.namespace}", file=sys.stderr)
+        return 1
+    if args.verb == "show":
+        import yaml
+
+        print(yaml.safe_dump({"spec": body.get("spec"), "status": body.get("status")}, sort_keys=False))
+        return 0
+    kube.patch(resources.BATCH_JOB, args.namespace, args.job, {"spec": {"suspend": True}})
+    print(f"batchjob.mlendpoints.io/{args.job} canceled (spec.suspend=true)")
+    return 0
