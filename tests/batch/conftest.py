@@ -54,3 +54,25 @@ def run_job(tmp_path: Path) -> Callable[..., tuple[Outcome, Path]]:
         return run_index(config), out
 
     return run
+
+
+COLUMNS = ["f0", "f1", "f2", "f3"]
+
+
+@pytest.fixture(scope="session")
+def mlflow_model(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Any]:
+    """An sklearn classifier saved as an MLflow model with a column signature (f0..f3, double);
+    returns (model folder, fitted estimator)."""
+    import mlflow.sklearn
+    import pandas as pd
+    from mlflow.models import infer_signature
+    from sklearn.datasets import make_classification
+    from sklearn.linear_model import LogisticRegression
+
+    X, y = make_classification(n_samples=200, n_features=4, n_informative=3, n_redundant=1, random_state=0)
+    frame = pd.DataFrame(X, columns=COLUMNS)
+    model = LogisticRegression(random_state=0).fit(frame, y)
+    folder = tmp_path_factory.mktemp("mlflow") / "model"
+    signature = infer_signature(frame.head(), model.predict(frame.head()))
+    mlflow.sklearn.save_model(model, str(folder), signature=signature, serialization_format="cloudpickle")
+    return folder, model

@@ -266,3 +266,41 @@ def test_summary_only_writes_counts_not_rows(tmp_path: Path, run_job: Run) -> No
     assert outcome.counters.succeeded_items == 2
     assert not (out / "predictions.csv").exists()
     assert "output_action: summaryOnly" in read_log(out, "job_result.txt")
+
+
+def test_a_crashed_worker_is_replaced_and_its_mini_batch_retried(tmp_path: Path, run_job: Run) -> None:
+    data = tmp_path / "data"
+    make_files(data, ["a.txt", "crash.txt"])
+    script = """
+import os
+def init(): pass
+def run(mini_batch):
+    p = mini_batch[0]
+    if p.endswith("crash.txt") and not os.path.exists(p + ".seen"):
+        open(p + ".seen", "w").close()
+        os._exit(1)
+    return [os.path.basename(p)]
+"""
+    outcome, out = run_job(script, data, mini_batch_size=1, max_retries=1)
+    assert outcome.ok
+    assert outcome.counters.failed_items == 0
+    assert (out / "predictions.csv").read_text().split() == ["a.txt", "crash.txt"]
+
+
+def test_logging_level_reaches_the_workers(tmp_path: Path, run_job: Run, capfd: Any) -> None:
+    data = tmp_path / "data"
+    make_files(data, ["a.txt"])
+    script = """
+import logging
+def init(): pass
+def run(mini_batch):
+    logging.getLogger("user").debug("debug-line")
+    logging.getLogger("user").warning("warning-line")
+    return mini_batch
+"""
+    run_job(script, data, logging_level="warning")
+    err = capfd.readouterr().err
+    assert "warning-line" in err
+    assert "debug-line" not in err
+    run_job(script, data, logging_level="debug", output=tmp_path / "o2")
+    assert "debug-line" in capfd.readouterr().err

@@ -5,10 +5,9 @@ Locally::
 
     mlendpoints batch run -f deployment.yaml --input DIR_OR_URI --output DIR [--set key=value ...]
 
-``model.path`` and ``codeConfiguration.code`` may be local paths (relative to the manifest's
-folder), ``file://`` or a URI the storage initializer downloads (https, s3, gs, az, abfss,
-wasbs); ``pvc://``, ``oci://`` and code in a ConfigMap exist only in a cluster: point
-``--model-dir``/``--code-dir`` at local copies. ``--set`` takes the BatchJob's settings
+``model.path`` and ``codeConfiguration.code`` are fetched when the storage initializer can
+download them (https, s3, gs, az, abfss, wasbs); ``pvc://``, ``oci://`` and code in a ConfigMap
+exist only in a cluster: point ``--model-dir``/``--code-dir`` at local copies. ``--set`` takes the BatchJob's settings
 overrides (``miniBatchSize=5``, ``retrySettings.timeout=60``, snake_case works too).
 
 Exit status: 0 the job succeeded (failures below errorThreshold included), 3 it failed, 2 bad input.
