@@ -1,4 +1,6 @@
-"""Batch kinds get honest status: references checked, kstatus-readable outcomes, never a silent Current."""
+"""Batch kinds get honest status: references checked, kstatus-readable outcomes, never a silent Current.
+
+BatchJob execution (Job, pods, progress) is in test_batch_jobs.py."""
 
 from __future__ import annotations
 
@@ -15,58 +17,6 @@ pytestmark = pytest.mark.usefixtures("operator")
 
 def _kstatus(cluster: Any, kind: str, name: str, ns: str) -> str:
     return kstatus.compute(get(cluster, kind, name, ns) or {})
-
-
-def test_batch_resources_report_references_and_job_execution_state(cluster: Any, namespace: str) -> None:
-    ns = namespace
-    dep = {
-        "apiVersion": API,
-        "kind": "BatchDeployment",
-        "metadata": {"name": "scorer", "namespace": ns},
-        "spec": {
-            "endpointName": "bep1",
-            "model": {"path": "pvc://models/m/", "type": "mlflow"},
-            "settings": {"miniBatchSize": 5},
-        },
-    }
-    ep = {
-        "apiVersion": API,
-        "kind": "BatchEndpoint",
-        "metadata": {"name": "bep1", "namespace": ns},
-        "spec": {"defaults": {"deploymentName": "scorer"}},
-    }
-    job = {
-        "apiVersion": API,
-        "kind": "BatchJob",
-        "metadata": {"name": "job1", "namespace": ns},
-        "spec": {
-            "endpointName": "bep1",
-            "inputs": {"data": {"path": "pvc://data/in/"}},
-            "output": {"path": "pvc://data/out/"},
-        },
-    }
-    cluster.apply(job)
-    # The endpoint does not exist yet: the job is in progress, not Current.
-    wait_for(
-        lambda: (
-            _kstatus(cluster, "bjob", "job1", ns) == kstatus.IN_PROGRESS
-            and (get(cluster, "bjob", "job1", ns) or {}).get("status", {}).get("phase") == "Pending"
-        ),
-        what="job pending",
-    )
-    cluster.apply([ep, dep])
-    wait_for(lambda: _kstatus(cluster, "bep", "bep1", ns) == kstatus.CURRENT, what="batch endpoint current")
-    wait_for(
-        lambda: _kstatus(cluster, "bdep", "scorer", ns) == kstatus.CURRENT, what="batch deployment current"
-    )
-    wait_for(
-        lambda: _kstatus(cluster, "bjob", "job1", ns) == kstatus.FAILED, what="job reported as not executable"
-    )
-    body = get(cluster, "bjob", "job1", ns)
-    assert body is not None
-    assert body["status"]["deploymentName"] == "scorer"
-    stalled = next(c for c in body["status"]["conditions"] if c["type"] == "Stalled")
-    assert stalled["reason"] == "BatchExecutionUnavailable"
 
 
 def test_batch_deployment_with_unknown_instance_type_is_stalled(cluster: Any, namespace: str) -> None:

@@ -27,7 +27,7 @@ from pydantic import ValidationError
 
 from mlendpoints.api.v1alpha1 import KINDS, InstanceType, OnlineDeployment, OnlineEndpoint
 from mlendpoints.api.v1alpha1.base import API_VERSION, Target
-from mlendpoints.render import codehash, online, traffic
+from mlendpoints.render import batchcli, codehash, online, traffic
 from mlendpoints.render.errors import RenderError
 from mlendpoints.render.settings import RenderSettings
 
@@ -47,6 +47,8 @@ class Inputs:
     instance_types: dict[str, InstanceType] = field(default_factory=dict)
     config_maps: dict[tuple[str, str], str] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
+    #: BatchEndpoints, BatchDeployments and BatchJobs (rendered by :mod:`.batchcli`)
+    batch: list[Any] = field(default_factory=list)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -227,7 +229,7 @@ def _collect(docs: list[tuple[str, dict[str, Any]]], namespace: str) -> Inputs:
         elif isinstance(obj, InstanceType):
             out.instance_types[obj.metadata.name] = obj
         else:
-            out.notes.append(f"{where}: {kind} {name} is valid; render covers online endpoints only")
+            out.batch.append(obj)
     return out
 
 
@@ -334,6 +336,10 @@ def render(args: argparse.Namespace) -> tuple[str, list[str], list[str]]:
             )
         )
         out.append(_deployment_objects(dep, stand_in, inputs, settings))
+    try:
+        out.append(batchcli.render_batch(inputs.batch, inputs.instance_types, settings, inputs.notes))
+    except RenderError as exc:
+        raise InputError(str(exc)) from exc
     return "".join(out), inputs.notes, problems
 
 

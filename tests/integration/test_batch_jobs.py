@@ -1,0 +1,208 @@
+"""BatchJobs against the real control plane: the Indexed Job, status while running and after,
+failure, cancel and deletion.
+
+The job's pods are kept unscheduled (an InstanceType whose nodeSelector matches no node) and the
+test plays the kubelet: it writes each pod's terminal status with the runner's termination
+message, as a real kubelet does when the container exits. The Job controller (kube-controller-
+manager) then does what it does in any cluster: counts indexes, applies the podFailurePolicy,
+completes or fails the Job.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+
+from mlendpoints.batch import contract
+from mlendpoints.status import kstatus
+from tests.integration.conftest import get, wait_condition, wait_for
+from tests.integration.test_online import API
+
+pytestmark = pytest.mark.usefixtures("operator")
+
+
+def _pvc(name: str, ns: str) -> dict[str, Any]:
+    return {
+        "apiVersion": "v1",
+        "kind": "PersistentVolumeClaim",
+        "metadata": {"name": name, "namespace": ns},
+        "spec": {"accessModes": ["ReadWriteMany"], "resources": {"requests": {"storage": "1Gi"}}},
+    }
+
+
+def _setup(cluster: Any, ns: str, it: str) -> None:
+    cluster.apply(
+        {"apiVersion": API, "kind": "InstanceType", "metadata": {"name": it},
+         "spec": {"nodeSelector": {"mlendpoints.io/test-node": "none"},
+                  "resources": {"requests": {"cpu": "1", "memory": "1Gi"}}}}
+    )  # fmt: skip
+    cluster.apply([_pvc("models", ns), _pvc("data", ns)])
+    cluster.apply(
+        [
+            {"apiVersion": API, "kind": "BatchEndpoint", "metadata": {"name": "scoring", "namespace": ns},
+             "spec": {"defaults": {"deploymentName": "scorer"}}},
+            {"apiVersion": API, "kind": "BatchDeployment", "metadata": {"name": "scorer", "namespace": ns},
+             "spec": {"endpointName": "scoring", "model": {"path": "pvc://models/m", "type": "mlflow"},
+                      "instanceType": it,
+                      "settings": {"miniBatchSize": 5, "instanceCount": 2, "maxConcurrencyPerInstance": 2,
+                                   "environmentVariables": {"A": "dep", "B": "dep"}}}},
+        ]
+    )  # fmt: skip
+
+
+def _job(ns: str, name: str, **spec: Any) -> dict[str, Any]:
+    return {
+        "apiVersion": API,
+        "kind": "BatchJob",
+        "metadata": {"name": name, "namespace": ns},
+        "spec": {"endpointName": "scoring", "inputs": {"d": {"path": "pvc://data/in"}},
+                 "output": {"path": "pvc://data/out"}, **spec},
+    }  # fmt: skip
+
+
+def _pods(cluster: Any, ns: str, job: str) -> dict[int, dict[str, Any]]:
+    items = cluster.kubectl_json("get", "pods", "-n", ns, "-l", f"mlendpoints.io/batch-job={job}")["items"]
+    return {int(p["metadata"]["annotations"]["batch.kubernetes.io/job-completion-index"]): p for p in items}
+
+
+def _exit(cluster: Any, ns: str, pod: dict[str, Any], code: int, message: dict[str, Any]) -> None:
+    """What the kubelet writes when the batch container exits."""
+    now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    terminated = {"exitCode": code, "reason": "Completed" if code == 0 else "Error",
+                  "message": json.dumps(message), "startedAt": now, "finishedAt": now}  # fmt: skip
+    status = {
+        "phase": "Succeeded" if code == 0 else "Failed",
+        "containerStatuses": [{"name": "batch", "image": "runtime", "imageID": "", "ready": False,
+                               "restartCount": 0, "state": {"terminated": terminated}}],
+    }  # fmt: skip
+    cluster.kubectl("patch", "pod", pod["metadata"]["name"], "-n", ns, "--subresource=status", "--type=merge",
+                    "-p", json.dumps({"status": status}))  # fmt: skip
+
+
+def _msg(
+    index: int, done: int, ok: int, failed: int, *, assembled: bool = False, error: str = ""
+) -> dict[str, Any]:
+    return {"index": index, "ok": not error, "assembled": assembled, "totalMiniBatches": 6,
+            "completedMiniBatches": done, "failedMiniBatches": 0, "succeededItems": ok, "failedItems": failed,
+            "message": "", "error": error}  # fmt: skip
+
+
+def test_batch_job_runs_as_an_indexed_job_and_reports_progress(cluster: Any, namespace: str) -> None:
+    ns = namespace
+    _setup(cluster, ns, "batch-nowhere-1")
+    cluster.apply(_job(ns, "nightly", overrides={"instanceCount": 2, "environmentVariables": {"B": "job"}}))
+    job = wait_for(lambda: get(cluster, "job", "batch-nightly", ns), what="the Indexed Job")
+    spec = job["spec"]
+    assert (spec["completionMode"], spec["completions"], spec["parallelism"]) == ("Indexed", 2, 2)
+    assert spec["podFailurePolicy"]["rules"][0]["onExitCodes"]["values"] == [contract.EXIT_JOB_FAILED]
+    pod = spec["template"]["spec"]
+    env = {e["name"]: e.get("value") for e in pod["containers"][0]["env"]}
+    assert json.loads(env[contract.INPUTS]) == {"d": {"type": "uri_folder", "path": "/mnt/batch/inputs/0/in"}}
+    assert env[contract.OUTPUT] == "/mnt/batch/output/out"
+    assert (env[contract.MAX_CONCURRENCY], env["A"], env["B"]) == ("2", "dep", "job")
+    claims = {
+        v["name"]: v["persistentVolumeClaim"]["claimName"]
+        for v in pod["volumes"]
+        if "persistentVolumeClaim" in v
+    }
+    assert claims == {"model": "models", "input-0": "data", "output": "data"}
+    assert job["metadata"]["ownerReferences"][0]["kind"] == "BatchJob"
+
+    pods = wait_for(lambda: (p := _pods(cluster, ns, "nightly")) and len(p) == 2 and p, what="two pods")
+    wait_condition(cluster, "bjob", "nightly", ns, "Ready", "False", reason="Running")
+    _exit(cluster, ns, pods[0], 0, _msg(0, 3, 14, 1))
+    running = wait_for(
+        lambda: (b := get(cluster, "bjob", "nightly", ns)) and b["status"].get("progressText") == "3/6" and b,
+        what="progress after the first index",
+    )
+    assert running["status"]["phase"] == "Running"
+    assert running["status"]["progress"]["succeededItems"] == 14
+    _exit(cluster, ns, pods[1], 0, _msg(1, 6, 29, 1, assembled=True))
+    done = wait_condition(cluster, "bjob", "nightly", ns, "Ready", "True", reason="Succeeded")
+    status = done["status"]
+    assert status["phase"] == "Succeeded"
+    assert status["progressText"] == "6/6"
+    assert status["progress"] == {"totalMiniBatches": 6, "completedMiniBatches": 6, "failedMiniBatches": 0,
+                                  "succeededItems": 29, "failedItems": 1}  # fmt: skip
+    assert status["outputUri"] == "pvc://data/out"
+    assert status["startTime"]
+    assert status["completionTime"]
+    assert kstatus.compute(done) == kstatus.CURRENT
+    columns = cluster.kubectl("get", "bjob", "nightly", "-n", ns).stdout.split("\n")[0].split()
+    assert columns[:5] == ["NAME", "PHASE", "READY", "REASON", "PROGRESS"]
+    events = cluster.kubectl(
+        "get", "events", "-n", ns, "--field-selector", "involvedObject.name=nightly"
+    ).stdout
+    assert "JobCreated" in events
+
+
+def test_failing_script_fails_the_job_quoting_the_first_error_then_deletion(
+    cluster: Any, namespace: str
+) -> None:
+    ns = namespace
+    _setup(cluster, ns, "batch-nowhere-2")
+    cluster.apply(_job(ns, "broken"))
+    pods = wait_for(lambda: (p := _pods(cluster, ns, "broken")) and len(p) == 2 and p, what="two pods")
+    error = "mini-batch 0 (a.csv): ValueError: bad row"
+    _exit(cluster, ns, pods[0], contract.EXIT_JOB_FAILED, _msg(0, 1, 0, 5, error=error))
+    failed = wait_condition(cluster, "bjob", "broken", ns, "Stalled", "True", reason="JobFailed")
+    assert failed["status"]["phase"] == "Failed"
+    stalled = next(c for c in failed["status"]["conditions"] if c["type"] == "Stalled")
+    assert error in stalled["message"]
+    assert kstatus.compute(failed) == kstatus.FAILED
+    # podFailurePolicy failed the whole Job at once: the other index is not retried
+    job = get(cluster, "job", "batch-broken", ns)
+    assert job is not None
+    assert any(c["type"] == "Failed" and c["status"] == "True" for c in job["status"]["conditions"])
+    cluster.kubectl("delete", "bjob", "broken", "-n", ns, "--wait=true")
+    wait_for(lambda: get(cluster, "job", "batch-broken", ns) is None, what="the Job garbage-collected")
+    assert get(cluster, "pvc", "data", ns) is not None  # outputs are never touched
+
+
+def test_cancel_suspends_the_job_and_resume_unsuspends(cluster: Any, namespace: str) -> None:
+    ns = namespace
+    _setup(cluster, ns, "batch-nowhere-3")
+    cluster.apply(_job(ns, "long"))
+    wait_for(lambda: get(cluster, "job", "batch-long", ns), what="the Job")
+    cluster.kubectl("patch", "bjob", "long", "-n", ns, "--type=merge", "-p", '{"spec": {"suspend": true}}')
+    canceled = wait_condition(cluster, "bjob", "long", ns, "Stalled", "True", reason="Canceled")
+    assert canceled["status"]["phase"] == "Canceled"
+    assert (get(cluster, "job", "batch-long", ns) or {})["spec"]["suspend"] is True
+    cluster.kubectl("patch", "bjob", "long", "-n", ns, "--type=merge", "-p", '{"spec": {"suspend": false}}')
+    wait_for(lambda: (get(cluster, "job", "batch-long", ns) or {}).get("spec", {}).get("suspend") is False,
+             what="the Job resumed")  # fmt: skip
+    # the rest of the spec is immutable, like a Job's
+    res = cluster.kubectl("patch", "bjob", "long", "-n", ns, "--type=merge", "-p",
+                          '{"spec": {"output": {"path": "pvc://data/elsewhere"}}}', check=False)  # fmt: skip
+    assert res.returncode != 0
+    assert "immutable except suspend" in res.stderr
+
+
+def test_bad_references_and_overrides_are_clear(cluster: Any, namespace: str) -> None:
+    ns = namespace
+    _setup(cluster, ns, "batch-nowhere-4")
+    cluster.apply(_job(ns, "nodep", deploymentName="missing"))
+    wait_condition(cluster, "bjob", "nodep", ns, "Ready", "False", reason="WaitingForDeployments")
+    cluster.apply(_job(ns, "noclaim", inputs={"d": {"path": "pvc://nope/in"}}))
+    stalled = wait_condition(cluster, "bjob", "noclaim", ns, "Stalled", "True", reason="ClaimNotFound")
+    assert "'nope'" in next(c for c in stalled["status"]["conditions"] if c["type"] == "Stalled")["message"]
+    assert get(cluster, "job", "batch-noclaim", ns) is None
+    cluster.apply(
+        _job(ns, "noout", output=None)
+        | {"spec": {k: v for k, v in _job(ns, "x")["spec"].items() if k != "output"}}
+    )
+    wait_condition(cluster, "bjob", "noout", ns, "Stalled", "True", reason="InvalidSpec")
+    res = cluster.kubectl("apply", "-f", "-", input=json.dumps(_job(ns, "badset", overrides={"miniBatchSize": 0})),
+                          check=False)  # fmt: skip
+    assert res.returncode != 0
+    assert "miniBatchSize" in res.stderr
+    # a deployment whose model claim does not exist is not Ready
+    cluster.apply({"apiVersion": API, "kind": "BatchDeployment", "metadata": {"name": "lost", "namespace": ns},
+                   "spec": {"endpointName": "scoring", "model": {"path": "pvc://gone/m", "type": "mlflow"},
+                            "settings": {"miniBatchSize": 1}}})  # fmt: skip
+    wait_condition(cluster, "bdep", "lost", ns, "Stalled", "True", reason="ClaimNotFound")
+    cluster.apply(_pvc("gone", ns))
+    wait_condition(cluster, "bdep", "lost", ns, "Ready", "True")
