@@ -11,6 +11,8 @@ completes or fails the Job.
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from datetime import UTC, datetime
 from typing import Any
 
@@ -184,6 +186,9 @@ def test_cancel_suspends_the_job_and_resume_unsuspends(cluster: Any, namespace: 
 def test_bad_references_and_overrides_are_clear(cluster: Any, namespace: str) -> None:
     ns = namespace
     _setup(cluster, ns, "batch-nowhere-4")
+    cluster.apply(_job(ns, "noep") | {"spec": {**_job(ns, "noep")["spec"], "endpointName": "nowhere"}})
+    pending = wait_condition(cluster, "bjob", "noep", ns, "Ready", "False", reason="WaitingForEndpoint")
+    assert pending["status"]["phase"] == "Pending"
     cluster.apply(_job(ns, "nodep", deploymentName="missing"))
     wait_condition(cluster, "bjob", "nodep", ns, "Ready", "False", reason="WaitingForDeployments")
     cluster.apply(_job(ns, "noclaim", inputs={"d": {"path": "pvc://nope/in"}}))
@@ -206,3 +211,29 @@ def test_bad_references_and_overrides_are_clear(cluster: Any, namespace: str) ->
     wait_condition(cluster, "bdep", "lost", ns, "Stalled", "True", reason="ClaimNotFound")
     cluster.apply(_pvc("gone", ns))
     wait_condition(cluster, "bdep", "lost", ns, "Ready", "True")
+
+
+def test_cli_invoke_streams_progress_until_the_job_succeeds(cluster: Any, namespace: str) -> None:
+    ns = namespace
+    _setup(cluster, ns, "batch-nowhere-5")
+    cmd = [sys.executable, "-m", "mlendpoints.cli", "batch", "invoke", "scoring", "--input", "pvc://data/in",
+           "--output", "pvc://data/out", "--name", "streamed", "--set", "instanceCount=1", "--stream",
+           "-n", ns, "--kubeconfig", str(cluster.kubeconfig)]  # fmt: skip
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        pods = wait_for(lambda: (p := _pods(cluster, ns, "streamed")) and p, what="the pod")
+        job = get(cluster, "job", "batch-streamed", ns)
+        assert job is not None
+        assert job["spec"]["completions"] == 1
+        _exit(cluster, ns, pods[0], 0, _msg(0, 6, 30, 0, assembled=True))
+        out, _ = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 0, out
+    assert "batchjob.mlendpoints.io/streamed created" in out
+    assert "phase=Succeeded  progress=6/6" in out
+    assert "outputs: pvc://data/out" in out
+    listed = subprocess.run([*cmd[:4], "list", "scoring", "-n", ns, "--kubeconfig", str(cluster.kubeconfig)],
+                            capture_output=True, text=True, check=True).stdout  # fmt: skip
+    assert listed.startswith("streamed  phase=Succeeded")

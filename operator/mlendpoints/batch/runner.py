@@ -81,6 +81,7 @@ class Runner:
         self.first_error = ""
         self._others = Counters()
         self._last_progress = 0.0
+        self._last_written: dict[str, int] = {}
 
     # -- entry point --------------------------------------------------------------------------------
 
@@ -224,9 +225,10 @@ class Runner:
 
     def _write_progress(self, state: State, *, force: bool = False) -> None:
         now = time.monotonic()
-        if not force and now - self._last_progress < PROGRESS_EVERY_S:
+        mine = asdict(self.counters)
+        if not force and (now - self._last_progress < PROGRESS_EVERY_S or mine == self._last_written):
             return
-        self._last_progress = now
+        self._last_progress, self._last_written = now, mine
         state.write_progress(self.config.index, self.counters)
         everything = state.all_progress()
         self._others = Counters()
