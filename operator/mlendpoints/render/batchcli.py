@@ -53,7 +53,9 @@ def render_batch(
             continue
         it = instance_types.get(dep.spec.instance_type or "")
         if dep.spec.instance_type and it is None:
-            notes.append(f"BatchJob {job.metadata.name}: InstanceType {dep.spec.instance_type} is not in the input")
+            notes.append(
+                f"BatchJob {job.metadata.name}: InstanceType {dep.spec.instance_type} is not in the input"
+            )
         try:
             obj = batchjob.batch_job(job, deployment=dep, compute=it.spec if it else None, settings=settings)
         except RenderError as exc:
