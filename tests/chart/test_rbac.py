@@ -36,6 +36,7 @@ NAMESPACED: dict[tuple[str, str], set[str]] = {
     ("mlendpoints.io", "onlinedeployments/finalizers"): {"update"},
     ("mlendpoints.io", "modelmonitors/finalizers"): {"update"},
     ("batch", "cronjobs"): {"get", "create", "patch", "delete"},
+    ("mlendpoints.io", "batchjobs/finalizers"): {"update"},
     ("apps", "deployments"): CHILD,
     ("", "services"): CHILD,
     ("autoscaling", "horizontalpodautoscalers"): CHILD,
@@ -47,6 +48,8 @@ NAMESPACED: dict[tuple[str, str], set[str]] = {
     ("", "pods"): {"list", "watch"},
     ("", "configmaps"): READ,
     ("", "events"): {"create"},
+    ("batch", "jobs"): {"get", "list", "watch", "create", "patch"},
+    ("", "persistentvolumeclaims"): READ,
 }
 CLUSTER: dict[tuple[str, str], set[str]] = {
     ("mlendpoints.io", "instancetypes"): READ,
@@ -187,6 +190,9 @@ def _needed_by_code() -> dict[tuple[str, str], set[str]]:
     ):
         add(group_of(kind), kind.plural, "get")  # Context.live / key lookups
     add(group_of(resources.ONLINE_DEPLOYMENT), resources.ONLINE_DEPLOYMENT.plural, "get", "patch")  # adoption
+    # BatchJob -> Job: cache-miss read, one server-side apply (create), suspend patch; PVC existence checks
+    add(group_of(resources.JOB), resources.JOB.plural, "get", "create", "patch")
+    add(group_of(resources.PVC), resources.PVC.plural, "get")
     for kind in resources._ALL:
         if group_of(kind) == "mlendpoints.io":
             add("mlendpoints.io", f"{kind.plural}/status", "patch")
