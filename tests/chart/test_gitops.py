@@ -75,9 +75,26 @@ def manifests(ns: str, suffix: str) -> list[dict[str, Any]]:
         ),
     ]
     job = {"inputs": {"data": {"path": "pvc://data/in/"}}, "output": {"path": "pvc://data/out/"}}
+    claim = {"accessModes": ["ReadWriteMany"], "resources": {"requests": {"storage": "1Gi"}}}
+    objects += [
+        {
+            "apiVersion": "v1",
+            "kind": "PersistentVolumeClaim",
+            "metadata": {"name": n, "namespace": ns},
+            "spec": claim,
+        }
+        for n in ("models", "data")
+    ]
     objects += [
         _obj("BatchJob", "job-wait", ns, {"endpointName": "nobep", **job}),
+        # kwok completes the Job's pods (exit 0), so the Job completes and the BatchJob succeeds
         _obj("BatchJob", "job-run", ns, {"endpointName": "bep-ok", **job}),
+        _obj(
+            "BatchJob",
+            "job-noclaim",
+            ns,
+            {**job, "endpointName": "bep-ok", "output": {"path": "pvc://gone/out"}},
+        ),
     ]
     return objects
 
@@ -107,7 +124,8 @@ CASES: dict[str, list[tuple[str, str, str]]] = {
     ],
     "BatchJob": [
         ("job-wait", kstatus.IN_PROGRESS, "WaitingForEndpoint"),
-        ("job-run", kstatus.FAILED, "BatchExecutionUnavailable"),
+        ("job-noclaim", kstatus.FAILED, "ClaimNotFound"),
+        ("job-run", kstatus.CURRENT, "Succeeded"),
     ],
 }
 DECIDING = {kstatus.IN_PROGRESS: "Reconciling", kstatus.FAILED: "Stalled", kstatus.CURRENT: "Ready"}

@@ -65,7 +65,7 @@ def test_crd_metadata() -> None:
         "labelSelectorPath": ".status.selector",
     }
     columns = [c["name"] for c in by_kind["BatchJob"]["spec"]["versions"][0]["additionalPrinterColumns"]]
-    assert columns[:2] == ["Phase", "Progress"]
+    assert columns[:4] == ["Phase", "Ready", "Reason", "Progress"]
 
 
 def test_generated_yaml_parses_to_the_same_objects() -> None:
