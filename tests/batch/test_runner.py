@@ -304,3 +304,15 @@ def run(mini_batch):
     assert "debug-line" not in err
     run_job(script, data, logging_level="debug", output=tmp_path / "o2")
     assert "debug-line" in capfd.readouterr().err
+
+
+def test_append_row_format_of_frames_and_lists() -> None:
+    import numpy as np
+
+    from mlendpoints.batch.worker import format_rows
+
+    frame = pd.DataFrame({"p": [1, 0], "score": [0.25, 1.5], "file": ["a.csv", "b.csv"]})
+    assert format_rows(frame) == b"1 0.25 a.csv\n0 1.5 b.csv\n"
+    # values holding the separator are quoted (pandas' CSV quoting), not split into columns
+    assert format_rows(pd.DataFrame({"text": ["two words"], "n": [1]})) == b'"two words" 1\n'
+    assert format_rows(["x", 3, [1, "y"], np.array([2.5, 4])]) == b"x\n3\n1 y\n2.5 4.0\n"

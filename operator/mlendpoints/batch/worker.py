@@ -51,8 +51,7 @@ def format_rows(result: Any) -> bytes:
     """appendRow text: a DataFrame's rows without header or index, values separated by a space;
     a list's elements one per line (a list/tuple/array element's values separated by a space)."""
     if hasattr(result, "to_csv"):
-        text: str = result.to_csv(sep=" ", header=False, index=False, lineterminator="\n")
-        return text.encode()
+        return _frame_rows(result)
     lines = []
     for element in result:
         if isinstance(element, list | tuple) or hasattr(element, "tolist"):
@@ -61,6 +60,25 @@ def format_rows(result: Any) -> bytes:
         else:
             lines.append(str(element))
     return ("".join(line + "\n" for line in lines)).encode()
+
+
+def _frame_rows(frame: Any) -> bytes:
+    """A DataFrame's appendRow text: Arrow's CSV writer (about 4x pandas'), else pandas for what
+    Arrow cannot write unquoted (values holding the separator, quotes or newlines; mixed objects)."""
+    import io
+
+    try:
+        import pyarrow as pa
+        import pyarrow.csv as pacsv
+
+        table = pa.Table.from_pandas(frame, preserve_index=False)
+        buf = io.BytesIO()
+        options = pacsv.WriteOptions(include_header=False, delimiter=" ", quoting_style="none")
+        pacsv.write_csv(table, buf, options)
+        return buf.getvalue()
+    except Exception:  # pyarrow missing, or values that need quoting: pandas quotes them
+        text: str = frame.to_csv(sep=" ", header=False, index=False, lineterminator="\n")
+        return text.encode()
 
 
 def _kind(value: Any) -> str:
@@ -85,6 +103,14 @@ class MlflowBatch:
         frames = [self._score(path) for path in mini_batch]
         return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
 
+    def _matches(self, frame: Any) -> bool:
+        sig = self.scorer.signature
+        if sig.kind != "columns" or list(frame.columns) != sig.names:
+            return False
+        return all(
+            dtype is not None and frame[name].dtype == dtype for name, dtype in sig.column_types.items()
+        )
+
     def _score(self, path: str) -> Any:
         import pandas as pd
 
@@ -98,7 +124,9 @@ class MlflowBatch:
         else:
             raise ValueError(f"{os.path.basename(path)}: MLflow models score CSV or Parquet files only")
         sig = self.scorer.signature
-        if sig.kind == "none":
+        if sig.kind == "none" or self._matches(frame):
+            # MLflow's own predict still enforces the signature; conversion is only needed when
+            # the file's columns differ from it in order or type.
             prediction = self.scorer.model.predict(frame)
         else:
             data = (
