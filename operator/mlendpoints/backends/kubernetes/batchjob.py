@@ -38,12 +38,13 @@ async def missing_sources(ctx: Context, dep: BatchDeployment, namespace: str) ->
     code = dep.spec.code_configuration
     for claim in _claims(dep.spec.model.path, code.code if code else None):
         if await ctx.live(resources.PVC, namespace, claim) is None:
-            return Outcome.stalled("ClaimNotFound", f"PersistentVolumeClaim {claim!r} does not exist")
+            return Outcome.stalled(reasons.CLAIM_NOT_FOUND, f"PersistentVolumeClaim {claim!r} does not exist")
     if code is not None and code.config_map is not None:
         cm = await ctx.live(resources.CONFIGMAP, namespace, code.config_map.name)
         if cm is None:
             return Outcome.stalled(
-                "CodeNotFound", f"ConfigMap {code.config_map.name!r} with the scoring code does not exist"
+                reasons.CODE_NOT_FOUND,
+                f"ConfigMap {code.config_map.name!r} with the scoring code does not exist",
             )
         if code.scoring_script not in {**(cm.get("data") or {}), **(cm.get("binaryData") or {})}:
             msg = f"ConfigMap {code.config_map.name!r} has no key {code.scoring_script!r}"
@@ -106,7 +107,7 @@ async def _create(ctx: Context, job: BatchJob, namespace: str, status: dict[str,
         for claim in _claims(*io):
             if await ctx.live(resources.PVC, namespace, claim) is None:
                 problem = Outcome.stalled(
-                    "ClaimNotFound", f"PersistentVolumeClaim {claim!r} (input/output) does not exist"
+                    reasons.CLAIM_NOT_FOUND, f"PersistentVolumeClaim {claim!r} (input/output) does not exist"
                 )
     if problem is None and dep.spec.instance_type and await _compute(ctx, dep) is None:
         problem = Outcome.stalled(
@@ -125,7 +126,7 @@ async def _create(ctx: Context, job: BatchJob, namespace: str, status: dict[str,
     await ctx.event(
         job_body(ctx, job),
         type="Normal",
-        reason="JobCreated",
+        reason=reasons.JOB_CREATED,
         message=f"created Job {obj['metadata']['name']}",
     )
     return created
@@ -151,7 +152,7 @@ async def reconcile(ctx: Context, body: Body, status: dict[str, Any]) -> Outcome
     if kube_job is None:
         if job.spec.suspend:
             status["phase"] = "Canceled"
-            return Outcome.stalled("Canceled", "suspended before it started")
+            return Outcome.stalled(reasons.JOB_CANCELED, "suspended before it started")
         created = await _create(ctx, job, namespace, status)
         if isinstance(created, Outcome):
             return created
@@ -185,7 +186,9 @@ def _report(ctx: Context, job: BatchJob, kube_job: Body, status: dict[str, Any])
     if seen.phase == "Succeeded":
         return Outcome.ready(seen.message, reason=reasons.SUCCEEDED)
     if seen.phase == "Failed":
-        return Outcome.stalled("JobFailed", seen.message[:1024])
+        return Outcome.stalled(reasons.JOB_FAILED, seen.message[:1024])
     if seen.phase == "Canceled":
-        return Outcome.stalled("Canceled", seen.message)
-    return Outcome.progressing("Running" if seen.phase == "Running" else "Pending", seen.message)
+        return Outcome.stalled(reasons.JOB_CANCELED, seen.message)
+    return Outcome.progressing(
+        reasons.JOB_RUNNING if seen.phase == "Running" else reasons.JOB_PENDING, seen.message
+    )
