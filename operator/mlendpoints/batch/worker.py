@@ -209,12 +209,17 @@ def _setup(config: RunConfig, bi_output: str) -> None:
     os.environ.setdefault("AZUREML_RUN_ID", config.job_name)
     os.environ["AZUREML_NODE_RANK"] = str(config.index)
     logging.basicConfig(
-        level=config.logging_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+        level=config.logging_level.upper(),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        force=True,  # the fork server's imports may have configured logging already
     )
 
 
-def main(conn: Connection, config: RunConfig, bi_output: str) -> None:
-    """The worker process's entry point (``multiprocessing`` spawn target)."""
+def main(conn: Connection, config: RunConfig, bi_output: str, env: dict[str, str], cwd: str) -> None:
+    """The worker process's entry point (``multiprocessing`` target), in the runner's ``env`` and ``cwd``."""
+    os.environ.clear()
+    os.environ.update(env)
+    os.chdir(cwd)
     _setup(config, bi_output)
     try:
         model = load(config)
