@@ -56,10 +56,11 @@ import glob, os, sys, time, resource
 import mlflow.pyfunc, pandas as pd
 model = mlflow.pyfunc.load_model(sys.argv[2])
 t0 = time.perf_counter()
-rows = 0
+rows, first = 0, None
 for path in sorted(glob.glob(os.path.join(sys.argv[1], "*.csv"))):
     rows += len(model.predict(pd.read_csv(path)))
-print(rows, time.perf_counter() - t0, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
+    first = first or time.time() - float(sys.argv[3])
+print(rows, time.perf_counter() - t0, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, first)
 """
 
 
@@ -161,10 +162,12 @@ def run_runner(data: Path, model_dir: Path, workers: int, script: bool, mini_bat
 
 
 def run_floor(data: Path, model_dir: Path) -> dict[str, Any]:
-    out = subprocess.run([sys.executable, "-c", FLOOR, str(data), str(model_dir)], capture_output=True,
-                         text=True, check=True)  # fmt: skip
-    rows, seconds, maxrss = out.stdout.split()
-    return {"rows": int(rows), "wall_s": float(seconds), "first_s": None, "rss_mib": [int(maxrss) // 1024]}
+    cmd = [sys.executable, "-c", FLOOR, str(data), str(model_dir), str(time.time())]
+    out = subprocess.run(cmd, capture_output=True, text=True, check=True)
+    rows, seconds, maxrss, first = out.stdout.split()
+    # first_s: from starting the process (imports, model load) to the first file predicted
+    return {"rows": int(rows), "wall_s": float(seconds), "first_s": float(first), "rss_mib": [int(maxrss) // 1024],
+            "floor": True}  # fmt: skip
 
 
 def main() -> None:
@@ -188,7 +191,8 @@ def main() -> None:
           f"{os.cpu_count()} CPUs (shared)\n")  # fmt: skip
     print("rows/s: all rows over the whole run (worker start and init() included; the floor's clock")
     print("starts after its imports and model load); steady: rows after the first mini-batch over the")
-    print("time after it (what scales with data).\n")
+    print("time after it (what scales with data); 1st mb s: from start to the first finished mini-batch")
+    print("(the floor: process start, imports and model load, to its first file).\n")
     head = (
         f"{'config':<10} {'rows':>9} {'wall s':>8} {'rows/s':>9} {'steady':>9} {'x floor':>8} {'1st mb s':>9}"
     )
@@ -198,9 +202,9 @@ def main() -> None:
     for name, r in results.items():
         rate = r["rows"] / r["wall_s"]
         steady = rate
-        if r["first_s"] is not None and n_mb > 1 and r["wall_s"] > r["first_s"]:
+        if not r.get("floor") and n_mb > 1 and r["wall_s"] > r["first_s"]:
             steady = r["rows"] * (n_mb - 1) / n_mb / (r["wall_s"] - r["first_s"])
-        first = f"{r['first_s']:.2f}" if r["first_s"] is not None else "-"
+        first = f"{r['first_s']:.2f}"
         print(
             f"{name:<10} {r['rows']:>9} {r['wall_s']:>8.2f} {rate:>9.0f} {steady:>9.0f} "
             f"{steady / floor_rate:>8.2f} {first:>9}  {r['rss_mib']}"
