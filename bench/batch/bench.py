@@ -93,7 +93,8 @@ def prepare(rows: int, files: int) -> tuple[Path, Path]:
 
 
 class PeakRss:
-    """Peak resident memory (VmHWM, KiB) of every child process of this one, sampled every 0.1 s."""
+    """Peak resident memory (VmHWM, KiB) of every descendant process (the resource tracker, the fork
+    server and the workers), sampled every 0.1 s."""
 
     def __init__(self) -> None:
         self.peaks: dict[int, int] = {}
@@ -109,18 +110,23 @@ class PeakRss:
         self._thread.join()
 
     def _loop(self) -> None:
-        me = str(os.getpid())
         while not self._stop.wait(0.1):
+            parents: dict[int, int] = {}
             for stat in glob.glob("/proc/[0-9]*/stat"):
                 try:
                     fields = Path(stat).read_text().rsplit(")", 1)[1].split()
-                    if fields[1] != me:
-                        continue
-                    pid = int(stat.split("/")[2])
-                    status = Path(f"/proc/{pid}/status").read_text()
-                    if "multiprocessing" not in Path(f"/proc/{pid}/cmdline").read_text():
-                        continue
+                    parents[int(stat.split("/")[2])] = int(fields[1])
                 except (OSError, IndexError, ValueError):
+                    continue
+            mine, grew = {os.getpid()}, True
+            while grew:  # descendants: workers are children of the fork server, itself our child
+                found = {pid for pid, ppid in parents.items() if ppid in mine} - mine
+                grew = bool(found)
+                mine |= found
+            for pid in mine - {os.getpid()}:
+                try:
+                    status = Path(f"/proc/{pid}/status").read_text()
+                except OSError:
                     continue
                 for line in status.splitlines():
                     if line.startswith("VmHWM:"):
@@ -196,7 +202,7 @@ def main() -> None:
     head = (
         f"{'config':<10} {'rows':>9} {'wall s':>8} {'rows/s':>9} {'steady':>9} {'x floor':>8} {'1st mb s':>9}"
     )
-    print(head + "  peak RSS per process MiB")
+    print(head + "  peak RSS per process MiB (tracker, fork server, workers)")
     floor_rate = floor["rows"] / floor["wall_s"] if floor else float("nan")
     n_mb = -(-args.files // args.mini_batch_size)
     for name, r in results.items():
