@@ -13,6 +13,7 @@ until it finishes (exit status 0 Succeeded, 1 Failed or Canceled). ``cancel`` se
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 import time
 import uuid
@@ -77,7 +78,8 @@ def _job_manifest(args: argparse.Namespace) -> dict[str, Any]:
         spec["output"] = {"path": args.output}
     if args.overrides:
         spec["overrides"] = parse_overrides(args.overrides).to_dict()
-    name = args.name or f"{args.endpoint}-{uuid.uuid4().hex[:6]}"
+    # names are at most 32 characters (Azure ML's limit, a CRD rule)
+    name = args.name or f"{args.endpoint[:25].rstrip('-')}-{uuid.uuid4().hex[:6]}"
     body = {
         "apiVersion": API_VERSION,
         "kind": "BatchJob",
@@ -134,7 +136,18 @@ def main(argv: list[str]) -> int:
         except ValueError as exc:
             print(f"mlendpoints batch invoke: {exc}", file=sys.stderr)
             return 2
-        created = kube.create(body)
+        try:
+            created = kube.create(body)
+        except Exception as exc:  # the API server's rejection (schema, CEL, conflict, RBAC)
+            reason = getattr(exc, "body", None) or exc
+            try:
+                reason = json.loads(str(reason)).get("message", reason)
+            except ValueError:
+                pass
+            print(
+                f"mlendpoints batch invoke: the API server rejected the BatchJob: {reason}", file=sys.stderr
+            )
+            return 1
         print(f"batchjob.mlendpoints.io/{created['metadata']['name']} created")
         return _stream(kube, args.namespace, created["metadata"]["name"]) if args.stream else 0
     if args.verb == "list":
