@@ -13,6 +13,7 @@ until it finishes (exit status 0 Succeeded, 1 Failed or Canceled). ``cancel`` se
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import sys
 import time
@@ -140,10 +141,8 @@ def main(argv: list[str]) -> int:
             created = kube.create(body)
         except Exception as exc:  # the API server's rejection (schema, CEL, conflict, RBAC)
             reason = getattr(exc, "body", None) or exc
-            try:
+            with contextlib.suppress(ValueError):
                 reason = json.loads(str(reason)).get("message", reason)
-            except ValueError:
-                pass
             print(
                 f"mlendpoints batch invoke: the API server rejected the BatchJob: {reason}", file=sys.stderr
             )
