@@ -42,6 +42,7 @@ class Store:
         "mlendpoints.io/endpoint",
         "mlendpoints.io/owner-uid",
         "mlendpoints.io/monitor",  # drift pods, read by the ModelMonitor reconciler
+        "mlendpoints.io/batch-job",  # a BatchJob's Job and pods
     )
 
     def upsert(self, kind: str, body: Mapping[str, Any]) -> Body:

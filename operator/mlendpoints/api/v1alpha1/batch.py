@@ -294,29 +294,19 @@ class SettingsOverrides(ApiModel):
 
 
 class BatchJobSpec(ApiModel):
-    """Desired state of a BatchJob: immutable once created (like a Kubernetes Job), except ``suspend``."""
+    """Desired state of a BatchJob: immutable once set (like a Kubernetes Job), except ``suspend``."""
 
-    model_config = ConfigDict(
-        json_schema_extra=rules(
-            Rule(
-                "self.endpointName == oldSelf.endpointName && self.inputs == oldSelf.inputs"
-                " && self.?deploymentName == oldSelf.?deploymentName && self.?output == oldSelf.?output"
-                " && self.?overrides == oldSelf.?overrides",
-                "BatchJob spec is immutable except suspend",
-                reason="FieldValueForbidden",
-            )
-        )
-    )
-
-    endpoint_name: Name
+    endpoint_name: Annotated[Name, Field(json_schema_extra=immutable("endpointName"))]
     """BatchEndpoint to run on."""
-    deployment_name: Name | None = None
+    deployment_name: Annotated[Name, Field(json_schema_extra=immutable("deploymentName"))] | None = None
     """BatchDeployment to use; defaults to the endpoint's spec.defaults.deploymentName."""
-    inputs: Annotated[dict[str, JobInput], Field(min_length=1, max_length=16)]
+    inputs: Annotated[
+        dict[str, JobInput], Field(min_length=1, max_length=16, json_schema_extra=immutable("inputs"))
+    ]
     """Named inputs (uri_file or uri_folder)."""
-    output: JobOutput | None = None
+    output: Annotated[JobOutput, Field(json_schema_extra=immutable("output"))] | None = None
     """Output folder; required for target kubernetes."""
-    overrides: SettingsOverrides | None = None
+    overrides: Annotated[SettingsOverrides, Field(json_schema_extra=immutable("overrides"))] | None = None
     """Overrides of the deployment's settings for this job."""
     suspend: bool = False
     """Cancel: true deletes the job's pods (phase Canceled); finished mini-batches stay recorded in the
