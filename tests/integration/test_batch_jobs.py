@@ -118,7 +118,9 @@ def test_batch_job_runs_as_an_indexed_job_and_reports_progress(cluster: Any, nam
     _exit(cluster, ns, pods[0], 0, _msg(0, 3, 14, 1))
     try:
         running = wait_for(
-            lambda: (b := get(cluster, "bjob", "nightly", ns)) and b["status"].get("progressText") == "3/6" and b,
+            lambda: (
+                (b := get(cluster, "bjob", "nightly", ns)) and b["status"].get("progressText") == "3/6" and b
+            ),
             what="progress after the first index",
         )
     except AssertionError as exc:
