@@ -33,6 +33,7 @@ from tests.integration.conftest import OPERATOR_USER, OperatorProcess, condition
 from mlendpoints.devcluster import LocalCluster, azurite, demoscore  # noqa: E402
 from mlendpoints.devcluster.cluster import KWOK_NODE_ANNOTATION  # noqa: E402
 from mlendpoints.devcluster.install import install_crds  # noqa: E402
+from mlendpoints.devcluster.nodeagent.nodes import KIND_LABEL  # noqa: E402
 
 
 def _up(state: Path, addons: bool) -> tuple[LocalCluster, float]:
@@ -55,8 +56,9 @@ def _first_score(cluster: LocalCluster, work: Path) -> dict[str, float]:
                  if KWOK_NODE_ANNOTATION not in (n["metadata"].get("annotations") or {})]  # fmt: skip
         if not nodes:
             raise SystemExit("no process nodes on this cluster: pods cannot run, nothing to score")
-        labels = nodes[0]["metadata"].get("labels") or {}
-        cluster.apply(helpers.instance_type({"type": labels["type"]}, []))
+        taints = [t for n in nodes for t in (n.get("spec") or {}).get("taints") or []]
+        tolerations = [{"key": t["key"], "operator": "Exists", "effect": t["effect"]} for t in taints]
+        cluster.apply(helpers.instance_type({KIND_LABEL: "process"}, tolerations))
         cluster.apply(helpers.gateway())
         trained = demoscore._diabetes_models()
         import joblib

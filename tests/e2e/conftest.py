@@ -95,8 +95,9 @@ def scoring(
     from tests.e2e import helpers
     from tests.integration.conftest import condition, get, wait_for
 
-    labels = process_nodes[0]["metadata"].get("labels") or {}
-    selector = {k: labels[k] for k in PROCESS_NODE_LABELS if k in labels}
+    from mlendpoints.devcluster.nodeagent.nodes import KIND_LABEL
+
+    selector = {KIND_LABEL: process_nodes[0]["metadata"]["labels"][KIND_LABEL]}
     taints = [t for n in process_nodes for t in (n.get("spec") or {}).get("taints") or []]
     tolerations = [{"key": t["key"], "operator": "Exists", "effect": t["effect"]} for t in taints]
     cluster.apply(helpers.instance_type(selector, tolerations))
@@ -125,9 +126,6 @@ def scoring(
     return {"gateway_url": addons["gateway"]["url"], "models": models, "expected": expected,
             "who": {v: k for k, v in expected.items()}, "row": trained["row"]}  # fmt: skip
 
-
-#: Labels of a process node that the e2e InstanceType selects on (set by the node agent).
-PROCESS_NODE_LABELS = ("type",)
 
 
 @pytest.fixture
