@@ -92,10 +92,9 @@ def scoring(
     ({name: prediction for ``row``}), ``who`` ({prediction: name}) and ``row``.
     """
     from mlendpoints.devcluster import azurite, demoscore
+    from mlendpoints.devcluster.nodeagent.nodes import KIND_LABEL
     from tests.e2e import helpers
     from tests.integration.conftest import condition, get, wait_for
-
-    from mlendpoints.devcluster.nodeagent.nodes import KIND_LABEL
 
     selector = {KIND_LABEL: process_nodes[0]["metadata"]["labels"][KIND_LABEL]}
     taints = [t for n in process_nodes for t in (n.get("spec") or {}).get("taints") or []]
@@ -125,7 +124,6 @@ def scoring(
     assert expected["blue"] != expected["green"]
     return {"gateway_url": addons["gateway"]["url"], "models": models, "expected": expected,
             "who": {v: k for k, v in expected.items()}, "row": trained["row"]}  # fmt: skip
-
 
 
 @pytest.fixture

@@ -5,11 +5,15 @@
 * ``azureml-model-deployment`` pins a deployment; a 70/30 split holds within a binomial bound;
 * a slow ``init()`` keeps the pod unready and the deployment Reconciling until it finishes;
 * an unreachable model URI ends in ``ModelDownloadFailed`` with the fetch error; ``init()``
-  raising ends in ``CrashLoopBackOff``/Stalled with the script's error text.
+  raising ends in ``CrashLoopBackOff``/Stalled with the script's error text;
+* the rendered security settings the node agent applies (non-root user, no ServiceAccount
+  token) hold for the scoring process itself.
 """
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -153,3 +157,49 @@ def test_init_raising_is_crash_loop_and_stalled_with_the_scripts_error(
     waiting = pods[0]["status"]["containerStatuses"][0]["state"].get("waiting") or {}
     last = pods[0]["status"]["containerStatuses"][0].get("lastState", {}).get("terminated") or {}
     assert waiting.get("reason") == "CrashLoopBackOff" or last.get("exitCode", 0) != 0, pods[0]["status"]
+
+
+def _processes_in_pod(pod_uid: str) -> list[int]:
+    """PIDs whose network namespace is the pod's (``/run/netns/mlp-<cluster>-<pod uid>``)."""
+    import glob
+
+    paths = glob.glob(f"/run/netns/mlp-*-{pod_uid}")
+    assert len(paths) == 1, paths
+    inode = os.stat(paths[0]).st_ino
+    pids = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                if os.readlink(f"/proc/{entry}/ns/net") == f"net:[{inode}]":
+                    pids.append(int(entry))
+            except OSError:
+                continue
+    return pids
+
+
+def test_rendered_security_settings_are_visible_in_the_scoring_process(
+    cluster: Any, ns: str, scoring: dict[str, Any]
+) -> None:
+    cluster.apply(
+        [
+            helpers.endpoint("sec", {"blue": 100}),
+            helpers.deployment("blue", "sec", scoring["models"]["blue"]),
+        ],
+        "-n",
+        ns,
+    )
+    _ready(cluster, ns, "sec", "blue")
+    pod = cluster.kubectl_json("get", "pods", "-n", ns, "-l", "mlendpoints.io/deployment=blue")["items"][0]
+    spec = pod["spec"]
+    scoring_spec = next(c for c in spec["containers"] if c["name"] == "scoring")
+    uid = scoring_spec["securityContext"]["runAsUser"]
+    assert spec["automountServiceAccountToken"] is False
+    pids = _processes_in_pod(pod["metadata"]["uid"])
+    assert pids, "no process runs in the pod's network namespace"
+    for pid in pids:
+        lines = Path(f"/proc/{pid}/status").read_text().splitlines()
+        status = dict(line.split(":", 1) for line in lines if ":" in line)
+        real, effective = status["Uid"].split()[:2]
+        assert (int(real), int(effective)) == (uid, uid), f"pid {pid} runs as {status['Uid'].strip()}"
+        # No ServiceAccount token: nothing is mounted where clients look for one.
+        assert not os.path.exists(f"/proc/{pid}/root/var/run/secrets/kubernetes.io/serviceaccount/token")
