@@ -23,6 +23,25 @@ if TYPE_CHECKING:
     from mlendpoints.devcluster import LocalCluster
 
 REPO = Path(__file__).resolve().parents[2]
+E2E_DIR = Path(__file__).resolve().parent
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """Install Azurite (npm, minutes on a fresh machine) before the first test, outside pytest-timeout."""
+    if os.environ.get("MLENDPOINTS_TEST_KUBECONFIG") or session.config.option.collectonly:
+        return
+    if not any(E2E_DIR in Path(str(item.path)).parents for item in session.items):
+        return
+    from mlendpoints.devcluster import azurite
+
+    capture = session.config.pluginmanager.getplugin("capturemanager")
+    if capture is not None:
+        capture.suspend_global_capture(in_=False)
+    try:
+        azurite.ensure_installed()
+    finally:
+        if capture is not None:
+            capture.resume_global_capture()
 
 
 @pytest.fixture(scope="session")

@@ -22,7 +22,7 @@ import pytest
 from mlendpoints.devcluster import azurite, gateway
 from tests.integration.conftest import condition, get, wait_for
 
-pytestmark = pytest.mark.timeout(300)
+pytestmark = pytest.mark.timeout(600)  # the first test also starts the cluster
 
 
 def _gateway(name: str, port: int) -> dict[str, Any]:
