@@ -97,7 +97,7 @@ def _draining_server(base: Any) -> Any:
     in-flight requests). SIGINT, or a second SIGTERM, shuts down at once.
     """
 
-    class DrainingServer(base):  # type: ignore[misc,valid-type]
+    class DrainingServer(base):  # type: ignore[misc]
         def __init__(self, config: Any, app: Runtime, drain_s: float) -> None:
             super().__init__(config)
             self._app, self._drain_s, self._draining = app, drain_s, False
