@@ -73,6 +73,13 @@ def test_blue_to_green_shift_under_load_fails_no_request(
     _check(load)
 
 
+@pytest.mark.xfail(
+    strict=True,
+    reason="operator: while the only deployment with traffic rolls a new template, its OnlineDeployment is "
+    "not Ready (observedGeneration lags, Reconciling), so effective traffic drops it and the HTTPRoute falls "
+    "back to the stable Service with no endpoints: 503 'no available server' for the whole rollout "
+    "(backends/kubernetes/endpoint.py _states + render/traffic.effective_traffic; rollout area, issue 8)",
+)
 def test_in_place_update_of_blue_under_load_fails_no_request(
     cluster: Any, ns: str, scoring: dict[str, Any]
 ) -> None:
