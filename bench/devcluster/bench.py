@@ -71,10 +71,10 @@ def _first_score(cluster: LocalCluster, work: Path) -> dict[str, float]:
         cluster.apply({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}})
         cluster.wait_for_default_serviceaccount(ns)
         cluster.apply([azurite.secret_manifest(conn), helpers.score_configmap()], "-n", ns)
-        url = helpers.score_url(addons["gateway"]["url"], ns, "b")
+        url = helpers.score_url(addons["gateway"]["url"], ns, "bench")
         t0 = time.perf_counter()
-        cluster.apply([helpers.endpoint("b", {"blue": 100}),
-                       helpers.deployment("blue", "b", f"az://{helpers.CONTAINER}/bench/blue/")], "-n", ns)  # fmt: skip
+        cluster.apply([helpers.endpoint("bench", {"blue": 100}),
+                       helpers.deployment("blue", "bench", f"az://{helpers.CONTAINER}/bench/blue/")], "-n", ns)  # fmt: skip
         ready_at = None
         while time.perf_counter() - t0 < 600:
             if (
@@ -84,7 +84,7 @@ def _first_score(cluster: LocalCluster, work: Path) -> dict[str, float]:
             ):
                 ready_at = time.perf_counter() - t0
             keys = cluster.kubectl(
-                "get", "secret", "b-keys", "-n", ns, "-o", "jsonpath={.data.primaryKey}", check=False
+                "get", "secret", "bench-keys", "-n", ns, "-o", "jsonpath={.data.primaryKey}", check=False
             )
             if keys.returncode == 0 and keys.stdout:
                 import base64
