@@ -133,7 +133,7 @@ def main() -> int:
     a.out.mkdir(parents=True, exist_ok=True)
     out = a.out / f"devcluster-{time.strftime('%Y%m%d-%H%M%S')}.json"
     out.write_text(json.dumps(result, indent=2) + "\n")
-    print(f"wrote {out.relative_to(ROOT)}")
+    print(f"wrote {out}")
     return 0
 
 
