@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Create (or refresh) the project's virtualenv at .venv with the operator, azure, runtime and dev extras.
+# Create (or refresh) the project's virtualenv at .venv with the operator, azure, runtime, storage and dev extras
+# (storage: adlfs & co., which the dev cluster's process nodes use to fetch az:// models).
 # Idempotent: reinstalls only when pyproject.toml changed. Sourced by tests/run.sh and examples/demo.sh.
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -11,11 +12,14 @@ if [ ! -x "$VENV/bin/python" ]; then
   "$PY" -m venv "$VENV"
 fi
 stamp="$VENV/.mlendpoints-installed"
-want=$(sha256sum "$ROOT/pyproject.toml" | cut -d' ' -f1)
+EXTRAS=operator,azure,runtime,storage,dev
+want=$( (cat "$ROOT/pyproject.toml"; echo "$EXTRAS") | sha256sum | cut -d' ' -f1)
+# MLENDPOINTS_PIP_PROGRESS=1 (examples/demo.sh sets it): show pip's progress instead of --quiet.
+PIPQ=--quiet; [ "${MLENDPOINTS_PIP_PROGRESS:-}" = 1 ] && PIPQ=--progress-bar=off
 if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
-  echo "[bootstrap] installing mlendpoints[operator,azure,runtime,dev] (first run: a few minutes)" >&2
-  "$VENV/bin/python" -m pip install --quiet --upgrade pip
-  "$VENV/bin/python" -m pip install --quiet -e "$ROOT[operator,azure,runtime,dev]"
+  echo "[bootstrap] installing mlendpoints[$EXTRAS] (first run: a few minutes)" >&2
+  "$VENV/bin/python" -m pip install $PIPQ --upgrade pip >&2
+  "$VENV/bin/python" -m pip install $PIPQ -e "$ROOT[$EXTRAS]" >&2
   echo "$want" > "$stamp"
 fi
 if ! command -v wrk >/dev/null 2>&1 && [ "${MLENDPOINTS_SKIP_APT:-}" != 1 ] && command -v apt-get >/dev/null 2>&1; then

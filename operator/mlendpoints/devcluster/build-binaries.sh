@@ -9,13 +9,13 @@
 # never leaves a half-filled cache directory behind.
 #
 # Needs: Go >= 1.26 on PATH, access to the Go module proxy, bash, python3 (or $PYTHON).
-# Usage: build-binaries.sh <k8s-version> <etcd-version> <kwok-version> <helm-version> <gateway-api-version>
+# Usage: build-binaries.sh <k8s-version> <etcd-version> <kwok-version> <helm-version> <gateway-api-version> <traefik-version>
 # (the pinned versions live in operator/mlendpoints/devcluster/versions.py; `mlendpoints dev build` passes them)
 set -euo pipefail
-if [ $# -ne 5 ]; then
-  echo "usage: $0 <k8s-version> <etcd-version> <kwok-version> <helm-version> <gateway-api-version>" >&2; exit 2
+if [ $# -ne 6 ]; then
+  echo "usage: $0 <k8s-version> <etcd-version> <kwok-version> <helm-version> <gateway-api-version> <traefik-version>" >&2; exit 2
 fi
-K8S=$1 ETCD=$2 KWOK=$3 HELM=$4 GWAPI=$5
+K8S=$1 ETCD=$2 KWOK=$3 HELM=$4 GWAPI=$5 TRAEFIK=$6
 CACHE=${MLENDPOINTS_BIN_CACHE:-$HOME/.cache/mlendpoints/bin}
 PY=${PYTHON:-python3}
 export GOTOOLCHAIN=local CGO_ENABLED=0 GOFLAGS="-trimpath -buildvcs=false"
@@ -136,10 +136,31 @@ fetch_gateway_api() {
   rm -rf "$out"; mv "$out.tmp" "$out"
 }
 
+build_traefik() {
+  local out=$CACHE/traefik-$TRAEFIK
+  [ -x "$out/traefik" ] && return
+  log "building traefik $TRAEFIK (the Gateway API implementation; cold: ~12 min on 2 cores, 245 MB)"
+  # `go install ...@version` refuses it (its go.mod has replace lines), so build inside a writable
+  # copy of the module source, where those replaces apply as in upstream's own build.
+  local dir; dir=$(go mod download -json "github.com/traefik/traefik/v3@$TRAEFIK" | "$PY" -c 'import json,sys;print(json.load(sys.stdin)["Dir"])')
+  local w; w=$(mktemp -d)
+  cp -r "$dir" "$w/src"; chmod -R u+w "$w/src"
+  log "compiling traefik"
+  heartbeat_start "compiling traefik"
+  rm -rf "$out.tmp"; mkdir -p "$out.tmp"
+  (cd "$w/src"; run "$w/build.log" go build -ldflags "-s -w -X github.com/traefik/traefik/v3/pkg/version.Version=$TRAEFIK" -o "$out.tmp/traefik" ./cmd/traefik)
+  heartbeat_stop
+  rm -rf "$w"
+  "$out.tmp/traefik" version | grep -q "Version: *${TRAEFIK#v}\|Version: *$TRAEFIK" || die "built traefik does not report $TRAEFIK: $("$out.tmp/traefik" version)"
+  rm -rf "$out"; mv "$out.tmp" "$out"
+  log "traefik $TRAEFIK ready in $out"
+}
+
 mkdir -p "$CACHE"
 fetch_gateway_api
 build_etcd
 build_kwok
 build_helm
 build_k8s
+build_traefik
 log "all binaries cached under $CACHE"

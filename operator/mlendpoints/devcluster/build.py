@@ -17,6 +17,7 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -33,10 +34,39 @@ class BuildError(RuntimeError):
 
 
 @contextmanager
-def _cache_lock(cache: Path) -> Iterator[None]:
+def cache_lock(cache: Path, *, stream: TextIO | None = None, every: float = 30) -> Iterator[None]:
+    """Hold the cache's exclusive build lock; while another process holds it, say so every ``every`` s.
+
+    Progress goes to ``stream`` (stderr by default) so a wait on a colleague's cold build is
+    visibly alive instead of a silent hang.
+    """
+    out = stream if stream is not None else sys.stderr
     cache.mkdir(parents=True, exist_ok=True)
     with (cache / ".build.lock").open("w") as fh:
-        fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            t0 = time.monotonic()
+            print(
+                f"[devcluster] another process is building into {cache}; waiting for its lock",
+                file=out,
+                flush=True,
+            )
+            report = t0 + every
+            while True:
+                time.sleep(1.0)
+                try:
+                    fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    break
+                except BlockingIOError:
+                    if time.monotonic() >= report:
+                        report += every
+                        waited = time.monotonic() - t0
+                        print(
+                            f"[devcluster]   ... still waiting for the build lock ({waited:.0f}s)",
+                            file=out,
+                            flush=True,
+                        )
         try:
             yield
         finally:
@@ -57,7 +87,7 @@ def ensure_binaries(
     if not paths.missing() and not force_check:
         return paths
     out = stream if stream is not None else sys.stderr
-    with _cache_lock(root):
+    with cache_lock(root, stream=out):
         missing = paths.missing()  # another process may have finished the build while we waited
         if not missing:
             return paths
@@ -71,8 +101,12 @@ def ensure_binaries(
                 "MLENDPOINTS_BIN_CACHE at a cache built on another machine, or use an existing cluster "
                 "with MLENDPOINTS_TEST_KUBECONFIG."
             )
-        slow = any(m.startswith("kube") for m in missing)
-        note = " (Kubernetes from cold Go caches: ~8 min measured on 2 cores, up to 25 min)" if slow else ""
+        slow = [
+            what
+            for prefix, what in (("kube", "Kubernetes ~8 min"), ("traefik", "Traefik ~12 min"))
+            if any(m.startswith(prefix) for m in missing)
+        ]
+        note = f" (from cold Go caches on 2 cores: {', '.join(slow)})" if slow else ""
         print(f"[devcluster] building {', '.join(missing)} into {root}{note}", file=out, flush=True)
         env = dict(os.environ, MLENDPOINTS_BIN_CACHE=str(root), PYTHON=sys.executable)
         env["PATH"] = os.pathsep.join([str(Path(go).parent), env.get("PATH", "")])

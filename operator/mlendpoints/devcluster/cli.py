@@ -34,6 +34,7 @@ def _cluster(args: argparse.Namespace) -> LocalCluster:
         args.name,
         state_dir=Path(args.state_dir) if args.state_dir else None,
         process_nodes=getattr(args, "process_nodes", None),
+        addons=not getattr(args, "no_addons", False),
     )
 
 
@@ -42,6 +43,11 @@ def cmd_up(args: argparse.Namespace) -> int:
     cluster = _cluster(args)
     cluster.start(timeout=args.timeout)
     print(f"cluster {cluster.name!r} is up: {cluster.server}")
+    addons = cluster.state().get("addons") or {}
+    if addons:
+        print(f"gateway:   {addons['gateway']['url']} (GatewayClass {addons['gateway']['class']})")
+        print(f"azurite:   {addons['azurite']['blob_endpoint']} (Secret {addons['azurite']['secret']})")
+        print(f"files:     {addons['files']['url']} <- {addons['files']['root']}")
     print(f'use it:    eval "$(mlendpoints dev cluster env --name {cluster.name})"')
     print(f"tear down: mlendpoints dev cluster down --name {cluster.name}")
     return 0
@@ -76,7 +82,11 @@ def cmd_env(args: argparse.Namespace) -> int:
         _err(
             f"warning: cluster {cluster.name!r} is not running (mlendpoints dev cluster up --name {cluster.name})"
         )
+    from mlendpoints.devcluster import addons
+
     for line in env_lines(cluster.kubeconfig, [cluster.bin("kubectl").parent, cluster.bin("helm").parent]):
+        print(line)
+    for line in addons.env_lines(cluster.state().get("addons") or {}):
         print(line)
     print(f'# eval "$(mlendpoints dev cluster env --name {cluster.name})"')
     return 0
@@ -97,6 +107,11 @@ def cmd_status(args: argparse.Namespace) -> int:
     print("  versions:   " + ", ".join(f"{k} {v}" for k, v in state.get("versions", {}).items()))
     if "ready_seconds" in state:
         print(f"  started in: {state['ready_seconds']}s")
+    addons = state.get("addons") or {}
+    if addons:
+        print(f"  gateway:    {addons['gateway']['url']} (GatewayClass {addons['gateway']['class']})")
+        print(f"  azurite:    {addons['azurite']['blob_endpoint']}")
+        print(f"  files:      {addons['files']['url']} <- {addons['files']['root']}")
     procs = {p["name"]: p for p in state.get("processes", [])}
     for name, alive in cluster.processes().items():
         print(
@@ -137,13 +152,15 @@ class DemoContext:
     state_dir: Path | None = None
     cluster: LocalCluster | None = None  # set by the first step
     notes: list[str] = field(default_factory=list)
+    #: Each diabetes deployment's prediction for the demo row (set by the models step).
+    expected: dict[str, float] = field(default_factory=dict)
 
     def log(self, msg: str) -> None:
         print(msg, flush=True)
 
 
 def _demo_cluster_up(ctx: DemoContext) -> None:
-    ctx.cluster = LocalCluster(ctx.name, state_dir=ctx.state_dir).start()
+    ctx.cluster = LocalCluster(ctx.name, state_dir=ctx.state_dir, addons=True).start()
 
 
 def _lc(ctx: DemoContext) -> LocalCluster:
@@ -210,6 +227,34 @@ def _demo_settle(ctx: DemoContext, timeout: float = 90) -> None:
     ctx.log(f"  still reconciling after {timeout:.0f}s: {', '.join(pending)}")
 
 
+def _addon(ctx: DemoContext, name: str) -> dict[str, str]:
+    addons = _lc(ctx).state().get("addons") or {}
+    if name not in addons:
+        raise RuntimeError(
+            f"the cluster runs without {name}; restart it: mlendpoints dev cluster down && mlendpoints dev demo"
+        )
+    return dict(addons[name])
+
+
+def _demo_models(ctx: DemoContext) -> None:
+    from mlendpoints.devcluster import demoscore
+
+    ctx.expected = demoscore.train_and_upload(_addon(ctx, "azurite")["connection_string"], ctx.log)
+
+
+def _demo_wait_ready(ctx: DemoContext) -> None:
+    from mlendpoints.devcluster import demoscore
+
+    demoscore.wait_ready(_lc(ctx), ctx.log)
+
+
+def _demo_score(ctx: DemoContext) -> None:
+    from mlendpoints.devcluster import demoscore
+
+    key = demoscore.endpoint_key(_lc(ctx))
+    demoscore.score_through_gateway(_addon(ctx, "gateway")["url"], key, ctx.expected, ctx.log)
+
+
 def _demo_show(ctx: DemoContext) -> None:
     cluster = _lc(ctx)
     ctx.log("$ kubectl get ml -A")
@@ -223,9 +268,12 @@ DEMO_STEPS: list[tuple[str, Callable[[DemoContext], None]]] = [
     ("install the mlendpoints CRDs (crds/)", _demo_crds),
     (f"install the Gateway API {versions.GATEWAY_API} standard CRDs", _demo_gateway_api),
     ("start the operator (mlendpoints run)", _demo_operator),
+    ("train the example models (scikit-learn) and upload them to Azurite", _demo_models),
     ("apply examples/ (server-side)", _demo_examples),
-    ("wait for the operator to reconcile them", _demo_settle),
+    ("wait for the diabetes endpoint and its blue/green deployments to be Ready", _demo_wait_ready),
+    ("wait for the operator to reconcile the rest", _demo_settle),
     ("show the endpoints", _demo_show),
+    ("score through the gateway with the endpoint's key", _demo_score),
 ]
 
 
@@ -262,6 +310,11 @@ def build_parser() -> argparse.ArgumentParser:
     csub = cluster.add_subparsers(dest="action", required=True)
     up = named(csub.add_parser("up", help="start the cluster (no-op if it is already running)"))
     up.add_argument("--timeout", type=float, default=180, help="seconds to wait for readiness (default 180)")
+    up.add_argument(
+        "--no-addons",
+        action="store_true",
+        help="control plane only: no Traefik gateway, Azurite or file server",
+    )
     up.add_argument(
         "--process-nodes",
         type=int,

@@ -405,11 +405,13 @@ class LocalCluster(KubeCluster):
         die_with_parent: bool = False,
         process_nodes: int | None = None,
         process_node_taint: bool = True,
+        addons: bool = False,
     ) -> None:
         self.name = name
         #: Nodes whose pods run as local processes (docs/devcluster.md, "Process nodes").
         self.process_nodes = processnodes.default_count() if process_nodes is None else process_nodes
         self.process_node_taint = process_node_taint
+        self._addons = addons
         self.state_dir = Path(state_dir) if state_dir is not None else versions.clusters_dir() / name
         self._custom_binaries = binaries is not None
         self._binaries = binaries if binaries is not None else versions.binary_paths()
@@ -568,6 +570,8 @@ class LocalCluster(KubeCluster):
         with self._locked():
             if self.is_running():
                 self._log(f"cluster {self.name!r} is already running at {self.server}")
+                if self._addons and not self.state().get("addons"):
+                    self._start_addons(self.state(), time.monotonic() + timeout, {})
                 return self
             if self.state().get("processes"):
                 self._log("stopping leftovers of a previous run")
@@ -584,6 +588,7 @@ class LocalCluster(KubeCluster):
         deadline = t0 + timeout
         b = self._binaries
         previous = self.state().get("ports", {})
+        previous_addons = self.state().get("addons") or {}
         self.state_dir.mkdir(parents=True, exist_ok=True)
         pki = self.pki
         ports = {
@@ -780,10 +785,22 @@ class LocalCluster(KubeCluster):
             sel = processnodes.NODE_SELECTOR
             self._wait("process nodes Ready", state, deadline, lambda: processnodes.nodes_ready(self, sel))
         self._wait("ServiceAccount default/default", state, deadline, default_sa)
+        if self._addons:  # their own budget: Azurite alone takes ~45 s to listen on a loaded 2-core box
+            self._start_addons(state, max(deadline, time.monotonic() + 180), previous_addons)
         self._check_alive(state)
         state["ready_seconds"] = round(time.monotonic() - t0, 1)
         self._save_state(state)
         self._log(f"cluster {self.name!r} ready in {state['ready_seconds']}s; KUBECONFIG={self.kubeconfig}")
+
+    def _start_addons(self, state: dict[str, Any], deadline: float, previous: Mapping[str, Any]) -> None:
+        """Traefik, Azurite and the file server (see :mod:`mlendpoints.devcluster.addons`)."""
+        from mlendpoints.devcluster import addons
+
+        def wait(what: str, probe: Callable[[], bool]) -> None:
+            self._wait(what, state, deadline, probe)
+
+        state["addons"] = addons.start(self, state, wait, previous)
+        self._save_state(state)
 
     def _stop_processes(self, grace: float = 10) -> None:
         # Reverse start order, one at a time: clients first, then the apiserver, etcd last. If etcd
@@ -826,6 +843,9 @@ class LocalCluster(KubeCluster):
                 self._log(f"stopping cluster {self.name!r}")
             self._stop_processes()
             if delete:
+                from mlendpoints.devcluster import addons
+
+                addons.cleanup(self)
                 shutil.rmtree(self.state_dir)
 
     def __enter__(self) -> LocalCluster:

@@ -285,3 +285,21 @@ def ensure_pki(directory: Path) -> PKI:
             )
         )
     return pki
+
+
+def issue_server(pki: PKI, stem: str, *, ips: Sequence[str] = (), dns: Sequence[str] = ()) -> ClientCert:
+    """Sign a serving certificate for ``ips``/``dns`` with the cluster CA (``<stem>.crt``/``.key``).
+
+    Re-issued on every call (cheap), so a server that moved to another address gets a matching
+    certificate. Clients verify it against ``ca.crt``.
+    """
+    ca_cert = x509.load_pem_x509_certificate(pki.ca_cert.read_bytes())
+    ca_key = _load_key(pki.ca_key)
+    sans: list[x509.GeneralName] = [x509.DNSName(n) for n in dns]
+    sans += [x509.IPAddress(ipaddress.ip_address(ip)) for ip in ips]
+    key = _ec_key()
+    cert = _sign_leaf(ca_cert, ca_key, _name(stem), key, ExtendedKeyUsageOID.SERVER_AUTH, sans)
+    out = ClientCert(pki.dir / f"{stem}.crt", pki.dir / f"{stem}.key")
+    _write_key(out.key, key)
+    _write_cert(out.cert, cert)
+    return out

@@ -14,6 +14,10 @@ Why these versions:
   build concatenates the "fast" stages into ``stages.yaml``.
 * Helm v3.21.4: built with ``-X`` flags so ``helm template`` assumes our Kubernetes minor.
 * Gateway API v1.6.3: the standard-channel CRDs (Gateway, HTTPRoute, ...), taken from the module zip.
+* Traefik v3.6.12: the Gateway API implementation (``--providers.kubernetesgateway``). v3.7.x
+  cannot be built from the proxy (its go.mod replaces a nested module the proxy does not serve,
+  and some DNS-provider dependencies answer 403); v3.6.12 builds inside a copy of its module source.
+* Azurite 3.37.0: Microsoft's Azure Storage emulator (npm), for ``az://``/``abfss://`` sources.
 """
 
 from __future__ import annotations
@@ -27,9 +31,11 @@ ETCD = "v3.6.16"
 KWOK = "v0.8.0"
 HELM = "v3.21.4"
 GATEWAY_API = "v1.6.3"
+TRAEFIK = "v3.6.12"
+AZURITE = "3.37.0"
 
 #: Argument order of ``build-binaries.sh``.
-BUILD_ARGS: tuple[str, ...] = (KUBERNETES, ETCD, KWOK, HELM, GATEWAY_API)
+BUILD_ARGS: tuple[str, ...] = (KUBERNETES, ETCD, KWOK, HELM, GATEWAY_API, TRAEFIK)
 
 
 def cache_root() -> Path:
@@ -63,6 +69,7 @@ class Binaries:
     kwok_stages: Path
     helm: Path
     gateway_api_crds: Path
+    traefik: Path
 
     def all(self) -> dict[str, Path]:
         """Name -> path, in build-script order (handy for checks and messages)."""
@@ -76,6 +83,7 @@ class Binaries:
             "kwok-stages": self.kwok_stages,
             "helm": self.helm,
             "gateway-api-crds": self.gateway_api_crds,
+            "traefik": self.traefik,
         }
 
     def missing(self) -> list[str]:
@@ -103,4 +111,5 @@ def binary_paths(cache: Path | None = None) -> Binaries:
         kwok_stages=kwok / "stages.yaml",
         helm=root / f"helm-{HELM}" / "helm",
         gateway_api_crds=root / f"gateway-api-{GATEWAY_API}" / "standard-install.yaml",
+        traefik=root / f"traefik-{TRAEFIK}" / "traefik",
     )

@@ -84,6 +84,8 @@ class Runtime:
         )
         self.collector = Collector(settings, self.metrics) if settings.collector_enabled else None
         self.in_flight = 0
+        #: set on SIGTERM (server.py): readiness answers 503 while requests are still served
+        self.draining = False
         self.metrics.in_flight.source = lambda: self.in_flight
         self.metrics.ready.source = lambda: 1.0 if self.model.ready else 0.0
         self._swagger: dict[str, dict[str, Any]] = {}
@@ -285,6 +287,8 @@ class Runtime:
         return Reply(f"Unhealthy: {reason}".encode(), 503, TEXT)
 
     async def readiness(self, request: Request, receive: Receive, _: str) -> Reply:
+        if self.draining:
+            return Reply(b"Not ready: shutting down", 503, TEXT)
         if self.model.ready and not self.scheduler.wedged():
             return Reply(b"Ready", 200, TEXT)
         if self.model.state == "failed":

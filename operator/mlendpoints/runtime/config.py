@@ -115,6 +115,9 @@ class Settings:
     body_timeout_ms: int = 30_000
     #: open connections per process; more are answered 503 and closed
     max_connections: int = 1024
+    #: on SIGTERM: answer readiness 503 but keep serving this long before closing (load balancers
+    #: and gateways stop sending first, so no request is refused); 0 = close at once
+    shutdown_drain_ms: int = 5000
 
     @property
     def queue_size(self) -> int:
@@ -152,6 +155,7 @@ class Settings:
             "max_batch_size",
             "wedged_after_ms",
             "init_timeout_ms",
+            "shutdown_drain_ms",
         ):
             if getattr(self, name) < 0:
                 raise ValueError(f"{_OPTION_BY_FIELD[name].env} must be >= 0")
@@ -381,6 +385,13 @@ OPTIONS: tuple[Option, ...] = (
         "--max-connections",
         int,
         "open connections; more get 503",
+    ),
+    Option(
+        "shutdown_drain_ms",
+        "MLENDPOINTS_SHUTDOWN_DRAIN_MS",
+        "--shutdown-drain-ms",
+        int,
+        "after SIGTERM, readiness fails but requests are served this long before the server closes",
     ),
 )
 _OPTION_BY_FIELD = {option.field: option for option in OPTIONS}

@@ -8,15 +8,21 @@ transports (the single-process path does not hit uvicorn's multi-worker ``TCP_NO
 from __future__ import annotations
 
 import importlib.util
+import logging
+import signal
+import threading
+from types import FrameType
 from typing import TYPE_CHECKING, Any
 
-from mlendpoints.runtime.app import create_app
+from mlendpoints.runtime.app import Runtime, create_app
 from mlendpoints.runtime.config import Settings
 
 if TYPE_CHECKING:
     import uvicorn
 
     from mlendpoints.runtime.limits import Limits
+
+log = logging.getLogger("mlendpoints.runtime")
 
 #: longer than the usual 60 s idle timeout of load balancers, so they close first (no reset races)
 KEEP_ALIVE_S = 75
@@ -26,7 +32,10 @@ def serve(settings: Settings) -> int:
     """Serve until SIGTERM/SIGINT (graceful: in-flight requests finish); returns the exit code."""
     import uvicorn
 
-    server = uvicorn.Server(uvicorn_config(create_app(settings), settings))
+    app = create_app(settings)
+    server = _draining_server(uvicorn.Server)(
+        uvicorn_config(app, settings), app, settings.shutdown_drain_ms / 1000
+    )
     server.run()
     return 0 if server.started else 1
 
@@ -76,3 +85,32 @@ def uvicorn_config(app: Any, settings: Settings) -> uvicorn.Config:
         limit_concurrency=settings.max_connections + 1,
         h11_max_incomplete_event_size=settings.max_header_bytes,
     )
+
+
+def _draining_server(base: Any) -> Any:
+    """``uvicorn.Server`` that drains on the first SIGTERM before shutting down.
+
+    Kubernetes removes a terminating pod from EndpointSlices at the same time as it sends SIGTERM,
+    and gateways notice a moment later; a server that stopped accepting at once would refuse the
+    requests sent in that moment. So the first SIGTERM only flips readiness to 503 and keeps
+    serving for ``drain_s``; then uvicorn's graceful shutdown runs (stop accepting, finish
+    in-flight requests). SIGINT, or a second SIGTERM, shuts down at once.
+    """
+
+    class DrainingServer(base):  # type: ignore[misc]
+        def __init__(self, config: Any, app: Runtime, drain_s: float) -> None:
+            super().__init__(config)
+            self._app, self._drain_s, self._draining = app, drain_s, False
+
+        def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+            if sig == signal.SIGTERM and self._drain_s > 0 and not self._draining:
+                self._draining = True
+                self._app.draining = True
+                log.info("SIGTERM: readiness off, serving for %.1fs more before shutting down", self._drain_s)
+                timer = threading.Timer(self._drain_s, super().handle_exit, (sig, frame))
+                timer.daemon = True
+                timer.start()
+                return
+            super().handle_exit(sig, frame)
+
+    return DrainingServer
