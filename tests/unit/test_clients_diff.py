@@ -44,3 +44,77 @@ def test_secret_string_data_is_compared_as_the_server_stores_it() -> None:
     live = {**canon, "metadata": {"name": "k", "uid": "u"}, "type": "Opaque"}
     assert not diff.needs_apply(canon, live)
     assert diff.needs_apply(diff.canonical({**desired, "stringData": {"primaryKey": "xyz"}}), live)
+
+
+def _deployment(node_selector: dict[str, str] | None) -> dict[str, object]:
+    pod: dict[str, object] = {
+        "containers": [{"name": "scoring", "ports": [{"containerPort": 5001, "name": "http"}]}],
+    }
+    if node_selector is not None:
+        pod["nodeSelector"] = node_selector
+    return {"metadata": {"name": "ep1-blue", "labels": {"a": "b"}}, "spec": {"template": {"spec": pod}}}
+
+
+OWNED_SELECTOR = {
+    "f:metadata": {"f:labels": {".": {}, "f:a": {}}},
+    "f:spec": {
+        "f:template": {
+            "f:spec": {
+                "f:containers": {
+                    'k:{"name":"scoring"}': {
+                        ".": {},
+                        "f:name": {},
+                        "f:ports": {'k:{"containerPort":5001,"protocol":"TCP"}': {".": {}, "f:name": {}}},
+                    }
+                },
+                "f:nodeSelector": {"f:pool": {}},
+            }
+        }
+    },
+}
+
+
+def _live(fields: dict[str, object], **entry: str) -> dict[str, object]:
+    live = _deployment({"pool": "does-not-exist"})
+    live["metadata"]["managedFields"] = [  # type: ignore[index]
+        {"manager": "me", "operation": "Apply", "fieldsV1": fields, **entry},
+        {"manager": "kube-controller-manager", "operation": "Update", "fieldsV1": {"f:status": {}}},
+    ]
+    return live
+
+
+def test_a_field_we_applied_and_no_longer_render_is_applied_away() -> None:
+    live = _live(OWNED_SELECTOR)
+    # The subset check alone cannot see the dropped nodeSelector (the bug behind a rollout that
+    # never finished after an InstanceType was removed from a deployment).
+    assert diff.is_subset(_deployment(None), live)
+    assert diff.needs_apply(_deployment(None), live, manager="me")
+    assert diff.needs_apply(_deployment({}), live, manager="me")
+    assert diff.needs_apply(_deployment({"type": "kwok"}), live, manager="me")
+
+
+def test_owned_fields_still_rendered_cause_no_write() -> None:
+    live = _live(OWNED_SELECTOR)
+    # The port's key holds the server-defaulted protocol the operator does not render.
+    assert not diff.needs_apply(_deployment({"pool": "does-not-exist"}), live, manager="me")
+
+
+def test_fields_of_other_managers_and_subresources_are_not_ours_to_drop() -> None:
+    live = _live(OWNED_SELECTOR)
+    assert not diff.needs_apply(_deployment(None), live, manager="someone-else")
+    assert not diff.needs_apply(_deployment(None), live)
+    status_entry = _live(OWNED_SELECTOR, subresource="status")
+    assert not diff.needs_apply(_deployment(None), status_entry, manager="me")
+
+
+def test_set_and_index_entries() -> None:
+    entry = {"manager": "me", "operation": "Apply"}
+    sets = {
+        "metadata": {"managedFields": [entry | {"fieldsV1": {"f:metadata": {"f:finalizers": {'v:"a"': {}}}}}]}
+    }
+    assert not diff.owns_dropped({"metadata": {"finalizers": ["b", "a"]}}, sets, "me")
+    assert diff.owns_dropped({"metadata": {"finalizers": ["b"]}}, sets, "me")
+    index = {"metadata": {"managedFields": [entry | {"fieldsV1": {"f:spec": {"f:args": {"i:1": {}}}}}]}}
+    assert not diff.owns_dropped({"spec": {"args": ["x", "y"]}}, index, "me")
+    assert diff.owns_dropped({"spec": {"args": ["x"]}}, index, "me")
+    assert diff.owns_dropped({"spec": {}}, index, "me")

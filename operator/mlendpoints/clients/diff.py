@@ -4,11 +4,15 @@ This is how the operator performs *zero* writes when nothing changed: a server-s
 unchanged object is a no-op for etcd but still a PATCH request (it shows in audit logs, costs
 API-server CPU and, at 1,000 endpoints, adds up). ``is_subset`` ignores what the API server
 adds (defaults, status, metadata it owns) and normalises Kubernetes quantities ("1000m" == "1").
+A subset check alone cannot see a field the operator *stops* rendering (an InstanceType's
+``nodeSelector`` after the deployment drops ``instanceType``): ``owns_dropped`` reads the field
+manager's ``managedFields`` entry, so such an object is applied and server-side apply removes it.
 """
 
 from __future__ import annotations
 
 import base64
+import json
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
@@ -94,9 +98,75 @@ def canonical(desired: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def needs_apply(desired: dict[str, Any], live: dict[str, Any] | None) -> bool:
-    """Whether applying ``desired`` would change ``live`` (status and server-owned metadata ignored)."""
+def _element(items: list[Any], key: dict[str, Any]) -> Any:
+    """The element of an associative list with ``key`` (a managedFields ``k:`` key), or None.
+
+    A key field the rendered element leaves out is one the API server defaulted (a port's
+    ``protocol``), so it matches any value.
+    """
+    for item in items:
+        if isinstance(item, dict) and all(k not in item or _scalar_equal(item[k], v) for k, v in key.items()):
+            return item
+    return None
+
+
+def _dropped(fields: dict[str, Any], desired: Any) -> bool:
+    """Whether a field in the ``fieldsV1`` set ``fields`` is missing from ``desired``.
+
+    Source of the format: Kubernetes structured-merge-diff ``fieldpath`` serialisation
+    (``f:`` map field, ``k:`` associative-list key, ``v:`` set value, ``i:`` list index,
+    ``.`` the element itself). An unknown prefix counts as present: never a write on doubt.
+    """
+    for path, sub in fields.items():
+        kind, _, raw = path.partition(":")
+        child: Any = None
+        if kind == "f":
+            if not isinstance(desired, dict) or raw not in desired:
+                return True
+            child = desired[raw]
+        elif kind in {"k", "v", "i"}:
+            if not isinstance(desired, list):
+                return True
+            if kind == "v":
+                if json.loads(raw) not in desired:
+                    return True
+                continue
+            if kind == "i":
+                child = desired[int(raw)] if int(raw) < len(desired) else None
+            else:
+                child = _element(desired, json.loads(raw))
+            if child is None:
+                return True
+        else:
+            continue
+        if isinstance(sub, dict) and sub and _dropped(sub, child):
+            return True
+    return False
+
+
+def owns_dropped(desired: dict[str, Any], live: dict[str, Any], manager: str) -> bool:
+    """Whether ``manager`` applied a field of ``live`` that ``desired`` no longer sets.
+
+    Server-side apply removes such a field (or gives it up to a co-owner) only when the manager
+    applies again; without that apply it would stay forever. Status-subresource entries are ignored.
+    """
+    for entry in live.get("metadata", {}).get("managedFields") or []:
+        if entry.get("manager") != manager or entry.get("operation") != "Apply" or entry.get("subresource"):
+            continue
+        if _dropped(entry.get("fieldsV1") or {}, desired):
+            return True
+    return False
+
+
+def needs_apply(desired: dict[str, Any], live: dict[str, Any] | None, *, manager: str | None = None) -> bool:
+    """Whether applying ``desired`` would change ``live`` (status and server-owned metadata ignored).
+
+    With ``manager`` (our field manager), also when ``live`` holds a field we applied before and
+    ``desired`` dropped; see :func:`owns_dropped`.
+    """
     if live is None:
         return True
     body = {k: v for k, v in desired.items() if k not in {"status"}}
-    return not is_subset(body, live)
+    if not is_subset(body, live):
+        return True
+    return manager is not None and owns_dropped(body, live, manager)

@@ -55,7 +55,7 @@ async def converge(
                     f"({'owned by another mlendpoints resource' if holder else 'not created by mlendpoints'}); "
                     "rename the endpoint or deployment, or delete that object"
                 )
-        if diff.needs_apply(obj, current):
+        if diff.needs_apply(obj, current, manager=ctx.kube.field_manager):
             log.debug("apply %s %s/%s", kind.kind, namespace, name)
             current = await ctx.call(ctx.kube.apply, obj)
             if current is not None:
