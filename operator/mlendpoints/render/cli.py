@@ -27,7 +27,7 @@ from pydantic import ValidationError
 
 from mlendpoints.api.v1alpha1 import KINDS, InstanceType, OnlineDeployment, OnlineEndpoint
 from mlendpoints.api.v1alpha1.base import API_VERSION, Target
-from mlendpoints.render import batchcli, codehash, online, traffic
+from mlendpoints.render import batchcli, codehash, online, routing, traffic
 from mlendpoints.render.errors import RenderError
 from mlendpoints.render.settings import RenderSettings
 
@@ -49,6 +49,12 @@ class Inputs:
     notes: list[str] = field(default_factory=list)
     #: BatchEndpoints, BatchDeployments and BatchJobs (rendered by :mod:`.batchcli`)
     batch: list[Any] = field(default_factory=list)
+
+
+def _scoring_path(dep: OnlineDeployment) -> str:
+    """A custom container's ``inferenceConfig.scoringRoute.path``, else the runtime's ``/score``."""
+    cfg = dep.spec.environment.inference_config
+    return cfg.scoring_route.path if cfg is not None else routing.RUNTIME_SCORING_PATH
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -302,7 +308,10 @@ def render(args: argparse.Namespace) -> tuple[str, list[str], list[str]]:
             for d in inputs.deployments
             if d.spec.endpoint_name == ep.metadata.name and d.metadata.namespace == ep.metadata.namespace
         ]
-        states = [online.DeploymentState(d.metadata.name, ready=args.ready) for d in deps]
+        states = [
+            online.DeploymentState(d.metadata.name, ready=args.ready, scoring_path=_scoring_path(d))
+            for d in deps
+        ]
         result = online.endpoint_children(
             ep,
             deployments=states,

@@ -101,6 +101,9 @@ class DeploymentState:
     available: int | None = None
     """Available pods (the Deployment's ``status.availableReplicas``). None: not observed (the
     render CLI), taken as 1 when ``ready`` and 0 otherwise."""
+    scoring_path: str = routing_.RUNTIME_SCORING_PATH
+    """Path clients score on: ``/score`` (the runtime), or a custom container's
+    ``environment.inferenceConfig.scoringRoute.path``."""
 
     @property
     def available_pods(self) -> int:
@@ -135,6 +138,16 @@ class EndpointRender:
     the reconciler must keep (neither apply nor prune) the last good HTTPRoute/Ingress."""
     waiting: list[str] = field(default_factory=list)
     """Deployments given traffic (or mirror traffic) that have no available pod (they get none)."""
+
+
+def _scoring_path(deployments: Sequence[DeploymentState], primary: str | None) -> str:
+    """The scoring path of the deployment behind the stable Service (the one with the most
+    traffic, else the most desired traffic), as Azure ML reports a custom container's
+    ``scoring_route`` in the endpoint's ``scoring_uri``; ``/score`` when there is none."""
+    for state in deployments:
+        if state.name == primary:
+            return state.scoring_path
+    return routing_.RUNTIME_SCORING_PATH
 
 
 def endpoint_children(
@@ -185,20 +198,21 @@ def endpoint_children(
         objects += routing_.objects(
             endpoint, plan=plan, effective=effective, mirror=mirror, pinned=pinned, primary=primary
         )
-    scoring = routing_.scoring_uri(
+    base = routing_.endpoint_base_uri(
         endpoint,
         kind=plan.kind,
         parent_refs=plan.parent_refs,
         settings=settings,
         public_address=public_address,
     )
+    scoring = base + _scoring_path(deployments, primary or traffic.primary(spec.traffic))
     return EndpointRender(
         objects=objects,
         routing=plan.kind,
         effective_traffic=effective,
         effective_mirror=mirror,
         scoring_uri=scoring,
-        swagger_uri=scoring.removesuffix("/score") + "/swagger.json",
+        swagger_uri=base + "/swagger.json",
         problems=problems,
         waiting=traffic.waiting(spec.traffic, spec.mirror_traffic, ready),
     )

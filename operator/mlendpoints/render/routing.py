@@ -29,6 +29,8 @@ GATEWAY_API, INGRESS, NONE = "gatewayAPI", "ingress", "none"
 #: Deployments with live traffic each routing kind can express.
 BACKEND_LIMIT = {GATEWAY_API: httproute.MAX_BACKENDS, INGRESS: 2, NONE: 1}
 GATEWAY_GROUP = "gateway.networking.k8s.io"
+#: The scoring runtime's scoring path (``mlendpoints serve``); custom containers name their own.
+RUNTIME_SCORING_PATH = "/score"
 
 
 @dataclass(frozen=True)
@@ -144,7 +146,7 @@ def _canary(desired: Mapping[str, int], effective: Mapping[str, int], primary: s
     return ranked[0] if ranked else None
 
 
-def scoring_uri(
+def endpoint_base_uri(
     endpoint: OnlineEndpoint,
     *,
     kind: str,
@@ -152,18 +154,20 @@ def scoring_uri(
     settings: RenderSettings,
     public_address: str | None,
 ) -> str:
+    """Where the endpoint's paths start (no trailing slash): the scoring URI is this plus the
+    primary deployment's scoring path, the swagger URI this plus ``/swagger.json``."""
     name, namespace = endpoint.metadata.name, endpoint.metadata.namespace
     routing = endpoint.spec.routing
     if kind == NONE:
-        return f"http://{names.endpoint_service(name)}.{namespace}.svc.{settings.cluster_domain}/score"
+        return f"http://{names.endpoint_service(name)}.{namespace}.svc.{settings.cluster_domain}"
     scheme = "https" if routing.tls_secret_name else "http"
     if routing.host:
         host = f"{name}.{routing.host[2:]}" if routing.host.startswith("*.") else routing.host
-        return f"{scheme}://{host}/score"
+        return f"{scheme}://{host}"
     if public_address:
         address = public_address
     elif kind == GATEWAY_API and parent_refs:
         address = str(parent_refs[0]["name"])
     else:
         address = routing.ingress_class_name or "ingress"
-    return f"{scheme}://{address}{httproute.path_prefix(endpoint)}/score"
+    return f"{scheme}://{address}{httproute.path_prefix(endpoint)}"

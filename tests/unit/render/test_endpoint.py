@@ -351,3 +351,19 @@ def test_zero_percent_fallback_through_the_route() -> None:
     )
     assert weights(r) == {"ep1-blue": 100}
     assert r.waiting == ["green"]
+
+
+def test_scoring_uri_carries_the_primary_custom_containers_scoring_route() -> None:
+    predict = "/v1/models/half_plus_two:predict"
+    tf = DeploymentState("tfserving", ready=True, scoring_path=predict)
+    ep = endpoint(traffic={"tfserving": 90, "blue": 10}, routing={"type": "ingress"})
+    r = render(ep, [tf, *ready("blue")])
+    assert r.scoring_uri == f"http://ingress/endpoints/ml/ep1{predict}"
+    assert r.swagger_uri == "http://ingress/endpoints/ml/ep1/swagger.json"
+    # The runtime deployment takes the majority: its /score is what clients call by default.
+    r = render(endpoint(traffic={"tfserving": 10, "blue": 90}, routing=GW), [tf, *ready("blue")])
+    assert r.scoring_uri == "http://ep1.ml.example.com/score"
+    # Nothing available yet: the deployment with the most desired traffic names the path.
+    waiting = DeploymentState("tfserving", ready=False, available=0, scoring_path=predict)
+    r = render(endpoint(traffic={"tfserving": 100}, routing=GW), [waiting])
+    assert r.scoring_uri == f"http://ep1.ml.example.com{predict}"

@@ -238,7 +238,7 @@ class OnlineEndpointStatus(StatusBase):
     """Observed state of an OnlineEndpoint."""
 
     scoring_uri: str | None = None
-    """URL to POST scoring requests to (…/score)."""
+    """URL to POST scoring requests to (…/score, or the primary custom container's scoringRoute.path)."""
     swagger_uri: str | None = None
     """URL of the OpenAPI document (…/swagger.json)."""
     traffic: dict[str, int] = Field(default_factory=dict)

@@ -118,6 +118,13 @@ def _available(ctx: Context, dep: Body, namespace: str, endpoint: str) -> int:
     return int((deployment.get("status") or {}).get("availableReplicas") or 0)
 
 
+def _scoring_path(dep: Body) -> str:
+    """``environment.inferenceConfig.scoringRoute.path`` of a custom container, else ``/score``."""
+    environment = (dep.get("spec") or {}).get("environment") or {}
+    route = (environment.get("inferenceConfig") or {}).get("scoringRoute") or {}
+    return str(route.get("path") or routing_.RUNTIME_SCORING_PATH)
+
+
 def _states(ctx: Context, namespace: str, endpoint: str) -> list[render_online.DeploymentState]:
     out = []
     for dep in ctx.store.by_label("OnlineDeployment", namespace, "mlendpoints.io/endpoint", endpoint):
@@ -132,6 +139,7 @@ def _states(ctx: Context, namespace: str, endpoint: str) -> list[render_online.D
                 exists=True,
                 deleting=bool(dep["metadata"].get("deletionTimestamp")),
                 available=_available(ctx, dep, namespace, endpoint),
+                scoring_path=_scoring_path(dep),
             )
         )
     return out
