@@ -673,3 +673,39 @@ def test_a_child_the_api_server_rejects_is_reported_as_stalled(cluster: Any, nam
     # Fixing the spec recovers.
     cluster.apply(deployment(ns, "blue", environmentVariables={"GOOD_NAME": "x"}))
     wait_condition(cluster, "odep", "blue", ns, "Ready")
+
+
+def test_a_custom_containers_scoring_route_is_the_endpoints_scoring_uri(cluster: Any, namespace: str) -> None:
+    ns = namespace
+    predict = "/v1/models/half_plus_two:predict"
+    status_path = "/v1/models/half_plus_two"
+    routes = {
+        "scoringRoute": {"port": 8501, "path": predict},
+        "livenessRoute": {"port": 8501, "path": status_path},
+        "readinessRoute": {"port": 8501, "path": status_path},
+    }
+    tfserving = {
+        "apiVersion": API,
+        "kind": "OnlineDeployment",
+        "metadata": {"name": "tfserving", "namespace": ns},
+        "spec": {
+            "endpointName": "ep1",
+            "environment": {"image": "tensorflow/serving:2.14.1", "inferenceConfig": routes},
+        },
+    }
+    gateway = {"type": "gatewayAPI", "parentRefs": [{"name": "gw"}]}
+    cluster.apply([code_configmap(ns), endpoint(ns, traffic={"tfserving": 100}, routing=gateway), tfserving])
+    ep = wait_condition(cluster, "oep", "ep1", ns, "Ready")
+    assert ep["status"]["scoringUri"].endswith(f"/endpoints/{ns}/ep1{predict}"), ep["status"]
+    assert ep["status"]["swaggerUri"].endswith(f"/endpoints/{ns}/ep1/swagger.json"), ep["status"]
+    # A runtime deployment taking the majority makes /score the endpoint's scoring URI.
+    cluster.apply(
+        [deployment(ns, "blue"), endpoint(ns, traffic={"tfserving": 10, "blue": 90}, routing=gateway)]
+    )
+
+    def blue_serving() -> dict[str, Any] | None:
+        ep = get(cluster, "oep", "ep1", ns) or {}
+        return ep if ep.get("status", {}).get("traffic") == {"tfserving": 10, "blue": 90} else None
+
+    ep = wait_for(blue_serving, what="blue taking 90%")
+    assert ep["status"]["scoringUri"].endswith(f"/endpoints/{ns}/ep1/score"), ep["status"]
