@@ -107,7 +107,7 @@ CASES: dict[str, list[tuple[str, str, str]]] = {
         ("good", kstatus.CURRENT, "Ready"),
     ],
     "OnlineEndpoint": [
-        ("waiting", kstatus.IN_PROGRESS, "WaitingForDeployments"),
+        ("waiting", kstatus.IN_PROGRESS, "DeploymentNotFound"),
         ("splitnone", kstatus.FAILED, "RoutingUnsupported"),
         ("ep1", kstatus.CURRENT, "Ready"),
     ],
@@ -140,7 +140,9 @@ def gitops(
     suffix = ns[-6:]
     work = tmp_path_factory.mktemp("chart-gitops")
     try:
-        with installed(cluster, helm, work, name="mlep-gitops", namespace=ns, values={}) as release:
+        # A missing deployment turns Stalled after MLENDPOINTS_STALL_AFTER; keep "waiting" in progress.
+        stall = {"operator": {"extraEnv": [{"name": "MLENDPOINTS_STALL_AFTER", "value": "3600"}]}}
+        with installed(cluster, helm, work, name="mlep-gitops", namespace=ns, values=stall) as release:
             manifest = work / "manifests.json"
             manifest.write_text(
                 json.dumps({"apiVersion": "v1", "kind": "List", "items": manifests(ns, suffix)})
