@@ -100,6 +100,7 @@ def deployment(
     instances: int = 1,
     env: dict[str, str] | None = None,
     credentials: str | None = "azurite-credentials",
+    liveness: dict[str, int] | None = None,
 ) -> dict[str, Any]:
     model: dict[str, Any] = {"path": model_uri}
     if credentials:
@@ -115,6 +116,8 @@ def deployment(
     }
     if env:
         spec["environmentVariables"] = env
+    if liveness:
+        spec["livenessProbe"] = liveness
     return {"apiVersion": "mlendpoints.io/v1alpha1", "kind": "OnlineDeployment", "metadata": {"name": name},
             "spec": spec}  # fmt: skip
 

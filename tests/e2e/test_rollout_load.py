@@ -73,15 +73,6 @@ def test_blue_to_green_shift_under_load_fails_no_request(
     _check(load)
 
 
-GATING_BUG = (
-    "operator: while the only deployment with traffic rolls or loses a pod, its OnlineDeployment is not "
-    "Ready (observedGeneration lags / fewer replicas available), so effective traffic drops it and the "
-    "HTTPRoute falls back to the stable Service with no endpoints: 503 'no available server' until it is "
-    "Ready again (backends/kubernetes/endpoint.py _states + render/traffic.effective_traffic; issue 8)"
-)
-
-
-@pytest.mark.xfail(strict=True, reason=GATING_BUG)
 def test_in_place_update_of_blue_under_load_fails_no_request(
     cluster: Any, ns: str, scoring: dict[str, Any]
 ) -> None:
@@ -106,7 +97,6 @@ def test_in_place_update_of_blue_under_load_fails_no_request(
     _check(load)
 
 
-@pytest.mark.xfail(strict=True, reason=GATING_BUG)
 def test_deleting_one_of_two_pods_under_load_fails_no_request(
     cluster: Any, ns: str, scoring: dict[str, Any]
 ) -> None:

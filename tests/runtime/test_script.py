@@ -108,6 +108,18 @@ def test_init_failure_means_not_ready_and_not_live(make_client, caplog):
     assert any("model load failed" in r.getMessage() and r.exc_info for r in caplog.records)
 
 
+def test_init_failure_is_written_to_the_termination_log(make_client, tmp_path, monkeypatch):
+    from mlendpoints.runtime import model
+
+    log = tmp_path / "termination-log"
+    log.touch()  # the kubelet mounts an empty file there
+    monkeypatch.setattr(model, "TERMINATION_LOG", log)
+    make_client(entry_script="score_init_fails.py", expect_ready=False)
+    text = log.read_text()
+    assert text.startswith("model load failed: "), text
+    assert "cannot find model weights" in text, text
+
+
 def test_missing_script_fails_loading(make_client, caplog):
     client = make_client(entry_script="does_not_exist.py", expect_ready=False)
     assert client.get("/readyz").status_code == 503

@@ -143,6 +143,22 @@ def test_stalled_reason_from_pods(pod: dict[str, Any], reason: str | None) -> No
     assert (stall.reason if stall else None) == reason
 
 
+def test_crash_loop_names_the_last_termination_message() -> None:
+    waiting = {
+        "waiting": {"reason": "CrashLoopBackOff", "message": "back-off 10s restarting failed container"}
+    }
+    last = {"terminated": {"exitCode": 143, "reason": "Error", "message": "model load failed: OSError: no"}}
+    pod = _pod(containerStatuses=[{"name": "scoring", "state": waiting, "lastState": last}])
+    stall = workloads.stalled_reason(_deployment(), [pod])
+    assert stall is not None
+    assert stall.reason == reasons.CRASH_LOOP
+    assert stall.message == "pod p: container scoring is crash-looping: model load failed: OSError: no"
+    del last["terminated"]["message"]
+    stall = workloads.stalled_reason(_deployment(), [pod])
+    assert stall is not None
+    assert stall.message.endswith("crash-looping: last exit code 143"), stall
+
+
 def test_progress_deadline_is_stalled() -> None:
     dep = _deployment(
         conditions=[{"type": "Progressing", "status": "False", "reason": "ProgressDeadlineExceeded"}]

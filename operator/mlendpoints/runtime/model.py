@@ -15,6 +15,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any, Protocol
 
 from mlendpoints.runtime import errors
@@ -22,6 +23,18 @@ from mlendpoints.runtime.asgi import Request
 from mlendpoints.runtime.config import Settings
 
 log = logging.getLogger("mlendpoints.runtime.model")
+
+#: Kubernetes' default ``terminationMessagePath``: what is written here becomes the container's
+#: ``lastState.terminated.message`` once liveness restarts it, so the operator can name the cause.
+TERMINATION_LOG = Path("/dev/termination-log")
+
+
+def _report_termination(message: str) -> None:
+    """Write ``message`` (at most 4000 bytes, Kubernetes keeps 4096) to the termination log, if mounted."""
+    if TERMINATION_LOG.exists():
+        with contextlib.suppress(OSError):
+            TERMINATION_LOG.write_text(f"model load failed: {message}"[:4000])
+
 
 LOADING, READY, FAILED = "loading", "ready", "failed"
 
@@ -98,6 +111,7 @@ class Model:
                     extra={"model_kind": self.scorer.kind},
                 )
                 state = FAILED
+                _report_termination(self.error)
             else:
                 state = READY
             self.load_seconds = time.monotonic() - self._started

@@ -62,10 +62,21 @@ class Stall:
 
 
 def _waiting(statuses: Iterable[Mapping[str, Any]]) -> Iterable[tuple[str, str, str]]:
+    """``(container, reason, message)`` of each waiting container.
+
+    For ``CrashLoopBackOff`` the message is the last run's termination message (what the process
+    wrote to its ``terminationMessagePath``, e.g. the runtime's ``model load failed: ...``), or its
+    exit code, rather than the kubelet's "back-off 10s restarting failed container" text.
+    """
     for cs in statuses:
         waiting = (cs.get("state") or {}).get("waiting") or {}
-        if waiting.get("reason"):
-            yield cs.get("name", "?"), waiting["reason"], waiting.get("message", "")
+        if not waiting.get("reason"):
+            continue
+        message = waiting.get("message", "")
+        last = (cs.get("lastState") or {}).get("terminated") or {}
+        if waiting["reason"] == "CrashLoopBackOff":
+            message = last.get("message") or f"last exit code {last.get('exitCode', '?')}"
+        yield cs.get("name", "?"), waiting["reason"], message
 
 
 def stalled_reason(deployment: Mapping[str, Any] | None, pods: Iterable[Mapping[str, Any]]) -> Stall | None:
@@ -109,7 +120,7 @@ def stalled_reason(deployment: Mapping[str, Any] | None, pods: Iterable[Mapping[
             if reason == "CrashLoopBackOff":
                 return Stall(
                     reasons.CRASH_LOOP,
-                    f"pod {name}: container {container} is crash-looping {message}".strip(),
+                    f"pod {name}: container {container} is crash-looping: {message}",
                 )
             if reason in _CONFIG:
                 return Stall(
