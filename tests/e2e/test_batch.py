@@ -1,0 +1,194 @@
+"""Batch scoring for real: a BatchJob's Indexed Job runs its pods on the process nodes.
+
+The pods run the batch runner with a scoring script (ConfigMap) and the diabetes model from
+Azurite; inputs are CSV files in Azurite and the output is an ``az://`` folder, read back here
+with adlfs. A good job ends ``Succeeded`` with its counts and ``predictions.csv`` holding one
+line per file in input order; a script that raises on one file with ``errorThreshold: 0`` ends
+``Failed`` with the condition quoting ``job_error.txt``'s first error.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.e2e import helpers
+from tests.integration.conftest import condition, get, wait_for
+
+pytestmark = pytest.mark.timeout(420)
+
+API = "mlendpoints.io/v1alpha1"
+
+BATCH_PY = """\
+import os
+import joblib
+import pandas as pd
+
+def init():
+    global model
+    model = joblib.load(os.path.join(os.environ["AZUREML_MODEL_DIR"], "model.joblib"))
+
+def run(mini_batch):
+    out = []
+    for path in mini_batch:
+        name = os.path.basename(path)
+        if name.startswith("bad"):
+            raise ValueError(f"e2e: cannot score {name}")
+        frame = pd.read_csv(path)
+        out.append([name, round(float(model.predict(frame.to_numpy())[0]), 6)])
+    return out
+"""
+
+
+def _fs(conn: str) -> Any:
+    import adlfs
+
+    return adlfs.AzureBlobFileSystem(connection_string=conn)
+
+
+def _inputs(conn: str, prefix: str, names: list[str]) -> dict[str, float]:
+    """One single-row diabetes CSV per name under ``az://e2e/<prefix>/``; returns name -> prediction."""
+    from sklearn.datasets import load_diabetes
+
+    from mlendpoints.devcluster import azurite, demoscore
+
+    model = demoscore._diabetes_models()["blue"]
+    x = load_diabetes(as_frame=True).data
+    expected = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        for i, name in enumerate(names):
+            frame = x.iloc[[i]]
+            frame.to_csv(Path(tmp) / name, index=False)
+            expected[name] = round(float(model.predict(frame.to_numpy())[0]), 6)
+        azurite.upload(conn, Path(tmp), helpers.CONTAINER, prefix)
+    assert len(set(expected.values())) == len(names)
+    return expected
+
+
+def _setup(cluster: Any, ns: str, model_uri: str) -> None:
+    secret = {"name": "azurite-credentials"}
+    cluster.apply(
+        [
+            {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "batch-score"},
+             "data": {"batch.py": BATCH_PY}},
+            {"apiVersion": API, "kind": "BatchEndpoint", "metadata": {"name": "diabetes"},
+             "spec": {"defaults": {"deploymentName": "script"}}},
+            {"apiVersion": API, "kind": "BatchDeployment", "metadata": {"name": "script"},
+             "spec": {"endpointName": "diabetes",
+                      "model": {"path": model_uri, "credentialsSecretRef": secret},
+                      "codeConfiguration": {"configMap": {"name": "batch-score"}, "scoringScript": "batch.py"},
+                      "instanceType": helpers.INSTANCE_TYPE,
+                      "settings": {"miniBatchSize": 2, "instanceCount": 2, "maxConcurrencyPerInstance": 1,
+                                   "retrySettings": {"maxRetries": 0, "timeout": 60}}}},
+        ],
+        "-n", ns,
+    )  # fmt: skip
+
+
+def _job(name: str, inputs: str, output: str, **overrides: Any) -> dict[str, Any]:
+    secret = {"name": "azurite-credentials"}
+    spec: dict[str, Any] = {
+        "endpointName": "diabetes",
+        "inputs": {"rows": {"type": "uri_folder", "path": inputs, "credentialsSecretRef": secret}},
+        "output": {"path": output, "credentialsSecretRef": secret},
+    }
+    if overrides:
+        spec["overrides"] = overrides
+    return {"apiVersion": API, "kind": "BatchJob", "metadata": {"name": name}, "spec": spec}
+
+
+def _finished(cluster: Any, ns: str, name: str, timeout: float = 300) -> dict[str, Any]:
+    def done() -> dict[str, Any] | None:
+        job = get(cluster, "batchjob", name, ns)
+        phase = (job.get("status") or {}).get("phase")
+        return job if phase in ("Succeeded", "Failed", "Canceled") else None
+
+    try:
+        result: dict[str, Any] = wait_for(done, timeout=timeout, what=f"BatchJob {name} to finish")
+    except Exception:
+        pods = cluster.kubectl("get", "pods", "-n", ns, "-o", "wide", check=False).stdout
+        print(f"BatchJob {name}: {get(cluster, 'batchjob', name, ns).get('status')}\npods:\n{pods}")
+        raise
+    return result
+
+
+def test_batch_job_runs_on_process_nodes_and_writes_predictions_to_azurite(
+    cluster: Any,
+    ns: str,
+    addons: dict[str, Any],
+    scoring: dict[str, Any],
+    process_nodes: list[dict[str, Any]],
+) -> None:
+    conn = addons["azurite"]["connection_string"]
+    names = ["a.csv", "b.csv", "c.csv", "d.csv", "e.csv"]
+    expected = _inputs(conn, f"batch/{ns}/in", names)
+    _setup(cluster, ns, scoring["models"]["blue"])
+    out = f"{helpers.CONTAINER}/batch/{ns}/out"
+    cluster.apply(_job("good", f"az://{helpers.CONTAINER}/batch/{ns}/in/", f"az://{out}/"), "-n", ns)
+
+    # The operator's Indexed Job: completions and parallelism from instanceCount.
+    k8s_job = wait_for(
+        lambda: (cluster.kubectl_json("get", "jobs", "-n", ns, "-l", "mlendpoints.io/batch-job=good")["items"]
+                 or [None])[0],
+        timeout=60, what="the Indexed Job",
+    )  # fmt: skip
+    assert k8s_job["spec"]["completionMode"] == "Indexed"
+    assert (k8s_job["spec"]["completions"], k8s_job["spec"]["parallelism"]) == (2, 2)
+
+    job = _finished(cluster, ns, "good")
+    status = job["status"]
+    assert status["phase"] == "Succeeded", status
+    assert (condition(job, "Ready") or {}).get("status") == "True", status
+    # 5 files in mini-batches of 2: 3 mini-batches over 2 pods.
+    assert status["progress"] == {"totalMiniBatches": 3, "completedMiniBatches": 3, "failedMiniBatches": 0,
+                                  "succeededItems": 5, "failedItems": 0}, status  # fmt: skip
+    assert status["outputUri"].rstrip("/") == f"az://{out}"
+
+    # The pods really ran (on the process nodes, each index to completion).
+    pods = cluster.kubectl_json("get", "pods", "-n", ns, "-l", "mlendpoints.io/batch-job=good")["items"]
+    process_node_names = {n["metadata"]["name"] for n in process_nodes}
+    assert len(pods) >= 2, pods
+    assert {p["spec"].get("nodeName") for p in pods} <= process_node_names, pods
+    assert {p["status"]["phase"] for p in pods} == {"Succeeded"}, [p["status"] for p in pods]
+
+    fs = _fs(conn)
+    lines = fs.cat_file(f"{out}/predictions.csv").decode().splitlines()
+    assert [line.split(" ")[0] for line in lines] == names, lines  # input order, whatever the pods' timing
+    for line in lines:
+        name, value = line.split(" ")
+        assert float(value) == pytest.approx(expected[name], abs=1e-5), line
+    user_logs = {Path(p).name for p in fs.ls(f"{out}/logs/user", detail=False)}
+    assert {"job_result.txt", "job_progress_overview.txt"} <= user_logs, user_logs
+    result = fs.cat_file(f"{out}/logs/user/job_result.txt").decode()
+    assert "result: Succeeded" in result, result
+    assert "items: 5 succeeded, 0 failed" in result, result
+
+
+def test_failing_script_fails_the_job_quoting_the_first_error(
+    cluster: Any, ns: str, addons: dict[str, Any], scoring: dict[str, Any]
+) -> None:
+    conn = addons["azurite"]["connection_string"]
+    _inputs(conn, f"batch/{ns}/in", ["a.csv", "bad.csv", "c.csv"])
+    _setup(cluster, ns, scoring["models"]["blue"])
+    out = f"{helpers.CONTAINER}/batch/{ns}/out"
+    cluster.apply(
+        _job("boom", f"az://{helpers.CONTAINER}/batch/{ns}/in/", f"az://{out}/",
+             miniBatchSize=1, instanceCount=1, errorThreshold=0),
+        "-n", ns,
+    )  # fmt: skip
+    job = _finished(cluster, ns, "boom")
+    status = job["status"]
+    assert status["phase"] == "Failed", status
+    stalled = condition(job, "Stalled") or {}
+    assert (stalled.get("status"), stalled.get("reason")) == ("True", "JobFailed"), status
+    assert "ValueError: e2e: cannot score bad.csv" in stalled["message"], stalled
+
+    fs = _fs(conn)
+    errors = fs.cat_file(f"{out}/logs/user/job_error.txt").decode()
+    assert "ValueError: e2e: cannot score bad.csv" in errors, errors
+    details = fs.ls(f"{out}/logs/user/error", detail=False)
+    assert details, "no per-mini-batch error detail"
+    assert status["progress"]["failedItems"] >= 1, status
