@@ -102,7 +102,7 @@ def _job(name: str, inputs: str, output: str, **overrides: Any) -> dict[str, Any
 
 def _finished(cluster: Any, ns: str, name: str, timeout: float = 300) -> dict[str, Any]:
     def done() -> dict[str, Any] | None:
-        job = get(cluster, "batchjob", name, ns)
+        job = get(cluster, "batchjob", name, ns) or {}
         phase = (job.get("status") or {}).get("phase")
         return job if phase in ("Succeeded", "Failed", "Canceled") else None
 
@@ -110,7 +110,7 @@ def _finished(cluster: Any, ns: str, name: str, timeout: float = 300) -> dict[st
         result: dict[str, Any] = wait_for(done, timeout=timeout, what=f"BatchJob {name} to finish")
     except Exception:
         pods = cluster.kubectl("get", "pods", "-n", ns, "-o", "wide", check=False).stdout
-        print(f"BatchJob {name}: {get(cluster, 'batchjob', name, ns).get('status')}\npods:\n{pods}")
+        print(f"BatchJob {name}: {(get(cluster, 'batchjob', name, ns) or {}).get('status')}\npods:\n{pods}")
         raise
     return result
 
