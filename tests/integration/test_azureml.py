@@ -182,7 +182,7 @@ def _sp_secret(ns: str, secret: str = "test-secret") -> dict[str, Any]:  # noqa:
     return {
         "apiVersion": "v1",
         "kind": "Secret",
-        "metadata": {"name": "sp", "namespace": ns},
+        "metadata": {"name": "sp", "namespace": ns, "labels": {"mlendpoints.io/allow-reference": "true"}},
         "stringData": {
             "AZURE_TENANT_ID": "t1",
             "AZURE_CLIENT_ID": "test-client",
@@ -231,7 +231,17 @@ def test_azure_failures_become_conditions(cluster: Any, namespace: str, azure_fa
     cluster.apply(docs[:2])
     # No Secret yet: Stalled, saying what is missing.
     wait_condition(cluster, "oep", "ep1", ns, "Stalled", reason="AzureCredentialMissing")
-    # A wrong client secret: Azure AD refuses it.
+    # A Secret its owner did not opt in (mlendpoints.io/allow-reference) is never used: nothing is sent.
+    unlabelled = _sp_secret(ns, secret="wrong")
+    unlabelled["metadata"]["labels"] = {}
+    cluster.apply(unlabelled)
+    cluster.kubectl("annotate", "oep", "ep1", "-n", ns, "unlabelled=1")
+    refused = wait_condition(cluster, "oep", "ep1", ns, "Stalled", reason="SecretNotAllowed")
+    message = condition(refused, "Stalled")["message"]  # type: ignore[index]
+    assert "spec.azureml.credential.secretRef: Secret 'sp'" in message
+    assert "mlendpoints.io/allow-reference" in message
+    assert not fake.calls("PUT", f"/workspaces/{ws_name(ns)}/")
+    # Opted in, but a wrong client secret: Azure AD refuses it.
     cluster.apply(_sp_secret(ns, secret="wrong"))
     cluster.kubectl("annotate", "oep", "ep1", "-n", ns, "retry=1")
     stalled = wait_condition(cluster, "oep", "ep1", ns, "Stalled", reason="AzureAuthFailed")

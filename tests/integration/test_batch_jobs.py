@@ -219,6 +219,60 @@ def test_bad_references_and_overrides_are_clear(cluster: Any, namespace: str) ->
     wait_condition(cluster, "bdep", "lost", ns, "Ready", "True")
 
 
+def _secret(ns: str, name: str, labels: dict[str, str]) -> dict[str, Any]:
+    return {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": name, "namespace": ns, "labels": labels},
+            "stringData": {"AWS_SECRET_ACCESS_KEY": "do-not-leak"}}  # fmt: skip
+
+
+def _stalled_message(obj: dict[str, Any]) -> str:
+    return str(next(c for c in obj["status"]["conditions"] if c["type"] == "Stalled")["message"])
+
+
+def test_batch_secrets_must_be_opted_in_and_not_made_by_mlendpoints(cluster: Any, namespace: str) -> None:
+    """The confused deputy, for batch: no Job mounts a Secret its owner did not opt in."""
+    ns = namespace
+    _setup(cluster, ns, "batch-nowhere-5")
+    opted = {"mlendpoints.io/allow-reference": "true"}
+    cluster.apply([_secret(ns, "in-creds", opted), _secret(ns, "out-creds", {}),
+                   _secret(ns, "other-keys", opted | {"mlendpoints.io/owner-uid": "someone-elses"})])  # fmt: skip
+    inputs = {"d": {"path": "pvc://data/in", "credentialsSecretRef": {"name": "in-creds"}}}
+    output = {"path": "pvc://data/out", "credentialsSecretRef": {"name": "out-creds"}}
+    cluster.apply(_job(ns, "creds", inputs=inputs, output=output))
+    stalled = wait_condition(cluster, "bjob", "creds", ns, "Stalled", "True", reason="SecretNotAllowed")
+    assert stalled["status"]["phase"] == "Pending"
+    assert "spec.output.credentialsSecretRef: Secret 'out-creds'" in _stalled_message(stalled)
+    assert "do-not-leak" not in json.dumps(stalled["status"])
+    assert get(cluster, "job", "batch-creds", ns) is None
+    # an mlendpoints-made Secret never qualifies, labelled or not
+    cluster.apply(
+        _job(ns, "keys", inputs={"d": {**inputs["d"], "credentialsSecretRef": {"name": "other-keys"}}})
+    )
+    keys = wait_condition(cluster, "bjob", "keys", ns, "Stalled", "True", reason="SecretNotAllowed")
+    assert "spec.inputs.d.credentialsSecretRef" in _stalled_message(keys)
+    assert "managed by mlendpoints" in _stalled_message(keys)
+    cluster.apply(_job(ns, "gone", output={**output, "credentialsSecretRef": {"name": "nope"}}))
+    gone = wait_condition(cluster, "bjob", "gone", ns, "Stalled", "True", reason="SecretNotFound")
+    assert "spec.output.credentialsSecretRef: Secret 'nope'" in _stalled_message(gone)
+    # the owner opts the Secret in: the same BatchJob starts (re-checked, Secrets are not watched)
+    cluster.kubectl("label", "secret", "out-creds", "-n", ns, "mlendpoints.io/allow-reference=true")
+    wait_for(lambda: get(cluster, "job", "batch-creds", ns), timeout=90, what="the Job after opt-in")
+    job = get(cluster, "job", "batch-creds", ns)
+    env_from = json.dumps(job["spec"]["template"]["spec"])  # type: ignore[index]
+    assert "in-creds" in env_from
+    assert "out-creds" in env_from
+    # a BatchDeployment's model credentials follow the same rule
+    cluster.apply({"apiVersion": API, "kind": "BatchDeployment", "metadata": {"name": "borrow", "namespace": ns},
+                   "spec": {"endpointName": "scoring", "settings": {"miniBatchSize": 1},
+                            "model": {"path": "s3://models/m/", "type": "mlflow",
+                                      "credentialsSecretRef": {"name": "other-keys"}}}})  # fmt: skip
+    bdep = wait_condition(cluster, "bdep", "borrow", ns, "Stalled", "True", reason="SecretNotAllowed")
+    assert "spec.model.credentialsSecretRef: Secret 'other-keys'" in _stalled_message(bdep)
+    cluster.apply(_job(ns, "viadep", deploymentName="borrow"))
+    viadep = wait_condition(cluster, "bjob", "viadep", ns, "Stalled", "True", reason="SecretNotAllowed")
+    assert "BatchDeployment 'borrow' spec.model.credentialsSecretRef" in _stalled_message(viadep)
+    assert get(cluster, "job", "batch-viadep", ns) is None
+
+
 def test_cli_invoke_streams_progress_until_the_job_succeeds(cluster: Any, namespace: str) -> None:
     ns = namespace
     _setup(cluster, ns, "batch-nowhere-5")

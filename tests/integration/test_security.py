@@ -133,6 +133,32 @@ def test_another_endpoints_keys_are_never_mounted(
     assert "managed by mlendpoints" in condition(dep, "Stalled")["message"]  # type: ignore[index]
 
 
+def test_a_monitor_runs_only_with_an_opted_in_secret(
+    cluster: Any, operator: OperatorProcess, namespace: str
+) -> None:
+    ns = namespace
+    objects = scoring_manifests(ns, "ep1", ("blue",))
+    objects[2]["spec"]["dataCollector"] = {"enabled": True, "destination": "s3://bucket/logs/"}
+    monitor = {
+        "apiVersion": API,
+        "kind": "ModelMonitor",
+        "metadata": {"name": "drift1", "namespace": ns},
+        "spec": {
+            "endpointName": "ep1",
+            "deploymentName": "blue",
+            "schedule": "0 6 * * *",
+            "dataDrift": {"baseline": {"path": "s3://bucket/train.csv"}, "targetColumns": ["age"]},
+            "credentialsSecretRef": {"name": "db-creds"},
+        },
+    }
+    cluster.apply([_secret(ns, "db-creds"), *objects, monitor])
+    stalled = wait_condition(cluster, "modelmonitor", "drift1", ns, "Stalled", reason="SecretNotAllowed")
+    assert "spec.credentialsSecretRef: Secret 'db-creds'" in condition(stalled, "Stalled")["message"]  # type: ignore[index]
+    assert get(cluster, "cronjob", "drift1-drift", ns) is None
+    cluster.kubectl("label", "secret", "db-creds", "-n", ns, "mlendpoints.io/allow-reference=true")
+    wait_for(lambda: get(cluster, "cronjob", "drift1-drift", ns), timeout=90, what="the CronJob after opt-in")
+
+
 def test_a_host_served_in_another_namespace_is_not_taken(cluster: Any, operator: OperatorProcess) -> None:
     first = create_namespace(cluster, namespace_name("host-first"))
     second = create_namespace(cluster, namespace_name("host-second"))

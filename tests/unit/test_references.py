@@ -7,9 +7,15 @@ tests/integration/test_security.py runs the same rules through the operator on a
 from __future__ import annotations
 
 import asyncio
+import base64
 from typing import Any
 
-from mlendpoints.backends.kubernetes import references
+import pytest
+
+from mlendpoints.api.v1alpha1 import BatchDeployment, BatchJob
+from mlendpoints.api.v1alpha1.common import AzureMLSettings
+from mlendpoints.backends.azureml.common import Azure, AzureSettings, Stop, credential
+from mlendpoints.backends.kubernetes import batchjob, references
 from mlendpoints.backends.kubernetes.context import Context
 from mlendpoints.clients.resources import Kind
 from mlendpoints.clients.store import Store
@@ -121,3 +127,99 @@ def test_a_wildcard_host_claims_the_endpoints_own_name_under_it() -> None:
     assert verdict is not None
     assert "team-a/fraud" in verdict.message
     assert references.host_conflict(ctx, unrelated) is None
+
+
+def _batch(model_secret: str | None) -> tuple[Any, Any]:
+    model: dict[str, Any] = {"path": "s3://models/m/", "type": "mlflow"}
+    if model_secret:
+        model["credentialsSecretRef"] = {"name": model_secret}
+    dep = BatchDeployment.model_validate(
+        {
+            "metadata": {"name": "scorer", "namespace": "a"},
+            "spec": {"endpointName": "ep1", "model": model, "settings": {"miniBatchSize": 1}},
+        }
+    )
+    job = BatchJob.model_validate(
+        {
+            "metadata": {"name": "nightly", "namespace": "a"},
+            "spec": {
+                "endpointName": "ep1",
+                "inputs": {
+                    "zeta": {"path": "s3://in/z/", "credentialsSecretRef": {"name": "z-creds"}},
+                    "alpha": {"path": "s3://in/a/", "credentialsSecretRef": {"name": "a-creds"}},
+                    "plain": {"path": "pvc://data/in"},
+                },
+                "output": {"path": "s3://out/", "credentialsSecretRef": {"name": "out-creds"}},
+            },
+        }
+    )
+    return dep, job
+
+
+def test_batch_jobs_name_every_secret_their_pods_would_use_by_field() -> None:
+    dep, job = _batch("model-creds")
+    assert batchjob.deployment_secrets(dep) == [("spec.model.credentialsSecretRef", "model-creds")]
+    assert batchjob.job_secrets(job, dep) == [
+        ("spec.inputs.alpha.credentialsSecretRef", "a-creds"),
+        ("spec.inputs.zeta.credentialsSecretRef", "z-creds"),
+        ("spec.output.credentialsSecretRef", "out-creds"),
+        ("BatchDeployment 'scorer' spec.model.credentialsSecretRef", "model-creds"),
+    ]
+    dep, _ = _batch(None)
+    assert batchjob.deployment_secrets(dep) == []
+    # through the rule: the first Secret that does not qualify is named with its field
+    ctx = _ctx(
+        {f"a/{n}": _secret({"mlendpoints.io/allow-reference": "true"}) for n in ("a-creds", "z-creds")}
+    )
+    problem = asyncio.run(references.check_secrets(ctx, "a", batchjob.job_secrets(job, dep)))
+    assert problem is not None
+    assert problem.reason == "SecretNotFound"
+    assert problem.message.startswith("spec.output.credentialsSecretRef: Secret 'out-creds'")
+
+
+def _azure(secrets: dict[str, dict[str, Any]]) -> tuple[Any, Any, Any]:
+    settings = AzureMLSettings.model_validate(
+        {
+            "subscriptionId": "00000000-0000-0000-0000-000000000000",
+            "resourceGroup": "rg",
+            "workspaceName": "ws",
+            "credential": {"secretRef": {"name": "sp"}},
+        }
+    )
+    body = {"kind": "OnlineEndpoint", "metadata": {"namespace": "a", "name": "ep"}}
+    return Azure(ctx=_ctx(secrets), settings=AzureSettings()), body, settings
+
+
+def _sp(labels: dict[str, str]) -> dict[str, Any]:
+    data = {
+        k: base64.b64encode(b"v").decode()
+        for k in ("AZURE_TENANT_ID", "AZURE_CLIENT_ID", "AZURE_CLIENT_SECRET")
+    }
+    return {"metadata": {"labels": labels}, "data": data}
+
+
+def test_the_azure_credential_secret_follows_the_same_rule() -> None:
+    opted = {"mlendpoints.io/allow-reference": "true"}
+    cases = {
+        "not opted in": ({}, "not opted in"),
+        "made by mlendpoints": (opted | {"mlendpoints.io/owner-uid": "x"}, "managed by mlendpoints"),
+    }
+    for labels, says in cases.values():
+        az, body, settings = _azure({"a/sp": _sp(labels)})
+        with pytest.raises(Stop) as stop:
+            asyncio.run(credential(az, body, settings))
+        outcome = stop.value.verdict.outcome
+        assert outcome.state is State.STALLED
+        assert outcome.reason == "SecretNotAllowed"
+        assert outcome.message.startswith("spec.azureml.credential.secretRef: Secret 'sp'")
+        assert says in outcome.message
+        assert stop.value.verdict.requeue == references.RECHECK_S
+    az, body, settings = _azure({"a/sp": _sp(opted)})
+    cred = asyncio.run(credential(az, body, settings))
+    assert cred.mode == "secret"
+    assert dict(cred.values) == {"AZURE_TENANT_ID": "v", "AZURE_CLIENT_ID": "v", "AZURE_CLIENT_SECRET": "v"}
+    az, body, settings = _azure({})
+    with pytest.raises(Stop) as stop:
+        asyncio.run(credential(az, body, settings))
+    assert stop.value.verdict.outcome.reason == "AzureCredentialMissing"
+    assert "spec.azureml.credential.secretRef" in stop.value.verdict.outcome.message

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from mlendpoints.api.v1alpha1.common import AzureMLSettings
+from mlendpoints.backends.kubernetes import references
 from mlendpoints.backends.kubernetes.context import Context
 from mlendpoints.backends.kubernetes.outcome import conclude
 from mlendpoints.clients import resources
@@ -32,6 +33,7 @@ FINALIZER = "mlendpoints.io/azureml"
 IN_PROGRESS = ("Creating", "Updating", "Scaling", "Deleting")
 FAILED = ("Failed", "Canceled")
 SECRET_KEYS = ("AZURE_TENANT_ID", "AZURE_CLIENT_ID", "AZURE_CLIENT_SECRET")
+CREDENTIAL_FIELD = "spec.azureml.credential.secretRef"
 NAMESPACE = resources.Kind("v1", "Namespace", "namespaces", namespaced=False)
 
 
@@ -100,7 +102,12 @@ def workspace(settings: AzureMLSettings) -> Workspace:
 
 
 async def credential(az: Azure, body: Body, settings: AzureMLSettings) -> Credential:
-    """The credential the resource asks for; Stop (Stalled, re-checked in 60 s) when it is unusable."""
+    """The credential the resource asks for; Stop (Stalled, re-checked later) when it is unusable.
+
+    A ``secretRef`` must name a Secret in the resource's namespace that may be referenced
+    (:func:`references.secret_problem`: labelled ``mlendpoints.io/allow-reference: "true"``, not
+    made by mlendpoints), else ``SecretNotAllowed``; a missing one is ``AzureCredentialMissing``.
+    """
     from mlendpoints.clients.azureml import Credential
 
     spec = settings.credential
@@ -113,8 +120,12 @@ async def credential(az: Azure, body: Body, settings: AzureMLSettings) -> Creden
     if secret is None and body["metadata"].get("deletionTimestamp"):
         await _orphan_if_namespace_terminating(az, body, spec.secret_ref.name)
     if secret is None:
-        msg = f"Secret {spec.secret_ref.name!r} (spec.azureml.credential.secretRef) does not exist"
+        msg = f"{CREDENTIAL_FIELD}: Secret {spec.secret_ref.name!r} does not exist in namespace {namespace!r}"
         raise Stop(Verdict(Outcome.stalled(reasons.AZURE_CREDENTIAL_MISSING, msg), 60))
+    # Same rule as every other Secret a resource names: opted in by label, never one mlendpoints made.
+    problem = references.secret_problem(CREDENTIAL_FIELD, namespace, spec.secret_ref.name, secret)
+    if problem is not None:
+        raise Stop(Verdict(problem, references.RECHECK_S))
     data = {k: base64.b64decode(v).decode() for k, v in (secret.get("data") or {}).items()}
     missing = [k for k in SECRET_KEYS if not data.get(k)]
     if missing:

@@ -8,7 +8,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from mlendpoints.api.v1alpha1 import BatchDeployment, BatchEndpoint
-from mlendpoints.backends.kubernetes import batchjob, outcome
+from mlendpoints.backends.kubernetes import batchjob, outcome, references
 from mlendpoints.backends.kubernetes.context import Context
 from mlendpoints.backends.kubernetes.outcome import validation_message
 from mlendpoints.clients import resources
@@ -68,6 +68,10 @@ async def _deployment(ctx: Context, body: Body, status: dict[str, Any]) -> Outco
     missing = await batchjob.missing_sources(ctx, dep, namespace)
     if missing is not None:
         return missing
+    problem = await references.check_secrets(ctx, namespace, batchjob.deployment_secrets(dep))
+    if problem is not None:
+        references.recheck_later(ctx, ("BatchDeployment", namespace, body["metadata"]["name"]), problem)
+        return problem
     if ctx.store.get("BatchEndpoint", namespace, dep.spec.endpoint_name) is None:
         msg = f"BatchEndpoint {dep.spec.endpoint_name!r} does not exist yet"
         return Outcome.progressing(reasons.WAITING_FOR_ENDPOINT, msg)

@@ -16,6 +16,7 @@ from pydantic import ValidationError
 
 from mlendpoints.api.v1alpha1 import BatchDeployment, BatchJob, InstanceType
 from mlendpoints.api.v1alpha1.instancetype import InstanceTypeSpec
+from mlendpoints.backends.kubernetes import references
 from mlendpoints.backends.kubernetes.context import Context
 from mlendpoints.backends.kubernetes.converge import OWNER_UID
 from mlendpoints.backends.kubernetes.outcome import validation_message
@@ -50,6 +51,24 @@ async def missing_sources(ctx: Context, dep: BatchDeployment, namespace: str) ->
             msg = f"ConfigMap {code.config_map.name!r} has no key {code.scoring_script!r}"
             return Outcome.stalled(reasons.INVALID_SPEC, msg)
     return None
+
+
+def deployment_secrets(dep: BatchDeployment, prefix: str = "") -> list[tuple[str, str]]:
+    """``(field, Secret name)`` the deployment's pods would use (see :mod:`.references`)."""
+    ref = dep.spec.model.credentials_secret_ref
+    return [(f"{prefix}spec.model.credentialsSecretRef", ref.name)] if ref is not None else []
+
+
+def job_secrets(job: BatchJob, dep: BatchDeployment) -> list[tuple[str, str]]:
+    """``(field, Secret name)`` the job's pods would use: its inputs', its output's, its deployment's."""
+    refs = [
+        (f"spec.inputs.{name}.credentialsSecretRef", inp.credentials_secret_ref.name)
+        for name, inp in sorted(job.spec.inputs.items())
+        if inp.credentials_secret_ref is not None
+    ]
+    if job.spec.output is not None and job.spec.output.credentials_secret_ref is not None:
+        refs.append(("spec.output.credentialsSecretRef", job.spec.output.credentials_secret_ref.name))
+    return refs + deployment_secrets(dep, prefix=f"BatchDeployment {dep.metadata.name!r} ")
 
 
 async def _compute(ctx: Context, dep: BatchDeployment) -> InstanceTypeSpec | None:
@@ -113,6 +132,10 @@ async def _create(ctx: Context, job: BatchJob, namespace: str, status: dict[str,
         problem = Outcome.stalled(
             reasons.UNKNOWN_INSTANCE_TYPE, f"InstanceType {dep.spec.instance_type!r} does not exist"
         )
+    if problem is None:
+        problem = await references.check_secrets(ctx, namespace, job_secrets(job, dep))
+        if problem is not None:
+            references.recheck_later(ctx, ("BatchJob", namespace, job.metadata.name or ""), problem)
     if problem is not None:
         status["phase"] = "Pending"
         return problem

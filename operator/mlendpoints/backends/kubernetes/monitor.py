@@ -16,7 +16,7 @@ from prometheus_client import Gauge
 from pydantic import ValidationError
 
 from mlendpoints.api.v1alpha1 import ModelMonitor, OnlineDeployment
-from mlendpoints.backends.kubernetes import outcome
+from mlendpoints.backends.kubernetes import outcome, references
 from mlendpoints.backends.kubernetes.context import Context
 from mlendpoints.backends.kubernetes.converge import converge
 from mlendpoints.backends.kubernetes.outcome import validation_message
@@ -91,11 +91,19 @@ async def _monitor(ctx: Context, body: Body, status: dict[str, Any]) -> Outcome:
     if dep.spec.endpoint_name != mon.spec.endpoint_name:
         msg = f"OnlineDeployment {dep.metadata.name!r} belongs to endpoint {dep.spec.endpoint_name!r}"
         return Outcome.stalled(reasons.ENDPOINT_MISMATCH, msg)
+    uid = body["metadata"]["uid"]
+    if mon.spec.credentials_secret_ref is not None:
+        ref = [("spec.credentialsSecretRef", mon.spec.credentials_secret_ref.name)]
+        problem = await references.check_secrets(ctx, namespace, ref)
+        if problem is not None:
+            # fail closed: no run of ours may keep mounting a Secret that may not be used
+            await converge(ctx, [], owner_uid=uid, namespace=namespace, prunable=CHILD_KINDS)
+            references.recheck_later(ctx, ("ModelMonitor", namespace, body["metadata"]["name"]), problem)
+            return problem
     try:
         cron = render_monitor.cron_job(mon, dep, image=ctx.render.runtime_image)
     except RenderError as exc:
         return Outcome.stalled(reasons.NO_PRODUCTION_DATA, str(exc))
-    uid = body["metadata"]["uid"]
     await converge(ctx, [cron], owner_uid=uid, namespace=namespace, prunable=CHILD_KINDS)
     status["cronJobName"] = cron["metadata"]["name"]
     await _report_run(ctx, body, mon, status)

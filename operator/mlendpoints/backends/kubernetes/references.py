@@ -45,23 +45,32 @@ async def check_secrets(ctx: Context, namespace: str, refs: Iterable[tuple[str, 
     """
     for field, name in refs:
         secret = await ctx.call(ctx.kube.get, resources.SECRET, namespace, name)
-        if secret is None:
-            return Outcome.stalled(
-                reasons.SECRET_NOT_FOUND,
-                f"{field}: Secret {name!r} does not exist in namespace {namespace!r}",
-            )
-        labels = secret.get("metadata", {}).get("labels") or {}
-        if labels.get(OWNER_UID_LABEL):
-            return Outcome.stalled(
-                reasons.SECRET_NOT_ALLOWED,
-                f"{field}: Secret {name!r} is managed by mlendpoints (an endpoint's keys) and cannot be referenced",
-            )
-        if labels.get(ALLOW_REFERENCE_LABEL) != "true":
-            return Outcome.stalled(
-                reasons.SECRET_NOT_ALLOWED,
-                f"{field}: Secret {name!r} is not opted in for use by mlendpoints; its owner must label it "
-                f'{ALLOW_REFERENCE_LABEL}="true" (kubectl label secret {name} -n {namespace} {ALLOW_REFERENCE_LABEL}=true)',
-            )
+        problem = secret_problem(field, namespace, name, secret)
+        if problem is not None:
+            return problem
+    return None
+
+
+def secret_problem(field: str, namespace: str, name: str, secret: Body | None) -> Outcome | None:
+    """Stalled (``SecretNotFound``/``SecretNotAllowed``, naming ``field``) unless ``secret``, the
+    Secret ``namespace/name`` as read (None: absent), may be referenced; else None."""
+    if secret is None:
+        return Outcome.stalled(
+            reasons.SECRET_NOT_FOUND,
+            f"{field}: Secret {name!r} does not exist in namespace {namespace!r}",
+        )
+    labels = secret.get("metadata", {}).get("labels") or {}
+    if labels.get(OWNER_UID_LABEL):
+        return Outcome.stalled(
+            reasons.SECRET_NOT_ALLOWED,
+            f"{field}: Secret {name!r} is managed by mlendpoints (an endpoint's keys) and cannot be referenced",
+        )
+    if labels.get(ALLOW_REFERENCE_LABEL) != "true":
+        return Outcome.stalled(
+            reasons.SECRET_NOT_ALLOWED,
+            f"{field}: Secret {name!r} is not opted in for use by mlendpoints; its owner must label it "
+            f'{ALLOW_REFERENCE_LABEL}="true" (kubectl label secret {name} -n {namespace} {ALLOW_REFERENCE_LABEL}=true)',
+        )
     return None
 
 
