@@ -10,9 +10,11 @@ from typing import Any
 
 import pytest
 import yaml
+from pydantic import ValidationError
 
 from mlendpoints.api.v1alpha1 import BatchDeployment, BatchJob
 from mlendpoints.batch import contract
+from mlendpoints.render import batchjob as render
 from mlendpoints.render.batchjob import batch_job
 from mlendpoints.render.errors import RenderError
 from mlendpoints.render.settings import RenderSettings
@@ -146,3 +148,55 @@ def test_render_cli_prints_the_job_of_a_batch_job(tmp_path: Path) -> None:
     assert [o["kind"] for o in objects] == ["Job"]
     assert objects[0]["metadata"]["name"] == "batch-nightly"
     assert objects[0]["spec"]["completions"] == 3
+
+
+def _dep_with(**spec: Any) -> BatchDeployment:
+    body = _dep().model_dump(by_alias=True, exclude_none=True, mode="json")
+    return BatchDeployment.model_validate(body | {"spec": body["spec"] | spec})
+
+
+def test_egress_policy_is_opt_in_and_allows_dns_and_the_listed_cidrs_only() -> None:
+    job = _job()
+    assert render.egress_policy(job, deployment=_dep()) is None
+    off = _dep_with(egress={"enabled": False, "cidrs": [{"cidr": "10.0.0.0/8"}]})
+    assert render.egress_policy(job, deployment=off) is None
+    dep = _dep_with(egress={"enabled": True, "cidrs": [{"cidr": "203.0.113.0/24"},
+                                                       {"cidr": "2001:db8::/32", "ports": [443, 9000]}]})  # fmt: skip
+    policy = render.egress_policy(job, deployment=dep)
+    assert policy is not None
+    assert policy["kind"] == "NetworkPolicy"
+    assert policy["metadata"]["name"] == render.job_name("nightly")
+    assert policy["metadata"]["namespace"] == "team"
+    (owner,) = policy["metadata"]["ownerReferences"]
+    assert (owner["kind"], owner["name"], owner["uid"], owner["controller"]) == (
+        "BatchJob",
+        "nightly",
+        "uid-1",
+        True,
+    )
+    spec = policy["spec"]
+    assert spec["policyTypes"] == ["Egress"]
+    assert "ingress" not in spec
+    # it selects exactly the pods of this BatchJob's Job
+    obj = render.batch_job(job, deployment=dep, compute=None, settings=RenderSettings())
+    pod_labels = obj["spec"]["template"]["metadata"]["labels"]
+    assert spec["podSelector"]["matchLabels"] == {render.BATCH_JOB_LABEL: "nightly"}
+    assert spec["podSelector"]["matchLabels"].items() <= pod_labels.items()
+    dns, v4, v6 = spec["egress"]
+    assert dns["to"] == [{"namespaceSelector": {"matchExpressions": [
+        {"key": "kubernetes.io/metadata.name", "operator": "In", "values": ["kube-system"]}]}}]  # fmt: skip
+    assert dns["ports"] == [{"protocol": "UDP", "port": 53}, {"protocol": "TCP", "port": 53}]
+    assert v4 == {
+        "to": [{"ipBlock": {"cidr": "203.0.113.0/24"}}],
+        "ports": [{"protocol": "TCP", "port": 443}],
+    }
+    assert v6["ports"] == [{"protocol": "TCP", "port": 443}, {"protocol": "TCP", "port": 9000}]
+    only_dns = render.egress_policy(job, deployment=_dep_with(egress={"enabled": True}))
+    assert only_dns is not None
+    assert len(only_dns["spec"]["egress"]) == 1
+
+
+@pytest.mark.parametrize("cidr", ["10.0.0.1/8", "300.0.0.0/8", "10.0.0.0", "example.com/24"])
+def test_egress_cidrs_must_be_network_addresses(cidr: str) -> None:
+    with pytest.raises(ValidationError, match="cidr"):
+        _dep_with(egress={"enabled": True, "cidrs": [{"cidr": cidr}]})

@@ -273,6 +273,44 @@ def test_batch_secrets_must_be_opted_in_and_not_made_by_mlendpoints(cluster: Any
     assert get(cluster, "job", "batch-viadep", ns) is None
 
 
+def test_opt_in_egress_policy_is_created_with_the_job_and_owned_by_the_batch_job(
+    cluster: Any, namespace: str
+) -> None:
+    ns = namespace
+    _setup(cluster, ns, "batch-nowhere-6")
+    egress = {"enabled": True, "cidrs": [{"cidr": "203.0.113.0/24", "ports": [443, 9000]}]}
+    cluster.apply({"apiVersion": API, "kind": "BatchDeployment", "metadata": {"name": "fenced", "namespace": ns},
+                   "spec": {"endpointName": "scoring", "model": {"path": "pvc://models/m", "type": "mlflow"},
+                            "instanceType": "batch-nowhere-6", "settings": {"miniBatchSize": 1},
+                            "egress": egress}})  # fmt: skip
+    cluster.apply([_job(ns, "plain"), _job(ns, "fenced", deploymentName="fenced")])
+    batch_job = wait_for(lambda: get(cluster, "bjob", "fenced", ns) if get(cluster, "job", "batch-fenced", ns) else None,
+                         timeout=90, what="the fenced Job")  # fmt: skip
+    policy = get(cluster, "networkpolicy", "batch-fenced", ns)
+    assert policy is not None
+    (owner,) = policy["metadata"]["ownerReferences"]
+    assert (owner["kind"], owner["name"], owner["uid"]) == (
+        "BatchJob",
+        "fenced",
+        batch_job["metadata"]["uid"],
+    )
+    assert policy["spec"]["podSelector"] == {"matchLabels": {"mlendpoints.io/batch-job": "fenced"}}
+    assert policy["spec"]["policyTypes"] == ["Egress"]
+    assert policy["spec"]["egress"][1] == {"to": [{"ipBlock": {"cidr": "203.0.113.0/24"}}],
+                                           "ports": [{"protocol": "TCP", "port": 443},
+                                                     {"protocol": "TCP", "port": 9000}]}  # fmt: skip
+    # the default deployment has no egress: its jobs get no policy
+    wait_for(lambda: get(cluster, "job", "batch-plain", ns), timeout=90, what="the plain Job")
+    assert get(cluster, "networkpolicy", "batch-plain", ns) is None
+    # a malformed block is rejected by the API server, naming the field
+    bad = {"apiVersion": API, "kind": "BatchDeployment", "metadata": {"name": "bad", "namespace": ns},
+           "spec": {"endpointName": "scoring", "model": {"path": "pvc://models/m", "type": "mlflow"},
+                    "settings": {"miniBatchSize": 1}, "egress": {"enabled": True, "cidrs": [{"cidr": "example.com"}]}}}  # fmt: skip
+    res = cluster.kubectl("apply", "-f", "-", input=json.dumps(bad), check=False)
+    assert res.returncode != 0
+    assert "spec.egress.cidrs[0].cidr" in res.stderr
+
+
 def test_cli_invoke_streams_progress_until_the_job_succeeds(cluster: Any, namespace: str) -> None:
     ns = namespace
     _setup(cluster, ns, "batch-nowhere-5")

@@ -24,7 +24,7 @@ from mlendpoints.api.v1alpha1.batch import BatchDeployment, BatchJob, InputType
 from mlendpoints.api.v1alpha1.instancetype import InstanceTypeSpec
 from mlendpoints.batch import contract
 from mlendpoints.batch.settings import merge
-from mlendpoints.render import env, labels, meta, names, packages, pod, resources, sources
+from mlendpoints.render import env, labels, meta, names, networkpolicy, packages, pod, resources, sources
 from mlendpoints.render.errors import RenderError
 from mlendpoints.render.settings import RenderSettings
 from mlendpoints.render.types import Obj
@@ -181,7 +181,7 @@ def batch_job(
         RenderError: no output, an ``azureml:`` or unsupported URI, an invalid claim name, or
             conflicting resources (the message names the field).
     """
-    name, _, uid = meta.identity(job)
+    name = meta.identity(job)[0]
     spec = deployment.spec
     layout = _Layout()
     reqs = packages.requirements(spec.environment)
@@ -198,10 +198,7 @@ def batch_job(
     init = [pod._fetch_container(f, settings=settings, resources_=init_res) for f in layout.fetches]
     if reqs:
         init.append(pod._pip_container(reqs, main=container, resources_=init_res))
-    obj_labels = labels.standard(instance=name, component="batch", endpoint=job.spec.endpoint_name,
-                                 owner_uid=uid)  # fmt: skip
-    obj_labels |= {"app.kubernetes.io/name": APP_NAME, BATCH_JOB_LABEL: name,
-                   BATCH_DEPLOYMENT_LABEL: deployment.metadata.name or ""}  # fmt: skip
+    obj_labels = _labels(job, deployment)
     pod_spec = _pod_spec(deployment, compute, container, init, layout, {BATCH_JOB_LABEL: name})
     template = {"metadata": {"labels": dict(obj_labels)}, "spec": pod_spec}
     return {
@@ -230,6 +227,38 @@ def batch_job(
             "template": template,
         },
     }
+
+
+def _labels(job: BatchJob, deployment: BatchDeployment) -> dict[str, str]:
+    name, _, uid = meta.identity(job)
+    obj_labels = labels.standard(instance=name, component="batch", endpoint=job.spec.endpoint_name,
+                                 owner_uid=uid)  # fmt: skip
+    return obj_labels | {"app.kubernetes.io/name": APP_NAME, BATCH_JOB_LABEL: name,
+                         BATCH_DEPLOYMENT_LABEL: deployment.metadata.name or ""}  # fmt: skip
+
+
+def egress_policy(job: BatchJob, *, deployment: BatchDeployment) -> Obj | None:
+    """The egress NetworkPolicy of the job's pods, or None unless ``deployment.spec.egress.enabled``.
+
+    Shape: ``networking.k8s.io/v1`` NetworkPolicy named like the Job (:func:`job_name`), owned by
+    the BatchJob, selecting its pods (``mlendpoints.io/batch-job``), ``policyTypes: [Egress]``:
+    DNS (UDP/TCP 53 to ``kube-system``) plus TCP to each ``egress.cidrs[]`` on its ports (see
+    :func:`networkpolicy.batch_egress`). Where the CNI enforces NetworkPolicy, the pods can reach
+    nothing else (not the API server, not other storage).
+    """
+    egress = deployment.spec.egress
+    if egress is None or not egress.enabled:
+        return None
+    name, namespace, _ = meta.identity(job)
+    targets = [networkpolicy.EgressTarget(c.cidr, tuple(c.ports)) for c in egress.cidrs]
+    return networkpolicy.batch_egress(
+        name=job_name(name),
+        namespace=namespace,
+        pod_labels={BATCH_JOB_LABEL: name},
+        object_labels=_labels(job, deployment),
+        owner_reference=meta.owner_reference(job),
+        targets=targets,
+    )
 
 
 def _pod_spec(

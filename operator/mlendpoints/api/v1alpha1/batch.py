@@ -6,10 +6,11 @@ inputs; the operator runs it as a Kubernetes Job (or an Azure ML batch job for t
 
 from __future__ import annotations
 
+import ipaddress
 from enum import StrEnum
 from typing import Annotated, ClassVar, Literal, Self
 
-from pydantic import ConfigDict, Field, model_validator
+from pydantic import ConfigDict, Field, field_validator, model_validator
 
 from mlendpoints.api.v1alpha1.base import (
     AGE_COLUMN,
@@ -168,6 +169,38 @@ class BatchSettings(ApiModel):
     """Environment variables for the batch pods."""
 
 
+CIDR_PATTERN = r"^([0-9]{1,3}\.){3}[0-9]{1,3}/([0-9]|[12][0-9]|3[0-2])$|^[0-9a-fA-F:.]+/([0-9]|[1-9][0-9]|1[01][0-9]|12[0-8])$"
+
+
+class EgressCidr(ApiModel):
+    """One destination batch pods may connect to: an IP block and its TCP ports."""
+
+    cidr: Annotated[str, Field(min_length=4, max_length=43, pattern=CIDR_PATTERN)]
+    """IPv4 or IPv6 block in CIDR notation, e.g. 203.0.113.0/24 (the storage endpoint's addresses)."""
+    ports: Annotated[list[Annotated[int, Field(ge=1, le=65535)]], Field(min_length=1, max_length=16)] = Field(
+        default_factory=lambda: [443], json_schema_extra={"default": [443]}
+    )
+    """TCP ports allowed to that block."""
+
+    @field_validator("cidr")
+    @classmethod
+    def _network(cls, value: str) -> str:
+        try:
+            ipaddress.ip_network(value, strict=True)
+        except ValueError as exc:
+            raise ValueError(f"not a network address in CIDR notation ({exc})") from exc
+        return value
+
+
+class BatchEgress(ApiModel):
+    """Restrict where the batch pods may connect (a NetworkPolicy; enforced only where the CNI does)."""
+
+    enabled: bool = False
+    """When true, each BatchJob's pods may connect only to the cluster DNS and to the cidrs below."""
+    cidrs: Annotated[list[EgressCidr], Field(max_length=32)] = Field(default_factory=list)
+    """Allowed destinations (e.g. the object store of the inputs and output); empty: DNS only."""
+
+
 class BatchDeploymentSpec(ApiModel):
     """Desired state of a BatchDeployment."""
 
@@ -198,6 +231,8 @@ class BatchDeploymentSpec(ApiModel):
     """Container requests and limits; override the InstanceType's."""
     settings: BatchSettings
     """Mini-batch processing settings."""
+    egress: BatchEgress | None = None
+    """Opt-in egress NetworkPolicy for the jobs' pods (target kubernetes); unset: no restriction."""
     description: Annotated[str, Field(max_length=1024)] | None = None
     """Free text."""
     tags: Annotated[dict[str, Annotated[str, Field(max_length=256)]], Field(max_length=50)] = Field(

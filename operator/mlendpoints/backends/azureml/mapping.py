@@ -242,6 +242,8 @@ def batch_deployment(dep: BatchDeployment) -> Mapped:
         raise Unsupported("compute: required for target azureml (the name of an Azure ML compute cluster)")
     if spec.resources is not None:
         notes.append("resources (the compute cluster's VM size decides)")
+    if spec.egress is not None and spec.egress.enabled:
+        notes.append("egress (a Kubernetes NetworkPolicy; the compute cluster's network decides)")
     code = None
     if spec.code_configuration is not None:
         if spec.code_configuration.config_map is not None:

@@ -141,9 +141,12 @@ async def _create(ctx: Context, job: BatchJob, namespace: str, status: dict[str,
         return problem
     try:
         obj = render.batch_job(job, deployment=dep, compute=await _compute(ctx, dep), settings=ctx.render)
+        policy = render.egress_policy(job, deployment=dep)
     except RenderError as exc:
         status["phase"] = "Failed"
         return Outcome.stalled(reasons.INVALID_SPEC, str(exc))
+    if policy is not None:  # before the Job: its pods never run unrestricted
+        await ctx.call(ctx.kube.apply, policy)
     created: Body = await ctx.call(ctx.kube.apply, obj)
     ctx.store.upsert("Job", created)
     await ctx.event(
