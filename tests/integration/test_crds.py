@@ -92,7 +92,7 @@ def test_kubectl_get_ml_lists_all_kinds_with_printer_columns(cluster: Any, names
     headers = {tuple(line.split()) for line in header_lines}
     assert ("NAME", "READY", "TRAFFIC", "URL", "AGE") in headers, headers
     assert ("NAME", "ENDPOINT", "READY", "REPLICAS", "MODEL", "AGE") in headers, headers
-    assert ("NAME", "PHASE", "PROGRESS", "AGE") in headers, headers
+    assert ("NAME", "PHASE", "READY", "REASON", "PROGRESS", "AGE") in headers, headers
 
 
 def test_kubectl_scale_updates_instance_count(cluster: Any, namespace: str) -> None:
