@@ -13,6 +13,8 @@ import shutil
 import socket
 import subprocess
 import time
+import urllib.error
+import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -49,26 +51,37 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def _start(main: Path, workdir: Path) -> tuple[subprocess.Popen[bytes], int]:
+    """Start Azurite on a free port and wait until *it* (not another process) answers there."""
+    for _ in range(3):  # a free port can be taken by someone else before Azurite binds it
+        port = _free_port()
+        cmd = ["node", str(main), "--blobHost", "127.0.0.1", "--blobPort", str(port), "--location", str(workdir),
+               "--loose", "--skipApiVersionCheck", "--disableProductStyleUrl", "--silent"]  # fmt: skip
+        proc = subprocess.Popen(
+            cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL
+        )
+        deadline = time.monotonic() + 60
+        while proc.poll() is None and time.monotonic() < deadline:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/{ACCOUNT}?comp=list", timeout=2) as r:
+                    if "azurite" in (r.headers.get("Server") or "").lower():
+                        return proc, port
+            except urllib.error.HTTPError as e:  # 403 without a signature: still Azurite answering
+                if "azurite" in (e.headers.get("Server") or "").lower():
+                    return proc, port
+            except OSError:
+                pass
+            time.sleep(0.2)
+        proc.kill()
+        proc.wait(10)
+    raise RuntimeError("Azurite did not start")
+
+
 @contextmanager
 def azurite(workdir: Path) -> Iterator[str]:
     """Run Azurite's Blob service; yields its connection string."""
-    main = ensure_installed()
-    port = _free_port()
-    cmd = ["node", str(main), "--blobHost", "127.0.0.1", "--blobPort", str(port), "--location", str(workdir),
-           "--loose", "--skipApiVersionCheck", "--disableProductStyleUrl", "--silent"]  # fmt: skip
-    proc = subprocess.Popen(
-        cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL
-    )
+    proc, port = _start(ensure_installed(), workdir)
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=1).close()
-                break
-            except OSError:
-                if proc.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError(f"Azurite did not start (exit code {proc.poll()})") from None
-                time.sleep(0.2)
         yield (
             f"DefaultEndpointsProtocol=http;AccountName={ACCOUNT};AccountKey={KEY};"
             f"BlobEndpoint=http://127.0.0.1:{port}/{ACCOUNT};"
