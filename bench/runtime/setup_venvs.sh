@@ -2,7 +2,7 @@
 # One virtualenv per peer scoring server, under a cache folder outside the repository.
 # Usage: bash bench/runtime/setup_venvs.sh [name ...]     (default: all peers)
 # Env: BENCH_VENVS (default ~/.cache/mlendpoints/bench-venvs), PYTHON (default python3).
-# Versions are pinned to the ones in /work/shared/guides/scoring-peers.md so the numbers compare.
+# Versions are pinned to the ones in the team's shared guide shared/guides/scoring-peers.md so the numbers compare.
 # Logs and `pip freeze` go next to the venvs (<venv>.log, <venv>.freeze.txt). Idempotent.
 set -u
 V=${BENCH_VENVS:-$HOME/.cache/mlendpoints/bench-venvs}
