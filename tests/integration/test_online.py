@@ -176,7 +176,14 @@ def test_a_stalled_deployment_with_traffic_stalls_the_endpoint(cluster: Any, nam
     assert "node" in condition(green, "Stalled")["message"]  # type: ignore[index]
     ep = wait_condition(cluster, "oep", "ep1", ns, "Stalled", reason="DeploymentStalled")
     assert "green" in condition(ep, "Stalled")["message"]  # type: ignore[index]
-    assert route_weights(get(cluster, "httproute", "ep1", ns)) == {"ep1-blue": 100}  # type: ignore[arg-type]
+    # green never gets a pod, so the route sends everything to blue once blue has an available
+    # pod (the endpoint may report green's stall before blue's first pod is available).
+    wait_for(
+        lambda: route_weights(get(cluster, "httproute", "ep1", ns)) == {"ep1-blue": 100},  # type: ignore[arg-type]
+        what="HTTPRoute all to blue",
+    )
+    ep = get(cluster, "oep", "ep1", ns)
+    assert condition(ep, "Stalled")["reason"] == "DeploymentStalled"  # type: ignore[arg-type,index]
     cluster.kubectl("delete", "instancetype", nowhere, "--wait=false")
 
 
