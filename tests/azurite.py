@@ -1,53 +1,42 @@
 """Azurite (Microsoft's Azure Storage emulator, npm package ``azurite``) for tests, on loopback.
 
-The package is installed once with ``npm`` into ``~/.cache/mlendpoints/azurite-<version>`` (the
-same prefix the dev cluster's Azurite uses, so either install serves both), into a temporary folder
-that is renamed into place, so concurrent first runs do not collide.
-:func:`azurite_blob` starts ``azurite-blob`` on a free 127.0.0.1 port with its data in a temporary
-folder and yields the connection string of the well-known development account.
-Tests skip when ``npm``/``node`` are missing.
+The one Azurite starter of the test suite. Installation, arguments and the connection string come
+from :mod:`mlendpoints.devcluster.azurite` (the dev cluster's own Azurite), so both use the same
+pinned version and cache (``~/.cache/mlendpoints/azurite-<version>``). :func:`azurite_blob` starts
+the Blob service on a free 127.0.0.1 port with its data in the given folder and yields the
+connection string of the well-known development account.
+
+A free port can be taken by another process between choosing it and Azurite binding it, so the
+start only counts once *Azurite* answers on the port (its ``Server`` header), and retries on
+another port otherwise. Tests skip when ``node``/``npm`` are missing.
 """
 
 from __future__ import annotations
 
 import contextlib
-import shutil
 import socket
 import subprocess
-import tempfile
 import time
+import urllib.error
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-VERSION = "3.37.0"
-CACHE = Path.home() / ".cache" / "mlendpoints" / f"azurite-{VERSION}"
-ACCOUNT = "devstoreaccount1"
+from mlendpoints.devcluster import azurite as dev_azurite
+
+ACCOUNT = dev_azurite.ACCOUNT
 #: Azurite's published development-account key (not a secret).
-KEY = "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=="
+KEY = dev_azurite.ACCOUNT_KEY
 
 
 def install() -> Path:
-    """The ``azurite-blob`` executable, installing the pinned version on first use."""
-    exe = CACHE / "node_modules" / ".bin" / "azurite-blob"
-    if exe.exists():
-        return exe
-    if shutil.which("npm") is None or shutil.which("node") is None:
-        pytest.skip("azurite needs node and npm")
-    CACHE.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(dir=CACHE.parent, prefix=f".azurite-{VERSION}-"))
-    subprocess.run(
-        ["npm", "install", "--no-audit", "--no-fund", "--prefix", str(tmp), f"azurite@{VERSION}"],
-        check=True,
-        capture_output=True,
-        timeout=600,
-    )
+    """The Blob service's ``main.js``, installing the pinned version on first use (skips without node)."""
     try:
-        tmp.rename(CACHE)
-    except OSError:  # another run finished first
-        shutil.rmtree(tmp, ignore_errors=True)
-    return exe
+        return dev_azurite.ensure_installed()
+    except dev_azurite.AzuriteError as e:
+        pytest.skip(str(e))
 
 
 def _free_port() -> int:
@@ -56,44 +45,45 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def _answers(port: int) -> bool:
+    """True when the process on ``port`` is Azurite (any status, its ``Server`` header)."""
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/{ACCOUNT}?comp=list", timeout=2) as r:
+            return "azurite" in (r.headers.get("Server") or "").lower()
+    except urllib.error.HTTPError as e:  # 403 without a signature: still Azurite answering
+        return "azurite" in (e.headers.get("Server") or "").lower()
+    except OSError:
+        return False
+
+
+def _start(main: Path, workdir: Path) -> tuple[subprocess.Popen[bytes], int]:
+    log_path = workdir / "azurite.log"
+    for _ in range(3):
+        port = _free_port()
+        with log_path.open("ab") as log:
+            proc = subprocess.Popen(
+                ["node", *dev_azurite.args(main, host="127.0.0.1", port=port, location=workdir)],
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                env=dev_azurite.process_env(),
+            )
+        deadline = time.monotonic() + 60
+        while proc.poll() is None and time.monotonic() < deadline:
+            if _answers(port):
+                return proc, port
+            time.sleep(0.2)
+        proc.kill()
+        proc.wait(10)
+    raise RuntimeError(f"Azurite did not start: {log_path.read_text(errors='replace')[-2000:]}")
+
+
 @contextlib.contextmanager
 def azurite_blob(workdir: Path) -> Iterator[str]:
-    """A running Azurite blob service; yields its connection string."""
-    exe = install()
-    port = _free_port()
-    log = (workdir / "azurite.log").open("wb")
-    proc = subprocess.Popen(
-        [
-            str(exe),
-            "--blobHost",
-            "127.0.0.1",
-            "--blobPort",
-            str(port),
-            "--location",
-            str(workdir),
-            "--skipApiVersionCheck",
-            "--silent",
-        ],
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
+    """A running Azurite Blob service with data under ``workdir``; yields its connection string."""
+    proc, port = _start(install(), workdir)
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=1):
-                break
-            if proc.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"azurite did not start: {(workdir / 'azurite.log').read_text()[-2000:]}")
-            time.sleep(0.1)
-        yield (
-            f"DefaultEndpointsProtocol=http;AccountName={ACCOUNT};AccountKey={KEY};"
-            f"BlobEndpoint=http://127.0.0.1:{port}/{ACCOUNT};"
-        )
+        yield dev_azurite.connection_string("127.0.0.1", port)
     finally:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-        log.close()
+        proc.kill()  # Azurite ignores SIGTERM while it has open connections
+        proc.wait(10)

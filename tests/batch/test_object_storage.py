@@ -10,7 +10,7 @@ import pytest
 
 from mlendpoints.batch.config import Input, RunConfig
 from mlendpoints.batch.runner import run_index
-from tests.batch.azurite import azurite
+from tests.azurite import azurite_blob
 from tests.batch.conftest import write_script
 
 
@@ -18,7 +18,7 @@ from tests.batch.conftest import write_script
 def blob(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
     import fsspec
 
-    with azurite(tmp_path_factory.mktemp("azurite")) as conn:
+    with azurite_blob(tmp_path_factory.mktemp("azurite")) as conn:
         mp = pytest.MonkeyPatch()
         mp.setenv("AZURE_STORAGE_CONNECTION_STRING", conn)
         fs = fsspec.filesystem("az", connection_string=conn)
