@@ -80,10 +80,25 @@ def _start(main: Path, workdir: Path) -> tuple[subprocess.Popen[bytes], int]:
 
 @contextlib.contextmanager
 def azurite_blob(workdir: Path) -> Iterator[str]:
-    """A running Azurite Blob service with data under ``workdir``; yields its connection string."""
+    """A running Azurite Blob service with data under ``workdir``; yields its connection string.
+
+    fsspec caches filesystem instances by constructor arguments, and ``az://`` URLs without
+    arguments read ``AZURE_STORAGE_CONNECTION_STRING`` only when the instance is created: an
+    instance cached by an earlier test would still point at that test's (stopped) Azurite. So the
+    adlfs instance cache is cleared on start and on exit (a real process reads its environment once).
+    """
+    _clear_adlfs_cache()
     proc, port = _start(install(), workdir)
     try:
         yield dev_azurite.connection_string("127.0.0.1", port)
     finally:
         proc.kill()  # Azurite ignores SIGTERM while it has open connections
         proc.wait(10)
+        _clear_adlfs_cache()
+
+
+def _clear_adlfs_cache() -> None:
+    with contextlib.suppress(ImportError):
+        from adlfs import AzureBlobFileSystem
+
+        AzureBlobFileSystem.clear_instance_cache()
