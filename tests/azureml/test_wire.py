@@ -583,3 +583,19 @@ def test_a_failed_batch_job_is_reported_with_its_studio_url(fake: FakeArm, azure
         time.sleep(0.1)
     assert got.studio_url is not None
     assert info.name in got.studio_url
+
+
+def test_client_side_validation_is_rejected_before_any_request(fake: FakeArm, azure: Any, cred: Any) -> None:
+    """The SDK's own checks raise MlException (here ValidationException for an endpoint name it
+    refuses); that is the user's to fix, so it maps to ``invalid`` (AzureRejected) and nothing is sent."""
+    from mlendpoints.clients.azureml import AzureFailure
+
+    spec = mapping.online_endpoint(endpoint(), traffic={}, mirror={}).spec
+    spec["name"] = "9-starts-with-a-digit"
+    with pytest.raises(AzureFailure) as err:
+        azure.put_online_endpoint(ws(), cred, spec, "k")
+    assert err.value.kind == "invalid"
+    assert err.value.message.startswith("(x) The name for an endpoint must start with"), err.value.message
+    assert "\x1b" not in err.value.message
+    assert "Resolutions" not in err.value.message
+    assert not fake.calls("PUT", "/onlineEndpoints/")

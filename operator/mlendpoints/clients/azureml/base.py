@@ -6,6 +6,7 @@ import contextlib
 import hashlib
 import logging
 import os
+import re
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -94,6 +95,17 @@ def value_of(x: Any) -> str:
     return str(getattr(x, "value", x) or "")
 
 
+_ANSI = re.compile(r"\x1b\[[0-9;]*m")
+
+
+def _ml_exception_text(exc: BaseException) -> str:
+    """One line for a condition: azure-ai-ml's client-side validation text is multi-line, coloured
+    with ANSI codes and padded with generic advice; keep the ``Details:`` part when there is one."""
+    text = " ".join(_ANSI.sub("", str(exc)).split())
+    details = re.search(r"Details:\s*(.*?)\s*(?:Resolutions:|$)", text)
+    return (details.group(1) if details else text)[:800]
+
+
 def translate(exc: BaseException) -> AzureFailure:
     """Map an azure-core / azure-identity / azure-ai-ml exception to an :class:`AzureFailure`."""
     if isinstance(exc, AzureFailure):
@@ -102,7 +114,7 @@ def translate(exc: BaseException) -> AzureFailure:
         msg = getattr(exc, "message", None) or str(exc)
         return AzureFailure("auth", msg.splitlines()[0][:600], status=getattr(exc, "status_code", None))
     if isinstance(exc, MlException):
-        return AzureFailure("invalid", " ".join(str(exc).split())[:800])
+        return AzureFailure("invalid", _ml_exception_text(exc))
     if isinstance(exc, HttpResponseError):
         status = exc.status_code
         code = getattr(exc.error, "code", None) if exc.error else None
