@@ -607,7 +607,7 @@ def _reconciled(operator: OperatorProcess, minimum: dict[str, int]) -> bool:
         if line.startswith("mlendpoints_reconcile_total{"):
             kind = line.split('kind="')[1].split('"')[0]
             counts[kind] = counts.get(kind, 0) + float(line.rsplit(" ", 1)[1])
-        elif line.startswith("mlendpoints_queue_depth "):
+        elif line.startswith("mlendpoints_reconcile_queue_depth "):
             depth = float(line.rsplit(" ", 1)[1])
     return depth == 0 and all(counts.get(k, 0) >= n for k, n in minimum.items())
 

@@ -85,6 +85,18 @@ def test_every_queried_metric_and_label_is_exported() -> None:
         assert needed in used, needed
 
 
+def test_runtime_and_operator_share_no_metric_name() -> None:
+    # One name for two things (as mlendpoints_queue_depth once was: scoring requests waiting in the
+    # runtime, reconciles pending in the operator) makes a query over both jobs mix them silently.
+    # process_* and python_* are prometheus-client's per-process collectors, the same in both.
+    runtime_names, _ = _runtime()
+    operator_names, _ = _operator()
+    shared = {n for n in runtime_names & operator_names if not n.startswith(("process_", "python_"))}
+    assert shared == set()
+    assert "mlendpoints_queue_depth" in runtime_names
+    assert "mlendpoints_reconcile_queue_depth" in operator_names
+
+
 def test_panels_are_laid_out_without_overlap() -> None:
     dashboard = json.loads(DASHBOARD.read_text())
     cells = set()

@@ -15,7 +15,8 @@ RECONCILE_SECONDS = Histogram(
     ["kind"],
     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
 )
-QUEUE_DEPTH = Gauge("mlendpoints_queue_depth", "Reconciles pending or running")
+#: not ``mlendpoints_queue_depth``: that name is the scoring runtime's (requests waiting for a slot)
+QUEUE_DEPTH = Gauge("mlendpoints_reconcile_queue_depth", "Reconciles pending or running")
 WATCHED = Gauge("mlendpoints_watched_objects", "Objects in the watch cache", ["kind"])
 
 
