@@ -35,6 +35,7 @@ with warnings.catch_warnings():  # Starlette suggests httpx2; its TestClient wor
 
 from mlendpoints.runtime import config
 from mlendpoints.runtime.app import Runtime, create_app
+from mlendpoints.runtime.collector import Collector
 
 SCRIPTS = Path(__file__).parent / "scripts"
 COLUMNS = ["f0", "f1", "f2", "f3"]
@@ -114,6 +115,31 @@ def wait_until(predicate: Callable[[], bool], timeout: float = 10.0, interval: f
         if time.monotonic() > deadline:
             raise AssertionError(f"condition not met within {timeout} s")
         time.sleep(interval)
+
+
+@pytest.fixture(autouse=True)
+def no_payload_writer_left_running(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Fail a test that leaves a payload collector's writer thread running, and stop that writer.
+
+    A writer left behind keeps draining into a destination the test has torn down (a stopped
+    Azurite, a deleted folder) and logs errors into later tests. ``Collector.start`` is wrapped
+    (not replaced) to see which collectors the test started; servers close theirs in the ASGI
+    lifespan shutdown, direct users with ``close()``. Collectors of module-scoped servers are
+    started before this fixture and are checked by their own fixtures.
+    """
+    started: list[Collector] = []
+    original = Collector.start
+
+    def start(self: Collector) -> None:
+        started.append(self)
+        original(self)
+
+    monkeypatch.setattr(Collector, "start", start)
+    yield
+    leaked = [c for c in started if c.running()]
+    for collector in leaked:
+        collector.close(timeout_s=5)
+    assert leaked == [], f"{len(leaked)} payload collector writer(s) still running after the test"
 
 
 @contextlib.contextmanager

@@ -2,19 +2,28 @@
 
 The targets are the MLflow models (both signature kinds) and the inference-schema script, each
 served over real HTTP by the app under uvicorn. The one deliberate 500 of the runtime, a ``run``
-that raises, is not reachable here: these models answer bad input with 4xx.
+that raises, is not reachable here: these models answer bad input with 4xx. One more server runs
+with payload collection on (every request, rotating small files), so fuzzed bodies, odd content
+types and error replies also go through the collector; its writer must stop with its server and
+must have written every record, readable, with none lost.
 """
 
 from __future__ import annotations
 
+import threading
+
+import fsspec
 import pytest
 import schemathesis
 from hypothesis import HealthCheck, given, settings
 from hypothesis.errors import Unsatisfiable
 from schemathesis import GenerationMode
 
+from mlendpoints.api import collector as dc
+from mlendpoints.monitoring import payloads
 from mlendpoints.runtime.app import create_app
 from tests.runtime.conftest import LiveServer, settings_for
+from tests.runtime.test_collector import metric_value
 
 pytestmark = [
     pytest.mark.timeout(600),
@@ -131,3 +140,33 @@ def test_fuzz_plain_script_only_fails_where_run_raises(plain_server, caplog):
             files.append(tb.tb_frame.f_code.co_filename)
             tb = tb.tb_next
         assert any(f.endswith("scripts/score.py") for f in files), files
+
+
+def test_fuzz_with_payload_collection_loses_nothing_and_stops_its_writer(mlflow_tensor_dir, tmp_path_factory):
+    out = tmp_path_factory.mktemp("payloads")
+    collect = {
+        "collector_enabled": True,
+        "collector_destination": f"file://{out}",
+        "collector_max_file_bytes": 4096,  # many files: rotation runs while the fuzzer sends
+        "endpoint_name": "ep",
+        "deployment_name": "fuzz",
+    }
+    with serve(tmp_path_factory, model_dir=str(mlflow_tensor_dir), **collect) as server:
+        seen = fuzz(server)
+    # the server's lifespan shutdown has closed the collector: its writer is gone, files are whole
+    assert not server.app.collector.running()
+    assert [t.name for t in threading.enumerate() if t.name == "payload-collector"] == []
+    assert seen.get(200, 0) > 0
+    assert seen.get(400, 0) > 0
+    text = server.app.metrics.render().decode()
+    for reason in ("queue_full", "write_error"):
+        assert metric_value(text, f'mlendpoints_collector_dropped_total{{reason="{reason}"}}') == 0, reason
+    for collection in dc.COLLECTIONS:
+        fs, root = fsspec.core.url_to_fs(str(out / "ep" / "fuzz" / collection))
+        found = payloads.read_records(fs, root, payloads.Window())
+        counted = metric_value(text, f'mlendpoints_collector_records_total{{collection="{collection}"}}')
+        assert len(found) == counted > 0, collection
+        assert {r["schema"] for r in found} == {dc.SCHEMA_VERSION}
+        assert {r["collection"] for r in found} == {collection}
+        assert any(r["status"] >= 400 for r in found)  # error replies are collected too
+    assert len(list((out / "ep" / "fuzz").glob("*/*/*/*/*/*.jsonl"))) > 2

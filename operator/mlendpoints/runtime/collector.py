@@ -173,6 +173,10 @@ class Collector:
         self._thread = threading.Thread(target=self._run, name="payload-collector", daemon=True)
         self._thread.start()
 
+    def running(self) -> bool:
+        """Whether the writer thread is alive (started and not yet finished by :meth:`close`)."""
+        return self._thread is not None and self._thread.is_alive()
+
     def close(self, timeout_s: float = 20.0) -> None:
         """Write every queued and buffered record, then stop the writer (graceful shutdown)."""
         self._stop.set()
