@@ -1,20 +1,28 @@
-"""Payload collection for real: a deployment with ``dataCollector`` pointing at Azurite, scored
-through the gateway, writes JSON Lines records that name the requests sent.
+"""Payload collection and drift monitoring for real, on the local cluster's process nodes.
 
-The pod runs on a process node; requests go through Traefik with our own ``x-request-id``; the
-collected files are read back from Azurite with adlfs and pandas (docs/monitoring.md's layout and
-record schema). A request refused with 401 is not collected.
+- A deployment with ``dataCollector`` pointing at Azurite, scored through the gateway, writes JSON
+  Lines records that name the requests sent. Requests go through Traefik with our own
+  ``x-request-id``; the collected files are read back from Azurite with adlfs and pandas
+  (docs/monitoring.md's layout and record schema). A request refused with 401 is not collected.
+- A rolling update under load loses no collected payload: the old pod flushes on SIGTERM.
+- A ModelMonitor's CronJob runs its Job as a real pod, which reads the collected inputs and a
+  baseline from Azurite; the operator puts the result in status, an Event and its metrics.
 """
 
 from __future__ import annotations
 
 import io
+import json
+import tempfile
+import threading
+import time
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from tests.e2e import helpers
-from tests.integration.conftest import wait_for
+from tests.integration.conftest import get, wait_for
 
 pytestmark = pytest.mark.timeout(420)
 
@@ -98,3 +106,213 @@ def test_scored_requests_are_collected_to_azurite_with_their_request_ids(
         body = rec.get("columns") or rec.get("data")
         flat = next(iter(body.values())) if isinstance(body, dict) else body
         assert round(float(flat[0]), 6) == scoring["expected"]["blue"], rec
+
+
+def _collecting(dep: dict[str, Any], dest: str, rolling: str) -> dict[str, Any]:
+    dep["spec"]["dataCollector"] = {"enabled": True, "samplingRate": 1.0, "destination": dest,
+                                    "rollingRate": rolling}  # fmt: skip
+    return dep
+
+
+def _pod_uids(cluster: Any, ns: str, deployment: str) -> set[str]:
+    pods = cluster.kubectl_json("get", "pods", "-n", ns, "-l", f"mlendpoints.io/deployment={deployment}")
+    return {p["metadata"]["uid"] for p in pods["items"]}
+
+
+class _Clients:
+    """Three threads POSTing ``{"data": row}`` with their own ``x-request-id`` through the gateway,
+    about 30 requests/s in all, until stopped; keeps the ids answered with 200 (and the others)."""
+
+    def __init__(self, url: str, key: str, row: Any) -> None:
+        self.url, self.key, self.row = url, key, row
+        self.ok: list[str] = []
+        self.other: list[str] = []
+        self.stop = threading.Event()
+        self._threads = [threading.Thread(target=self._run, args=(i,), daemon=True) for i in range(3)]
+
+    def __enter__(self) -> _Clients:
+        for t in self._threads:
+            t.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop.set()
+        for t in self._threads:
+            t.join(30)
+
+    def _run(self, index: int) -> None:
+        import httpx
+
+        headers = {"Authorization": f"Bearer {self.key}"}
+        with httpx.Client(timeout=10) as client:
+            i = 0
+            while not self.stop.is_set():
+                rid = f"roll-{index}-{i}"
+                i += 1
+                try:
+                    r = client.post(
+                        self.url, json={"data": self.row}, headers=headers | {"x-request-id": rid}
+                    )
+                    (self.ok if r.status_code == 200 else self.other).append(rid)
+                except httpx.HTTPError:
+                    self.other.append(rid)
+                time.sleep(0.1)
+
+
+def test_rolling_update_loses_no_collected_payload(
+    cluster: Any, ns: str, addons: dict[str, Any], scoring: dict[str, Any]
+) -> None:
+    import adlfs
+
+    dest = f"az://{helpers.CONTAINER}/payloads/{ns}"
+    # hourly files: nothing is written while a pod runs (unless the hour turns), so what the old
+    # pod answered reaches Azurite only through its shutdown flush
+    dep = _collecting(helpers.deployment("blue", "roll", scoring["models"]["blue"]), dest, "hour")
+    cluster.apply([helpers.endpoint("roll", {"blue": 100}), dep], "-n", ns)
+    helpers.ready(cluster, ns, "roll", "blue")
+    url, row = helpers.score_url(scoring["gateway_url"], ns, "roll"), scoring["row"]
+    key = helpers.keys(cluster, ns, "roll")["primaryKey"]
+    wait_for(
+        lambda: helpers.post(url, row, key).status_code == 200, timeout=60, what="the route to be served"
+    )
+    fs = adlfs.AzureBlobFileSystem(connection_string=addons["azurite"]["connection_string"])
+    base = f"{helpers.CONTAINER}/payloads/{ns}/roll/blue"
+    old_pods = cluster.kubectl_json("get", "pods", "-n", ns, "-l", "mlendpoints.io/deployment=blue")["items"]
+    old_names = {p["metadata"]["name"] for p in old_pods}
+    old_uids = {p["metadata"]["uid"] for p in old_pods}
+
+    with _Clients(url, key, row) as clients:
+        wait_for(lambda: len(clients.ok) >= 40, timeout=60, what="40 answers before the update")
+        before = list(clients.ok)  # only the old pod was serving these
+        cluster.kubectl("patch", "odep", "blue", "-n", ns, "--type=merge",
+                        "-p", '{"spec":{"environmentVariables":{"E2E_REVISION":"2"}}}')  # fmt: skip
+        wait_for(lambda: (u := _pod_uids(cluster, ns, "blue")) and not u & old_uids, timeout=240, interval=1,
+                 what="blue's pods replaced by the new template")  # fmt: skip
+        helpers.ready(cluster, ns, "roll", "blue")
+        time.sleep(2)
+    assert len(clients.ok) > len(before)
+
+    def old_pods_records() -> dict[str, set[str]] | None:
+        found: dict[str, set[str]] = {}
+        for collection in ("model_inputs", "model_outputs"):
+            folder = f"{base}/{collection}"
+            paths = [p for p in fs.find(folder) if p.endswith(".jsonl")] if fs.exists(folder) else []
+            mine = [p for p in paths if p.rsplit("/", 1)[1].rsplit("-", 2)[0] in old_names]
+            found[collection] = {json.loads(line)["id"] for p in mine for line in fs.cat_file(p).splitlines()}
+        return found if all(found.values()) else None
+
+    # the old pod is gone, so its flush is done: no waiting for a rolling interval
+    found = wait_for(old_pods_records, timeout=10, interval=1, what=f"the old pod's files under az://{base}")
+    for collection, ids in found.items():
+        missing = set(before) - ids
+        assert missing == set(), (
+            f"{collection}: {len(missing)} of {len(before)} answered requests lost: {sorted(missing)[:5]}"
+        )
+
+    # the new pod's records are still buffered; deleting the deployment stops it the same way
+    cluster.kubectl("delete", "odep", "blue", "-n", ns, "--wait=true", timeout=120)
+    wait_for(lambda: not _pod_uids(cluster, ns, "blue"), timeout=120, interval=1, what="blue's pods gone")
+    for collection in ("model_inputs", "model_outputs"):
+        collected = set(_read(fs, f"{base}/{collection}")["id"])
+        missing = set(clients.ok) - collected
+        assert missing == set(), f"{collection}: {len(missing)} of {len(clients.ok)} answered requests lost"
+
+
+def test_drift_monitor_job_runs_as_a_pod_and_reports_the_shifted_feature(
+    cluster: Any, ns: str, addons: dict[str, Any], scoring: dict[str, Any], operator: Any
+) -> None:
+    from sklearn.datasets import load_diabetes
+
+    from mlendpoints.devcluster import azurite
+
+    conn = addons["azurite"]["connection_string"]
+    x = load_diabetes(as_frame=True).data  # 442 rows, 10 scaled features (std ~0.048)
+    with tempfile.TemporaryDirectory() as tmp:
+        x.to_csv(Path(tmp) / "train.csv", index=False)
+        azurite.upload(conn, Path(tmp) / "train.csv", helpers.CONTAINER, f"drift/{ns}")
+    dest = f"az://{helpers.CONTAINER}/payloads/{ns}"
+    dep = _collecting(helpers.deployment("blue", "mon", scoring["models"]["blue"]), dest, "minute")
+    monitor = {
+        "apiVersion": "mlendpoints.io/v1alpha1",
+        "kind": "ModelMonitor",
+        "metadata": {"name": "drift"},
+        "spec": {
+            "endpointName": "mon",
+            "deploymentName": "blue",
+            "schedule": "0 6 * * *",
+            "suspend": True,  # the test starts the run itself, from the CronJob's template
+            "dataDrift": {
+                "baseline": {"path": f"az://{helpers.CONTAINER}/drift/{ns}/train.csv"},
+                "lookbackWindowHours": 1,
+                "targetColumns": list(x.columns),
+            },
+            "credentialsSecretRef": {"name": azurite.SECRET_NAME},
+        },
+    }
+    cluster.apply([helpers.endpoint("mon", {"blue": 100}), dep, monitor], "-n", ns)
+    helpers.ready(cluster, ns, "mon", "blue")
+    url = helpers.score_url(scoring["gateway_url"], ns, "mon")
+    key = helpers.keys(cluster, ns, "mon")["primaryKey"]
+    wait_for(
+        lambda: helpers.post(url, scoring["row"], key).status_code == 200, timeout=60, what="route served"
+    )
+    shifted = x.copy()
+    shifted["bmi"] += 0.15  # about 3 standard deviations; every other feature as in training
+    for start in range(0, 440, 10):
+        r = helpers.post(url, shifted.iloc[start : start + 10].to_numpy().tolist(), key)
+        assert r.status_code == 200, r.text
+    import adlfs
+
+    fs = adlfs.AzureBlobFileSystem(connection_string=conn)
+    inputs = f"{helpers.CONTAINER}/payloads/{ns}/mon/blue/model_inputs"
+    wait_for(
+        lambda: len(_read(fs, inputs)) >= 45, timeout=150, interval=3, what="the minute's file in Azurite"
+    )
+
+    cron = wait_for(lambda: get(cluster, "cronjob", "drift-drift", ns), what="the monitor's CronJob")
+    job = _job_from(
+        cron, "drift-drift-e2e", cluster.kubectl_json("get", "instancetype", helpers.INSTANCE_TYPE)
+    )
+    cluster.apply(job, "-n", ns)
+
+    def last_run() -> dict[str, Any] | None:
+        run = ((get(cluster, "mmon", "drift", ns) or {}).get("status") or {}).get("lastRun")
+        return run if run and run.get("jobName") == "drift-drift-e2e" else None
+
+    run = wait_for(last_run, timeout=240, interval=2, what="status.lastRun from the Job's pod")
+    assert run["result"] == "ok", run
+    assert run["driftedFeatures"] == ["bmi"], run
+    assert {f["name"] for f in run["features"]} == set(x.columns)
+    pods = cluster.kubectl_json("get", "pods", "-n", ns, "-l", "job-name=drift-drift-e2e")["items"]
+    assert [p["status"]["phase"] for p in pods] == ["Succeeded"]
+    assert pods[0]["spec"]["nodeName"] in {
+        n["metadata"]["name"] for n in cluster.kubectl_json("get", "nodes")["items"]
+    }
+    events = cluster.kubectl_json("get", "events", "-n", ns)["items"]
+    assert any(e["reason"] == "DriftDetected" and "bmi" in e["message"] for e in events)
+    metrics = operator.metrics()
+    assert (
+        f'mlendpoints_drift_features_drifted{{deployment="blue",monitor="drift",namespace="{ns}"}} 1.0'
+        in metrics
+    )
+
+
+def _job_from(cron: dict[str, Any], name: str, instance_type: dict[str, Any]) -> dict[str, Any]:
+    """What ``kubectl create job --from=cronjob/...`` makes, placed on the process nodes.
+
+    The ModelMonitor has no placement of its own, and the dev cluster's process nodes (the ones
+    that really run containers) are tainted: the Job's pod gets the e2e InstanceType's nodeSelector
+    and tolerations. Everything else (command, image, mounts, credentials, labels) is the CronJob's.
+    """
+    template = json.loads(json.dumps(cron["spec"]["jobTemplate"]))
+    pod_spec = template["spec"]["template"]["spec"]
+    pod_spec["nodeSelector"] = instance_type["spec"]["nodeSelector"]
+    pod_spec["tolerations"] = instance_type["spec"].get("tolerations", [])
+    owner = {"apiVersion": "batch/v1", "kind": "CronJob", "name": cron["metadata"]["name"],
+             "uid": cron["metadata"]["uid"], "controller": True}  # fmt: skip
+    meta = {
+        "name": name,
+        "labels": template.get("metadata", {}).get("labels", {}),
+        "ownerReferences": [owner],
+    }
+    return {"apiVersion": "batch/v1", "kind": "Job", "metadata": meta, "spec": template["spec"]}

@@ -22,6 +22,7 @@ import itertools
 import logging
 import os
 import random
+import socket
 import sys
 import threading
 import time
@@ -131,7 +132,8 @@ class Collector:
         dest = settings.collector_destination
         self.sink: Sink = sink or (FsspecSink(dest) if dest else StdoutSink())
         self.prefix = f"{settings.endpoint_name or '_'}/{settings.deployment_name or '_'}"
-        self.file_stem = os.environ.get("HOSTNAME") or f"pid{os.getpid()}"
+        # the pod's name: kubelets set HOSTNAME and the UTS hostname (the dev cluster's process nodes only the latter)
+        self.file_stem = os.environ.get("HOSTNAME") or socket.gethostname() or f"pid{os.getpid()}"
         self.queue: collections.deque[Item] = collections.deque()
         self._parts: dict[str, _Part] = {}
         self._seq = itertools.count()
