@@ -35,7 +35,7 @@ NAMESPACED: dict[tuple[str, str], set[str]] = {
     ("mlendpoints.io", "onlineendpoints/finalizers"): {"update"},
     ("mlendpoints.io", "onlinedeployments/finalizers"): {"update"},
     ("mlendpoints.io", "modelmonitors/finalizers"): {"update"},
-    ("batch", "cronjobs"): {"get", "create", "patch", "delete"},
+    ("batch", "cronjobs"): {"get", "list", "watch", "create", "patch", "delete"},
     ("mlendpoints.io", "batchjobs/finalizers"): {"update"},
     ("apps", "deployments"): CHILD,
     ("", "services"): CHILD,
@@ -181,6 +181,8 @@ def _needed_by_code() -> dict[tuple[str, str], set[str]]:
     for kind in {*deployment.CHILD_KINDS, *endpoint.CHILD_KINDS, *monitor.CHILD_KINDS}:
         # cache-miss read; server-side apply (an apply that creates is authorized as create too); pruning
         add(group_of(kind), kind.plural, "get", "create", "patch", "delete")
+    # the endpoint's keys Secret: never cached, so read, applied and pruned by name
+    add(group_of(resources.SECRET), resources.SECRET.plural, "get", "create", "patch", "delete")
     for kind in (
         resources.ONLINE_ENDPOINT,
         resources.INSTANCE_TYPE,
@@ -196,10 +198,11 @@ def _needed_by_code() -> dict[tuple[str, str], set[str]]:
     for kind in resources._ALL:
         if group_of(kind) == "mlendpoints.io":
             add("mlendpoints.io", f"{kind.plural}/status", "patch")
-    from mlendpoints.controller import manager
+    from mlendpoints.controller import watches
 
-    for kind, _ in manager.PRIMED:  # one LIST per kind at startup
-        add(group_of(kind), kind.plural, "list")
+    for watch in watches.TABLE:  # one LIST per cached kind at startup
+        if watch.cached:
+            add(group_of(watch.kind), watch.kind.plural, "list")
     add("", "events", "create")
     add("apiextensions.k8s.io", "customresourcedefinitions", "list", "watch")  # kopf's resource observer
     from mlendpoints.backends.azureml import common as azure_common

@@ -9,7 +9,8 @@ import asyncio
 from typing import Any
 
 from mlendpoints.clients.resources import Kind
-from mlendpoints.controller.manager import PRIMED, Manager
+from mlendpoints.controller import watches
+from mlendpoints.controller.manager import Manager
 from mlendpoints.controller.settings import OperatorSettings
 
 
@@ -45,7 +46,9 @@ def test_confined_manager_lists_and_keeps_only_its_namespaces() -> None:
     assert {ns for _, ns in namespaced} == {"team-a", "team-b"}  # never a cluster-wide LIST
     assert ("instancetypes", None) in kube.calls
     gateway_api = {"httproutes", "gateways"}  # skipped: no Gateway API here
-    primed_namespaced = [k for k, _ in PRIMED if k.namespaced and k.plural not in gateway_api]
+    primed_namespaced = [
+        w.kind for w in watches.TABLE if w.cached and w.kind.namespaced and w.kind.plural not in gateway_api
+    ]
     assert len(kube.calls) == 1 + 2 * len(primed_namespaced)
 
     manager.observe("OnlineEndpoint", "ADDED", {"metadata": {"namespace": "team-c", "name": "ep"}})

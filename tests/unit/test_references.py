@@ -19,6 +19,7 @@ from mlendpoints.backends.kubernetes import batchjob, references
 from mlendpoints.backends.kubernetes.context import Context
 from mlendpoints.clients.resources import Kind
 from mlendpoints.clients.store import Store
+from mlendpoints.controller import watches
 from mlendpoints.render.settings import RenderSettings
 from mlendpoints.status.conditions import State
 
@@ -37,7 +38,10 @@ class FakeKube:
 
 def _ctx(secrets: dict[str, dict[str, Any]] | None = None) -> Context:
     return Context(
-        kube=FakeKube(secrets or {}), store=Store(), render=RenderSettings(), enqueue=lambda item: None
+        kube=FakeKube(secrets or {}),
+        store=Store(watches.cached()),
+        render=RenderSettings(),
+        enqueue=lambda item: None,
     )  # type: ignore[arg-type]
 
 

@@ -50,10 +50,11 @@ operator with this ServiceAccount's token, so a missing rule fails as a 403.
 - apiGroups: ["gateway.networking.k8s.io"]
   resources: ["httproutes"]
   verbs: ["get", "list", "watch", "create", "patch", "delete"]
-# ModelMonitor CronJobs (drift checks).
+# ModelMonitor CronJobs (drift checks): watched like the other children, so a stale one is
+# pruned whatever process created it.
 - apiGroups: ["batch"]
   resources: ["cronjobs"]
-  verbs: ["get", "create", "patch", "delete"]
+  verbs: ["get", "list", "watch", "create", "patch", "delete"]
 # One NetworkPolicy per OnlineDeployment around its scoring pods (networkPolicy.enabled).
 - apiGroups: ["networking.k8s.io"]
   resources: ["networkpolicies"]

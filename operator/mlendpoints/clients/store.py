@@ -1,8 +1,11 @@
 """An in-memory view of the objects the operator watches (an informer cache).
 
-kopf's watch streams call :meth:`Store.upsert`/``remove``; reconcilers read from here instead of
-the API server. A miss is not proof of absence (the initial listing may still be running), so
-reconcilers fall back to a GET before creating anything.
+Holds exactly the kinds it is built with (the controller's watch table: each one watched and
+primed with the same label selector), so what it holds does not depend on the process's history.
+Watch events (``Manager.observe``) and the results of our own writes update it; an object outside
+its kinds or its kind's selector is refused, since no watch would ever tell the cache it changed
+or went away. Reconcilers read from here instead of the API server; a miss right after startup
+is not proof of absence, so reconcilers fall back to a GET before creating anything.
 """
 
 from __future__ import annotations
@@ -10,10 +13,19 @@ from __future__ import annotations
 import copy
 from collections import defaultdict
 from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 Key = tuple[str, str]  # (namespace or "", name)
 Body = dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Indexed:
+    """How one kind is cached: the equality labels its watch selects on, and the labels indexed."""
+
+    selector: Mapping[str, str] = field(default_factory=dict)
+    indexes: tuple[str, ...] = ()
 
 
 def _rv(body: Mapping[str, Any]) -> int:
@@ -29,30 +41,43 @@ def key_of(body: Mapping[str, Any]) -> Key:
 
 
 class Store:
-    """Objects by kind and (namespace, name), plus the secondary indexes reconcilers need."""
+    """Objects by kind and (namespace, name), plus the label indexes each kind declares.
 
-    def __init__(self) -> None:
-        self._objects: dict[str, dict[Key, Body]] = defaultdict(dict)
-        # (kind, namespace, owner-label value) -> keys, for children and deployments-by-endpoint
+    Args:
+        kinds: Kind name -> :class:`Indexed`; the only kinds this store holds.
+    """
+
+    def __init__(self, kinds: Mapping[str, Indexed]) -> None:
+        self.kinds = dict(kinds)
+        self._objects: dict[str, dict[Key, Body]] = {kind: {} for kind in self.kinds}
+        # (kind, namespace, label, value) -> keys, for children and deployments-by-endpoint
         self._by_label: dict[tuple[str, str, str, str], set[Key]] = defaultdict(set)
 
-    #: labels indexed for fast lookups
-    INDEXED_LABELS = (
-        "mlendpoints.io/deployment",
-        "mlendpoints.io/endpoint",
-        "mlendpoints.io/owner-uid",
-        "mlendpoints.io/monitor",  # drift pods, read by the ModelMonitor reconciler
-        "mlendpoints.io/batch-job",  # a BatchJob's Job and pods
-    )
+    def holds(self, kind: str, body: Mapping[str, Any]) -> bool:
+        """Whether ``body`` is something this store keeps: a cached kind, matching its selector."""
+        spec = self.kinds.get(kind)
+        if spec is None:
+            return False
+        labels = (body.get("metadata") or {}).get("labels") or {}
+        return all(labels.get(k) == v for k, v in spec.selector.items())
 
     def upsert(self, kind: str, body: Mapping[str, Any]) -> Body:
+        """Store a copy of ``body`` (dropping any cached version it no longer matches); returns it.
+
+        Raises:
+            KeyError: ``kind`` is not cached.
+        """
+        if kind not in self.kinds:
+            raise KeyError(f"{kind} is not a cached kind")
         obj: Body = copy.deepcopy(dict(body))
         key = key_of(obj)
         old = self._objects[kind].get(key)
         if old is not None:
             self._unindex(kind, key, old)
-        self._objects[kind][key] = obj
-        self._index(kind, key, obj)
+            del self._objects[kind][key]
+        if self.holds(kind, obj):
+            self._objects[kind][key] = obj
+            self._index(kind, key, obj)
         return obj
 
     def prime(self, kind: str, body: Mapping[str, Any]) -> None:
@@ -65,25 +90,32 @@ class Store:
 
     def remove(self, kind: str, namespace: str | None, name: str) -> None:
         key = (namespace or "", name)
-        old = self._objects[kind].pop(key, None)
+        old = self._objects.get(kind, {}).pop(key, None)
         if old is not None:
             self._unindex(kind, key, old)
 
     def get(self, kind: str, namespace: str | None, name: str) -> Body | None:
-        return self._objects[kind].get((namespace or "", name))
+        return self._objects.get(kind, {}).get((namespace or "", name))
 
     def all(self, kind: str) -> Iterator[Body]:
-        return iter(list(self._objects[kind].values()))
+        return iter(list(self._objects.get(kind, {}).values()))
 
     def in_namespace(self, kind: str, namespace: str) -> Iterator[Body]:
-        return iter([o for (ns, _), o in self._objects[kind].items() if ns == namespace])
+        return iter([o for (ns, _), o in self._objects.get(kind, {}).items() if ns == namespace])
 
     def by_label(self, kind: str, namespace: str, label: str, value: str) -> list[Body]:
+        """Objects of ``kind`` in ``namespace`` whose ``label`` is ``value``.
+
+        Raises:
+            KeyError: ``label`` is not indexed for ``kind`` (or ``kind`` is not cached).
+        """
+        if label not in self.kinds[kind].indexes:
+            raise KeyError(f"{kind} is not indexed by {label}")
         keys = self._by_label.get((kind, namespace, label, value), set())
         return [self._objects[kind][k] for k in sorted(keys) if k in self._objects[kind]]
 
     def count(self, kind: str) -> int:
-        return len(self._objects[kind])
+        return len(self._objects.get(kind, {}))
 
     def _labels_of(self, kind: str, obj: Body) -> dict[str, str]:
         labels = dict(obj.get("metadata", {}).get("labels") or {})
@@ -95,12 +127,15 @@ class Store:
 
     def _index(self, kind: str, key: Key, obj: Body) -> None:
         labels = self._labels_of(kind, obj)
-        for label in self.INDEXED_LABELS:
+        for label in self.kinds[kind].indexes:
             if label in labels:
                 self._by_label[(kind, key[0], label, labels[label])].add(key)
 
     def _unindex(self, kind: str, key: Key, obj: Body) -> None:
         labels = self._labels_of(kind, obj)
-        for label in self.INDEXED_LABELS:
-            if label in labels:
-                self._by_label[(kind, key[0], label, labels[label])].discard(key)
+        for label in self.kinds[kind].indexes:
+            index = (kind, key[0], label, labels.get(label, ""))
+            if index in self._by_label:
+                self._by_label[index].discard(key)
+                if not self._by_label[index]:
+                    del self._by_label[index]  # bounded: no empty sets left behind by deleted objects

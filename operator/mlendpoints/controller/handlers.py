@@ -1,6 +1,6 @@
 """kopf handlers: thin adapters from watch events to :class:`Manager.observe`.
 
-Only ``on.event`` handlers are used, so kopf stores no progress or diff-base annotations and adds
+One ``on.event`` handler per row of the watch table (``watches.py``). Only ``on.event`` handlers are used, so kopf stores no progress or diff-base annotations and adds
 no finalizers to users' objects (see the package docstring). Loaded by ``mlendpoints run`` and by
 ``kopf run -m mlendpoints.controller.handlers``.
 """
@@ -13,13 +13,11 @@ from typing import Any
 import kopf
 from prometheus_client import REGISTRY
 
+from mlendpoints.clients import resources
 from mlendpoints.clients.kube import Kube, load_api_client
-from mlendpoints.controller import metrics
+from mlendpoints.controller import metrics, watches
 from mlendpoints.controller.manager import Manager
 from mlendpoints.controller.settings import OperatorSettings
-
-GROUP, VERSION = "mlendpoints.io", "v1alpha1"
-MANAGED = {"app.kubernetes.io/managed-by": "mlendpoints-operator"}
 
 _manager: Manager | None = None
 
@@ -28,6 +26,11 @@ def manager() -> Manager:
     if _manager is None:
         raise kopf.TemporaryError("operator is starting", delay=1)
     return _manager
+
+
+def _group_version(kind: resources.Kind) -> tuple[str, str]:
+    group, _, version = kind.api_version.rpartition("/")
+    return group, version
 
 
 @kopf.on.startup()
@@ -40,9 +43,22 @@ async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) ->
     settings.watching.server_timeout = 300
     settings.watching.client_timeout = 330
     settings.networking.request_timeout = 60
+    select(settings)
     kube = Kube(load_api_client(), namespaces=config.namespaces)
     _manager = Manager(kube, config)
     await _manager.start()
+
+
+def select(settings: kopf.OperatorSettings) -> None:
+    """Give every watch of the table its server-side label selector.
+
+    The watch then streams exactly what the cache primes, and an object whose managed-by label is
+    removed by hand arrives as DELETED, so its owner's reconcile restores the label.
+    """
+    for watch in watches.TABLE:
+        if watch.label_selector:
+            key = (*_group_version(watch.kind), watch.kind.plural)
+            settings.watching.label_selectors[key] = watch.label_selector
 
 
 def _writes() -> dict[tuple[str, str], int]:
@@ -68,48 +84,19 @@ def _observe(kind: str):  # type: ignore[no-untyped-def]
     return handler
 
 
-for _plural, _kind in (
-    ("onlineendpoints", "OnlineEndpoint"),
-    ("onlinedeployments", "OnlineDeployment"),
-    ("instancetypes", "InstanceType"),
-    ("batchendpoints", "BatchEndpoint"),
-    ("batchdeployments", "BatchDeployment"),
-    ("batchjobs", "BatchJob"),
-    ("modelmonitors", "ModelMonitor"),
-):
-    kopf.on.event(GROUP, VERSION, _plural, id=f"observe-{_plural}")(_observe(_kind))
+def _referenced(kind: str):  # type: ignore[no-untyped-def]
+    def when(name: str, namespace: str | None, **_: Any) -> bool:
+        return _manager is not None and _manager.referenced(kind, namespace or "", name)
 
-for _group_version, _plural, _kind in (
-    ("apps/v1", "deployments", "Deployment"),
-    ("v1", "services", "Service"),
-    ("v1", "pods", "Pod"),
-    ("autoscaling/v2", "horizontalpodautoscalers", "HorizontalPodAutoscaler"),
-    ("policy/v1", "poddisruptionbudgets", "PodDisruptionBudget"),
-    ("networking.k8s.io/v1", "ingresses", "Ingress"),
-    ("networking.k8s.io/v1", "networkpolicies", "NetworkPolicy"),
-    ("gateway.networking.k8s.io/v1", "httproutes", "HTTPRoute"),
-    ("batch/v1", "jobs", "Job"),
-):
-    _group, _, _version = _group_version.rpartition("/")
-    kopf.on.event(_group, _version, _plural, labels=MANAGED, id=f"observe-{_plural}")(_observe(_kind))
-
-# Gateways are not ours: watched (read-only) because an endpoint is Ready only on a Programmed one.
-kopf.on.event("gateway.networking.k8s.io", "v1", "gateways", id="observe-gateways")(_observe("Gateway"))
+    return when
 
 
-def _referenced_configmap(name: str, namespace: str | None, **_: Any) -> bool:
-    return _manager is not None and _manager.watches_configmap(namespace or "", name)
-
-
-kopf.on.event("", "v1", "configmaps", when=_referenced_configmap, id="observe-configmaps")(
-    _observe("ConfigMap")
-)
-
-
-def _referenced_pvc(name: str, namespace: str | None, **_: Any) -> bool:
-    return _manager is not None and _manager.watches_pvc(namespace or "", name)
-
-
-kopf.on.event("", "v1", "persistentvolumeclaims", when=_referenced_pvc, id="observe-pvcs")(
-    _observe("PersistentVolumeClaim")
-)
+for _watch in watches.TABLE:
+    _group, _version = _group_version(_watch.kind)
+    kopf.on.event(
+        _group,
+        _version,
+        _watch.kind.plural,
+        id=f"observe-{_watch.kind.plural}",
+        when=_referenced(_watch.kind.kind) if _watch.referenced is not None else None,
+    )(_observe(_watch.kind.kind))

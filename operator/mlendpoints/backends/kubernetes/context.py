@@ -8,7 +8,6 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from mlendpoints.clients import resources
 from mlendpoints.clients.kube import Kube
 from mlendpoints.clients.resources import Kind
 from mlendpoints.clients.store import Body, Store
@@ -43,7 +42,11 @@ class Context:
         return await asyncio.to_thread(fn, *args, **kwargs)
 
     async def live(self, kind: Kind, namespace: str | None, name: str) -> Body | None:
-        """The object from the watch cache, else from the API (a cache miss is not absence)."""
+        """The object from the watch cache, else from the API.
+
+        A cache miss is not absence: the kind may not be cached (Secrets, ConfigMaps), or the
+        object may not have arrived yet.
+        """
         cached = self.store.get(kind.kind, namespace, name)
         if cached is not None:
             return cached
@@ -60,7 +63,3 @@ class Context:
             message,
         )
         await self.call(self.kube.event, body, type=type, reason=reason, message=message)
-
-
-def kind_of(obj: Body) -> Kind:
-    return resources.of(obj)

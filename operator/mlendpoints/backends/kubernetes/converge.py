@@ -23,6 +23,10 @@ class NameConflict(Exception):
 
 
 def _holder(obj: Body) -> str | None:
+    """The uid of the resource that owns ``obj``: its controller ownerReference, else its owner label."""
+    for ref in obj["metadata"].get("ownerReferences") or []:
+        if ref.get("controller") and str(ref.get("apiVersion", "")).startswith("mlendpoints.io/"):
+            return str(ref.get("uid"))
     return (obj["metadata"].get("labels") or {}).get(OWNER_UID)
 
 
@@ -37,7 +41,14 @@ async def converge(
     """Make the cluster hold exactly ``desired`` among the owner's children of ``prunable`` kinds.
 
     Returns the live objects by (kind, name), after any apply.
+
+    Raises:
+        NameConflict: a desired name is taken by an object we do not own (confirmed by a GET).
+        ValueError: a ``prunable`` kind is not cached (stale children could not be found).
     """
+    for kind in prunable:
+        if kind.kind not in ctx.store.kinds:
+            raise ValueError(f"cannot prune {kind.kind}: not a cached kind (see controller/watches.py)")
     live: dict[tuple[str, str], Body] = {}
     for rendered in desired:
         obj = diff.canonical(rendered)
@@ -45,7 +56,7 @@ async def converge(
         name = obj["metadata"]["name"]
         current = await ctx.live(kind, namespace, name)
         if current is not None and _holder(current) != owner_uid:
-            # The cache may be stale for kinds that are not watched (Secrets): ask the API once.
+            # Confirm with a live read before reporting a conflict (the cache may lag behind a delete).
             current = await ctx.call(ctx.kube.get, kind, namespace, name)
         if current is not None:
             holder = _holder(current)
@@ -58,7 +69,7 @@ async def converge(
         if diff.needs_apply(obj, current, manager=ctx.kube.field_manager):
             log.debug("apply %s %s/%s", kind.kind, namespace, name)
             current = await ctx.call(ctx.kube.apply, obj)
-            if current is not None:
+            if current is not None and kind.kind in ctx.store.kinds:
                 ctx.store.upsert(kind.kind, current)
         if current is not None:
             live[(kind.kind, name)] = current

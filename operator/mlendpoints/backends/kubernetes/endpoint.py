@@ -37,7 +37,8 @@ log = logging.getLogger(__name__)
 
 REGENERATE_ANNOTATION = "mlendpoints.io/regenerate-keys"
 HANDLED_ANNOTATION = "mlendpoints.io/regenerate-keys-handled"
-CHILD_KINDS = (resources.SERVICE, resources.SECRET, resources.HTTPROUTE, resources.INGRESS)
+#: Children pruned through the cache; the keys Secret (never cached) is pruned by name (_drop_keys).
+CHILD_KINDS = (resources.SERVICE, resources.HTTPROUTE, resources.INGRESS)
 
 
 def new_key() -> str:
@@ -86,6 +87,22 @@ async def _keys(
             )
             annotations = {HANDLED_ANNOTATION: request}
     return (primary, secondary), annotations
+
+
+async def _drop_keys(ctx: Context, namespace: str, name: str, uid: str) -> None:
+    """Delete the endpoint's keys Secret when it no longer uses keys (authMode other than key).
+
+    Secrets are never cached (they are read by name only), so this is a GET on every such
+    reconcile: whether the Secret was made by this process or by an earlier one does not matter.
+    """
+    secret_name = names.keys_secret(name)
+    secret = await ctx.call(ctx.kube.get, resources.SECRET, namespace, secret_name)
+    if secret is None or (secret["metadata"].get("labels") or {}).get(labels.OWNER_UID) != uid:
+        return
+    log.info("prune keys Secret %s/%s (authMode is not key)", namespace, secret_name)
+    await ctx.call(
+        ctx.kube.delete, resources.SECRET, namespace, secret_name, uid=secret["metadata"].get("uid")
+    )
 
 
 async def reconcile(ctx: Context, namespace: str, name: str) -> None:
@@ -317,7 +334,9 @@ async def _reconcile(ctx: Context, body: Body, status: dict[str, Any]) -> Outcom
     for obj in objects:
         if obj["kind"] == "Secret" and secret_annotations:
             obj["metadata"].setdefault("annotations", {}).update(secret_annotations)
-    prunable = list(CHILD_KINDS) if not rendered.problems else [resources.SERVICE, resources.SECRET]
+    if keys is None:
+        await _drop_keys(ctx, namespace, name, meta["uid"])
+    prunable = list(CHILD_KINDS) if not rendered.problems else [resources.SERVICE]
     try:
         live = await converge(ctx, objects, owner_uid=meta["uid"], namespace=namespace, prunable=prunable)
     except NameConflict as exc:

@@ -82,11 +82,7 @@ async def check_keys_secret(ctx: Context, namespace: str, name: str, endpoint: B
     NameConflict) is never mounted.
     """
     uid = endpoint["metadata"]["uid"]
-    secret = await ctx.live(resources.SECRET, namespace, name)  # the endpoint's apply caches it
-    if secret is None or (secret.get("metadata", {}).get("labels") or {}).get(OWNER_UID_LABEL) != uid:
-        secret = await ctx.call(ctx.kube.get, resources.SECRET, namespace, name)  # Secrets are not watched
-        if secret is not None:
-            ctx.store.upsert("Secret", secret)
+    secret = await ctx.call(ctx.kube.get, resources.SECRET, namespace, name)  # never cached
     endpoint_name = endpoint["metadata"]["name"]
     if secret is None:
         return Outcome.progressing(

@@ -1,0 +1,77 @@
+"""The watch table on the real control plane: what the operator owns is noticed and restored,
+whatever process created it.
+
+Inputs: OnlineEndpoints/OnlineDeployments applied with kubectl, hand edits and deletions of their
+children, and operator restarts. Outputs checked: the children as the API server holds them.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from tests.integration.conftest import OperatorProcess, get, wait_condition, wait_for
+from tests.integration.test_online import code_configmap, deployment, endpoint
+
+pytestmark = pytest.mark.usefixtures("operator")
+
+
+def test_auth_mode_key_to_none_across_a_restart_deletes_the_keys_secret(
+    cluster: Any, namespace: str, operator: OperatorProcess
+) -> None:
+    ns = namespace
+    cluster.apply([code_configmap(ns), endpoint(ns, routing={"type": "none"}, authMode="key")])
+    wait_for(lambda: get(cluster, "secret", "ep1-keys", ns), what="keys Secret")
+    operator.restart()  # the new process never wrote the Secret into its cache
+    cluster.kubectl("patch", "oep", "ep1", "-n", ns, "--type=merge", "-p", '{"spec":{"authMode":"none"}}')
+    wait_condition(cluster, "oep", "ep1", ns, "Ready", timeout=30)
+    wait_for(lambda: get(cluster, "secret", "ep1-keys", ns) is None, timeout=10, what="keys Secret deleted")
+
+
+def test_a_deleted_endpoint_service_is_restored(cluster: Any, namespace: str) -> None:
+    ns = namespace
+    cluster.apply(
+        [
+            code_configmap(ns),
+            endpoint(ns, traffic={"blue": 100}, routing={"type": "none"}),
+            deployment(ns, "blue"),
+        ]
+    )
+    wait_condition(cluster, "oep", "ep1", ns, "Ready")
+    first = get(cluster, "service", "ep1", ns)
+    assert first is not None
+    cluster.kubectl("delete", "service", "ep1", "-n", ns, "--wait=true")
+    restored = wait_for(
+        lambda: (
+            (s := get(cluster, "service", "ep1", ns))
+            and s["metadata"]["uid"] != first["metadata"]["uid"]
+            and s
+        ),
+        timeout=5,
+        what="endpoint Service restored",
+    )
+    assert restored["spec"]["selector"] == first["spec"]["selector"]
+
+
+def test_removing_the_managed_by_label_from_a_child_is_reverted(cluster: Any, namespace: str) -> None:
+    ns = namespace
+    cluster.apply(
+        [
+            code_configmap(ns),
+            endpoint(ns, traffic={"blue": 100}, routing={"type": "none"}),
+            deployment(ns, "blue"),
+        ]
+    )
+    wait_condition(cluster, "odep", "blue", ns, "Ready")
+    cluster.kubectl("label", "deployment", "ep1-blue", "-n", ns, "app.kubernetes.io/managed-by-")
+    wait_for(
+        lambda: (
+            ((get(cluster, "deployment", "ep1-blue", ns) or {}).get("metadata", {}).get("labels") or {}).get(
+                "app.kubernetes.io/managed-by"
+            )
+            == "mlendpoints-operator"
+        ),
+        timeout=5,
+        what="managed-by label restored",
+    )

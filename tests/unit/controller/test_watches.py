@@ -1,0 +1,156 @@
+"""The watch table: what is cached is what is watched and primed, and each event wakes its owner.
+
+Includes the restart scenario the cache design got wrong: the keys Secret of an endpoint made by
+an earlier operator process must be deleted when the endpoint switches to ``authMode: none``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import kopf
+import pytest
+
+from mlendpoints.backends.kubernetes import deployment, endpoint, monitor
+from mlendpoints.clients.store import Store
+from mlendpoints.controller import handlers, watches
+from mlendpoints.controller.manager import Manager
+from mlendpoints.controller.settings import OperatorSettings
+from tests.unit.controller.fakekube import FakeKube
+
+NS = "team-a"
+API = "mlendpoints.io/v1alpha1"
+
+
+def _manager(kube: FakeKube) -> Manager:
+    return Manager(kube, OperatorSettings())  # type: ignore[arg-type]
+
+
+def _endpoint(**spec: Any) -> dict[str, Any]:
+    return {
+        "apiVersion": API,
+        "kind": "OnlineEndpoint",
+        "metadata": {"name": "ep1", "namespace": NS},
+        "spec": {"routing": {"type": "none"}, **spec},
+    }
+
+
+def _owned(kind: str, api_version: str, name: str, owner: dict[str, Any], **labels: str) -> dict[str, Any]:
+    return {
+        "apiVersion": api_version,
+        "kind": kind,
+        "metadata": {
+            "name": name,
+            "namespace": NS,
+            "labels": {**watches.MANAGED, "mlendpoints.io/owner-uid": owner["metadata"]["uid"], **labels},
+            "ownerReferences": [
+                {
+                    "apiVersion": owner["apiVersion"],
+                    "kind": owner["kind"],
+                    "name": owner["metadata"]["name"],
+                    "uid": owner["metadata"]["uid"],
+                    "controller": True,
+                }
+            ],
+        },
+    }
+
+
+def test_every_pruned_kind_is_cached_and_every_cached_kind_is_primed_and_watched_alike() -> None:
+    cached = watches.cached()
+    for kind in {*deployment.CHILD_KINDS, *endpoint.CHILD_KINDS, *monitor.CHILD_KINDS}:
+        assert kind.kind in cached, f"{kind.kind} is pruned from the cache but not cached"
+    assert "Secret" not in cached  # read by name only: never listed or watched (docs/security.md)
+    registered = {h.id for h in kopf.get_default_registry()._watching.get_all_handlers()}
+    assert registered == {f"observe-{w.kind.plural}" for w in watches.TABLE}
+
+    kube = FakeKube()
+    mine = kube.put(_owned("Service", "v1", "ep1", {**_endpoint(), "metadata": {"name": "ep1", "uid": "u"}}))
+    kube.put({"apiVersion": "v1", "kind": "Service", "metadata": {"name": "theirs", "namespace": NS}})
+    manager = _manager(kube)
+    asyncio.run(manager._prime())
+    assert [s["metadata"]["name"] for s in manager.store.all("Service")] == [mine["metadata"]["name"]]
+
+
+def test_the_store_refuses_what_no_watch_would_keep_current() -> None:
+    store = Store(watches.cached())
+    with pytest.raises(KeyError):
+        store.upsert("Secret", {"metadata": {"name": "s", "namespace": NS}})
+    store.upsert("Service", {"metadata": {"name": "theirs", "namespace": NS}})  # outside the selector
+    assert store.get("Service", NS, "theirs") is None
+    with pytest.raises(KeyError):
+        store.by_label("Service", NS, "mlendpoints.io/deployment", "blue")  # not an index of Service
+
+
+def test_the_endpoints_own_service_wakes_the_endpoint() -> None:
+    """Deleting the endpoint's stable Service (no deployment label) must reconcile the endpoint."""
+    manager = _manager(FakeKube())
+    owner = {**_endpoint(), "metadata": {"name": "ep1", "namespace": NS, "uid": "ep-uid"}}
+    svc = _owned("Service", "v1", "ep1", owner, **{"mlendpoints.io/endpoint": "ep1"})
+    ev = watches.Event("Service", "DELETED", NS, "ep1", svc, None)
+    assert watches.enqueues(manager.ctx, ev) == [("OnlineEndpoint", NS, "ep1")]
+
+
+def test_a_child_whose_managed_by_label_is_removed_still_wakes_its_owner() -> None:
+    """The server-side selector turns the label's removal into DELETED; the owner restores it."""
+    manager = _manager(FakeKube())
+    owner = {"apiVersion": API, "kind": "OnlineDeployment", "metadata": {"name": "blue", "uid": "dep-uid"}}
+    labels = {"mlendpoints.io/endpoint": "ep1", "mlendpoints.io/deployment": "blue"}
+    live = _owned("Deployment", "apps/v1", "ep1-blue", owner, **labels)
+    manager.observe("Deployment", "ADDED", live)
+    assert manager.store.get("Deployment", NS, "ep1-blue") is not None
+    stripped = {**live, "metadata": {**live["metadata"], "labels": {}, "ownerReferences": []}}
+    ev = watches.Event("Deployment", "DELETED", NS, "ep1-blue", stripped, live)
+    assert watches.enqueues(manager.ctx, ev) == [
+        ("OnlineDeployment", NS, "blue"),
+        ("OnlineEndpoint", NS, "ep1"),
+    ]
+
+
+def test_uncached_referenced_kinds_wake_their_users_without_entering_the_cache() -> None:
+    manager = _manager(FakeKube())
+    dep = {
+        "apiVersion": API,
+        "kind": "OnlineDeployment",
+        "metadata": {"name": "blue", "namespace": NS, "uid": "d"},
+        "spec": {"endpointName": "ep1", "codeConfiguration": {"configMap": {"name": "score"}}},
+    }
+    manager.observe("OnlineDeployment", "ADDED", dep)
+    assert manager.referenced("ConfigMap", NS, "score")
+    assert not manager.referenced("ConfigMap", NS, "other")
+    manager.observe("ConfigMap", "MODIFIED", {"metadata": {"name": "score", "namespace": NS}})
+    assert manager.store.count("ConfigMap") == 0
+    assert ("OnlineDeployment", NS, "blue") in manager.queue._pending
+
+
+def test_after_a_restart_switching_auth_mode_to_none_deletes_the_keys_secret() -> None:
+    """The keys Secret was made by an earlier process: the new one has never seen it."""
+    kube = FakeKube()
+    ep = kube.put(_endpoint(authMode="key"))
+    keys = _owned("Secret", "v1", "ep1-keys", ep)
+    kube.put({**keys, "data": {"primaryKey": "YQ==", "secondaryKey": "Yg=="}})
+
+    async def restart_then_switch() -> None:
+        manager = _manager(kube)  # a fresh process: primes its cache from the API
+        await manager._prime()
+        kube.objects[("OnlineEndpoint", NS, "ep1")]["spec"]["authMode"] = "none"
+        manager.observe("OnlineEndpoint", "MODIFIED", kube.objects[("OnlineEndpoint", NS, "ep1")])
+        await endpoint.reconcile(manager.ctx, NS, "ep1")
+
+    asyncio.run(restart_then_switch())
+    assert kube.find("Secret", NS, "ep1-keys") is None
+    assert kube.writes[("delete", "Secret")] == 1
+
+
+def test_child_watches_select_server_side_and_own_kinds_do_not() -> None:
+    settings = kopf.OperatorSettings()
+    handlers.select(settings)
+    services = kopf.Resource("", "v1", "services", kind="Service", namespaced=True)
+    endpoints = kopf.Resource(
+        "mlendpoints.io", "v1alpha1", "onlineendpoints", kind="OnlineEndpoint", namespaced=True
+    )
+    assert list(settings.watching.label_selectors.collect(services)) == [
+        "app.kubernetes.io/managed-by=mlendpoints-operator"
+    ]
+    assert list(settings.watching.label_selectors.collect(endpoints)) == []
