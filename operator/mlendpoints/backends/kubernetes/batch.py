@@ -3,11 +3,10 @@ BatchJobs are in :mod:`.batchjob`."""
 
 from __future__ import annotations
 
-from typing import Any
-
 from pydantic import ValidationError
 
 from mlendpoints.api.v1alpha1 import BatchDeployment, BatchEndpoint
+from mlendpoints.api.v1alpha1.batch import BatchDeploymentStatus, BatchEndpointStatus
 from mlendpoints.backends.kubernetes import batchjob, outcome, references
 from mlendpoints.backends.kubernetes.context import Context
 from mlendpoints.backends.kubernetes.outcome import validation_message
@@ -26,10 +25,10 @@ async def reconcile_deployment(ctx: Context, namespace: str, name: str) -> None:
 
 
 async def reconcile_job(ctx: Context, namespace: str, name: str) -> None:
-    await outcome.run(ctx, "BatchJob", namespace, name, batchjob.reconcile, events=True)
+    await outcome.run(ctx, "BatchJob", namespace, name, batchjob.reconcile, events=True, typed=False)
 
 
-async def _endpoint(ctx: Context, body: Body, status: dict[str, Any]) -> Outcome:
+async def _endpoint(ctx: Context, body: Body, status: BatchEndpointStatus) -> Outcome:
     namespace, name = body["metadata"]["namespace"], body["metadata"]["name"]
     try:
         ep = BatchEndpoint.model_validate(body)
@@ -40,7 +39,7 @@ async def _endpoint(ctx: Context, body: Body, status: dict[str, Any]) -> Outcome
             reasons.TARGET_UNSUPPORTED, f"target {ep.spec.target} is not reconciled by this build"
         )
     default = ep.spec.defaults.deployment_name
-    status["defaultDeployment"] = default
+    status.default_deployment = default
     if default is None:
         return Outcome.ready("no default deployment: jobs must name one")
     dep = ctx.store.get("BatchDeployment", namespace, default)
@@ -53,7 +52,7 @@ async def _endpoint(ctx: Context, body: Body, status: dict[str, Any]) -> Outcome
     return Outcome.ready(f"default deployment {default}")
 
 
-async def _deployment(ctx: Context, body: Body, status: dict[str, Any]) -> Outcome:
+async def _deployment(ctx: Context, body: Body, status: BatchDeploymentStatus) -> Outcome:
     namespace = body["metadata"]["namespace"]
     try:
         dep = BatchDeployment.model_validate(body)

@@ -7,7 +7,8 @@ ones are found without listing every object in the namespace.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
 
 from mlendpoints.backends.kubernetes.context import Context
 from mlendpoints.clients import diff, resources
@@ -83,13 +84,34 @@ async def converge(
     return live
 
 
-async def write_status(ctx: Context, body: Body, status: dict[str, object]) -> bool:
-    """Patch ``status`` only when it differs from what is there; returns whether it wrote."""
-    current = body.get("status") or {}
-    if all(current.get(k) == v for k, v in status.items()):
+def status_patch(current: Mapping[str, Any], desired: Mapping[str, Any]) -> dict[str, Any]:
+    """The JSON merge patch that turns ``current`` into ``desired`` for the keys ``desired`` names.
+
+    Keys ``desired`` leaves out are kept (they belong to other code paths, e.g. the Azure backend's
+    fields); a nested object is made exactly equal (its keys that ``desired`` lacks are set to
+    null, since a merge patch would otherwise keep them, and the status would be written forever);
+    lists are replaced whole. Empty: nothing to write.
+    """
+    out: dict[str, Any] = {}
+    for key, value in desired.items():
+        cur = current.get(key)
+        if isinstance(value, dict) and isinstance(cur, dict):
+            sub = status_patch(cur, value)
+            sub.update(dict.fromkeys(cur.keys() - value.keys()))
+            if sub:
+                out[key] = sub
+        elif cur != value and not (value is None and key not in current):
+            out[key] = value
+    return out
+
+
+async def write_status(ctx: Context, body: Body, status: Mapping[str, Any]) -> bool:
+    """Patch ``status`` (fields by alias) only where it differs from what is there; returns whether it wrote."""
+    patch = status_patch(body.get("status") or {}, status)
+    if not patch:
         return False
     kind = resources.of(body)
     meta = body["metadata"]
-    updated = await ctx.call(ctx.kube.patch_status, kind, meta.get("namespace"), meta["name"], status)
+    updated = await ctx.call(ctx.kube.patch_status, kind, meta.get("namespace"), meta["name"], patch)
     ctx.store.upsert(kind.kind, updated)
     return True

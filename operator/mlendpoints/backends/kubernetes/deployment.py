@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import logging
-from typing import Any
 
 from pydantic import ValidationError
 
 from mlendpoints.api.v1alpha1 import DEFAULT_INSTANCE_TYPE, InstanceType, OnlineDeployment, OnlineEndpoint
 from mlendpoints.api.v1alpha1.instancetype import InstanceTypeSpec
+from mlendpoints.api.v1alpha1.online import OnlineDeploymentStatus
 from mlendpoints.backends.kubernetes import outcome, references
 from mlendpoints.backends.kubernetes.context import Context
 from mlendpoints.backends.kubernetes.converge import NameConflict, converge
@@ -155,7 +155,7 @@ async def reconcile(ctx: Context, namespace: str, name: str) -> None:
     await outcome.run(ctx, "OnlineDeployment", namespace, name, _reconcile, events=True)
 
 
-async def _reconcile(ctx: Context, body: Body, status: dict[str, Any]) -> Outcome:
+async def _reconcile(ctx: Context, body: Body, status: OnlineDeploymentStatus) -> Outcome:
     meta = body["metadata"]
     namespace = meta["namespace"]
     try:
@@ -210,15 +210,11 @@ async def _reconcile(ctx: Context, body: Body, status: dict[str, Any]) -> Outcom
     if deployment is not None:
         labels = ((deployment.get("spec") or {}).get("selector") or {}).get("matchLabels") or {}
         selector = ",".join(f"{k}={v}" for k, v in sorted(labels.items()))
-    status.update(
-        {
-            "replicas": roll.replicas,
-            "readyReplicas": roll.ready,
-            "updatedReplicas": roll.updated,
-            "availableReplicas": roll.available,
-            "selector": selector,
-        }
-    )
+    status.replicas = roll.replicas
+    status.ready_replicas = roll.ready
+    status.updated_replicas = roll.updated
+    status.available_replicas = roll.available
+    status.selector = selector
     if roll.done:
         return Outcome.ready(f"{roll.ready}/{roll.desired} replicas ready" + _settings_note(dep))
     pods = []

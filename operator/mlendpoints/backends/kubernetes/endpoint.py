@@ -15,11 +15,11 @@ from __future__ import annotations
 import logging
 import secrets
 import time
-from typing import Any
 
 from pydantic import ValidationError
 
 from mlendpoints.api.v1alpha1 import OnlineEndpoint
+from mlendpoints.api.v1alpha1.online import DeploymentSummary, OnlineEndpointStatus
 from mlendpoints.backends.kubernetes import outcome, references, routecheck
 from mlendpoints.backends.kubernetes.context import Context
 from mlendpoints.backends.kubernetes.converge import NameConflict, converge
@@ -168,7 +168,7 @@ def _summaries(
     endpoint: OnlineEndpoint,
     states: list[render_online.DeploymentState],
     rendered: render_online.EndpointRender,
-) -> list[dict[str, Any]]:
+) -> list[DeploymentSummary]:
     existing = {s.name for s in states if not s.deleting}
     desired = dict(endpoint.spec.traffic)
     out = []
@@ -177,16 +177,16 @@ def _summaries(
         dst = (dep or {}).get("status") or {}
         state = next((s for s in states if s.name == dep_name), None)
         out.append(
-            {
-                "name": dep_name,
-                "ready": bool(state and state.ready),
-                "desiredTraffic": desired.get(dep_name, 0),
-                "effectiveTraffic": rendered.effective_traffic.get(dep_name, 0),
-                "mirrorTraffic": rendered.effective_mirror.get(dep_name, 0),
-                "replicas": int(dst.get("replicas", 0)),
-                "readyReplicas": int(dst.get("readyReplicas", 0)),
-                "availableReplicas": state.available_pods if state else 0,
-            }
+            DeploymentSummary(
+                name=dep_name,
+                ready=bool(state and state.ready),
+                desired_traffic=desired.get(dep_name, 0),
+                effective_traffic=rendered.effective_traffic.get(dep_name, 0),
+                mirror_traffic=rendered.effective_mirror.get(dep_name, 0),
+                replicas=int(dst.get("replicas", 0)),
+                ready_replicas=int(dst.get("readyReplicas", 0)),
+                available_replicas=state.available_pods if state else 0,
+            )
         )
     return out
 
@@ -307,7 +307,7 @@ async def _render(
     )
 
 
-async def _reconcile(ctx: Context, body: Body, status: dict[str, Any]) -> Outcome:
+async def _reconcile(ctx: Context, body: Body, status: OnlineEndpointStatus) -> Outcome:
     meta = body["metadata"]
     namespace, name = meta["namespace"], meta["name"]
     try:
@@ -341,20 +341,16 @@ async def _reconcile(ctx: Context, body: Body, status: dict[str, Any]) -> Outcom
         live = await converge(ctx, objects, owner_uid=meta["uid"], namespace=namespace, prunable=prunable)
     except NameConflict as exc:
         return Outcome.stalled(reasons.NAME_CONFLICT, str(exc))
-    status.update(
-        {
-            "scoringUri": rendered.scoring_uri,
-            "swaggerUri": rendered.swagger_uri,
-            "traffic": rendered.effective_traffic,
-            "trafficSummary": ",".join(f"{k}={v}" for k, v in sorted(rendered.effective_traffic.items()))
-            or "none",
-            "mirrorTraffic": rendered.effective_mirror,
-            "deployments": _summaries(ctx, namespace, endpoint, states, rendered),
-            "keysSecretName": names.keys_secret(name) if keys else None,
-            "routing": rendered.routing,
-            "serviceName": names.endpoint_service(name),
-        }
-    )
+    summary = ",".join(f"{k}={v}" for k, v in sorted(rendered.effective_traffic.items())) or "none"
+    status.scoring_uri = rendered.scoring_uri
+    status.swagger_uri = rendered.swagger_uri
+    status.traffic = rendered.effective_traffic
+    status.traffic_summary = summary
+    status.mirror_traffic = rendered.effective_mirror
+    status.deployments = _summaries(ctx, namespace, endpoint, states, rendered)
+    status.keys_secret_name = names.keys_secret(name) if keys else None
+    status.routing = rendered.routing
+    status.service_name = names.endpoint_service(name)
     if rendered.problems:
         return Outcome.stalled(reasons.ROUTING_UNSUPPORTED, "; ".join(rendered.problems))
     problems = _deployment_problems(ctx, body, endpoint, states)
@@ -369,4 +365,4 @@ async def _reconcile(ctx: Context, body: Body, status: dict[str, Any]) -> Outcom
     )
     if found is not None:
         return found
-    return Outcome.ready(f"serving {status['trafficSummary']} at {rendered.scoring_uri}")
+    return Outcome.ready(f"serving {summary} at {rendered.scoring_uri}")

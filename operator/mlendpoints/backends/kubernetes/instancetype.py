@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from pydantic import ValidationError
 
 from mlendpoints.api.v1alpha1 import DEFAULT_INSTANCE_TYPE, InstanceType
+from mlendpoints.api.v1alpha1.instancetype import InstanceTypeStatus
 from mlendpoints.backends.kubernetes import outcome
 from mlendpoints.backends.kubernetes.context import Context
 from mlendpoints.backends.kubernetes.outcome import validation_message
@@ -30,8 +29,8 @@ async def reconcile(ctx: Context, name: str) -> None:
     await outcome.run(ctx, "InstanceType", None, name, _reconcile, events=False)
 
 
-async def _reconcile(ctx: Context, body: Body, status: dict[str, Any]) -> Outcome:
-    status["users"] = len(users(ctx, body["metadata"]["name"]))
+async def _reconcile(ctx: Context, body: Body, status: InstanceTypeStatus) -> Outcome:
+    status.users = len(users(ctx, body["metadata"]["name"]))
     try:
         InstanceType.model_validate(body)
     except ValidationError as exc:

@@ -70,7 +70,7 @@ async def reconcile(ctx: Context, namespace: str, name: str) -> None:
     if ctx.store.get("ModelMonitor", namespace, name) is None:
         forget(namespace, name)
         return
-    await outcome.run(ctx, "ModelMonitor", namespace, name, _monitor, events=True)
+    await outcome.run(ctx, "ModelMonitor", namespace, name, _monitor, events=True, typed=False)
 
 
 async def _monitor(ctx: Context, body: Body, status: dict[str, Any]) -> Outcome:

@@ -1,9 +1,12 @@
 """Turning a reconcile's :class:`Outcome` into status, Events and retries: one path for every kind.
 
-Each reconciler computes an Outcome (and kind-specific status fields); :func:`run` calls it,
-maps failures (a child the API server rejects is Stalled; anything else is shown as
+Each reconciler computes an Outcome and fills kind-specific fields of the kind's typed status
+model (``OnlineEndpointStatus``, ...: a misspelt field is a type error, and the CRD's schema is
+generated from the same model, so nothing written is pruned by the API server); :func:`run` calls
+it, maps failures (a child the API server rejects is Stalled; anything else is shown as
 Ready=False/Reconciling and re-raised so the queue retries with backoff), and :func:`conclude`
-writes ``observedGeneration`` and the kstatus conditions only when they changed.
+adds ``observedGeneration`` and the kstatus conditions, serializes the model by alias (the one
+place status is serialized) and writes only what differs from the live status.
 """
 
 from __future__ import annotations
@@ -14,6 +17,9 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from mlendpoints.api.v1alpha1 import batch, instancetype, online
+from mlendpoints.api.v1alpha1 import monitor as monitor_api
+from mlendpoints.api.v1alpha1.common import Condition, StatusBase
 from mlendpoints.backends.kubernetes.context import Context
 from mlendpoints.backends.kubernetes.converge import write_status
 from mlendpoints.clients.kube import Rejected
@@ -23,8 +29,25 @@ from mlendpoints.status.conditions import Outcome, State
 
 log = logging.getLogger(__name__)
 
-#: ``(ctx, body, status) -> Outcome``: fills kind-specific ``status`` fields, returns the verdict.
-Inner = Callable[[Context, Body, dict[str, Any]], Awaitable[Outcome]]
+#: ``(ctx, body, status) -> Outcome``: sets kind-specific fields on ``status`` (an instance of the
+#: kind's :data:`STATUS` model; only the fields set are written), returns the verdict.
+Inner = Callable[[Context, Body, Any], Awaitable[Outcome]]
+
+#: Each kind's status model: what :func:`run` hands its reconciler and :func:`conclude` serializes.
+STATUS: dict[str, type[StatusBase]] = {
+    "OnlineEndpoint": online.OnlineEndpointStatus,
+    "OnlineDeployment": online.OnlineDeploymentStatus,
+    "InstanceType": instancetype.InstanceTypeStatus,
+    "BatchEndpoint": batch.BatchEndpointStatus,
+    "BatchDeployment": batch.BatchDeploymentStatus,
+    "BatchJob": batch.BatchJobStatus,
+    "ModelMonitor": monitor_api.ModelMonitorStatus,
+}
+
+
+def serialize(status: StatusBase) -> dict[str, Any]:
+    """The fields set on ``status``, by alias, as JSON values (None: remove the field)."""
+    return status.model_dump(by_alias=True, mode="json", exclude_unset=True)
 
 
 def validation_message(exc: ValidationError) -> str:
@@ -47,19 +70,29 @@ def owner_reference(body: Body) -> dict[str, Any]:
 
 
 async def conclude(
-    ctx: Context, body: Body, status: dict[str, Any], outcome: Outcome, *, events: bool
-) -> None:
+    ctx: Context, body: Body, status: StatusBase | dict[str, Any], outcome: Outcome, *, events: bool
+) -> bool:
     """Write ``status`` plus observedGeneration and conditions for ``outcome``, if anything changed.
 
-    With ``events``, a change of the Ready reason is also recorded as an Event (Warning for
-    Stalled and retrying outcomes).
+    ``status`` is the kind's model, or (reconcilers not converted yet) a dict of its fields by
+    alias, validated into the model here. With ``events``, a change of the Ready reason is also
+    recorded as an Event (Warning for Stalled and retrying outcomes). Returns whether it wrote.
+
+    Raises:
+        pydantic.ValidationError: a status dict with a field the model does not have.
     """
+    model = STATUS[body["kind"]]
+    typed = status if isinstance(status, StatusBase) else model.model_validate(status)
     generation = body["metadata"].get("generation")
     previous = (body.get("status") or {}).get("conditions")
     old = conditions.get_condition(previous, conditions.READY)
-    status["observedGeneration"] = generation
-    status["conditions"] = conditions.apply_outcome(previous, outcome, generation=generation)
-    if await write_status(ctx, body, status) and events and (old or {}).get("reason") != outcome.reason:
+    typed.observed_generation = generation
+    typed.conditions = [
+        Condition.model_validate(c)
+        for c in conditions.apply_outcome(previous, outcome, generation=generation)
+    ]
+    wrote = await write_status(ctx, body, serialize(typed))
+    if wrote and events and (old or {}).get("reason") != outcome.reason:
         warn = outcome.state in (State.STALLED, State.RETRYING)
         await ctx.event(
             body,
@@ -67,16 +100,29 @@ async def conclude(
             reason=outcome.reason,
             message=outcome.message or outcome.reason,
         )
+    return wrote
 
 
 async def run(
-    ctx: Context, kind: str, namespace: str | None, name: str, inner: Inner, *, events: bool
+    ctx: Context,
+    kind: str,
+    namespace: str | None,
+    name: str,
+    inner: Inner,
+    *,
+    events: bool,
+    typed: bool = True,
 ) -> None:
-    """Reconcile the cached object ``kind``/``namespace``/``name`` with ``inner`` and report the result."""
+    """Reconcile the cached object ``kind``/``namespace``/``name`` with ``inner`` and report the result.
+
+    ``inner`` gets an empty :data:`STATUS` model of the kind to fill in, or with ``typed=False``
+    (BatchJob and ModelMonitor reconcilers, not converted yet) a dict of fields by alias that
+    :func:`conclude` validates into the model.
+    """
     body = ctx.store.get(kind, namespace, name)
     if body is None or body["metadata"].get("deletionTimestamp"):
         return
-    status: dict[str, Any] = {}
+    status: StatusBase | dict[str, Any] = STATUS[kind]() if typed else {}
     try:
         outcome = await inner(ctx, body, status)
     except Rejected as exc:
@@ -98,6 +144,6 @@ async def _report_error(ctx: Context, body: Body, exc: Exception) -> None:
     message = f"{type(exc).__name__}: {getattr(exc, 'body', None) or exc}"[:1024]
     outcome = Outcome.retrying(reasons.RECONCILE_ERROR, f"will retry: {message}")
     try:
-        await conclude(ctx, body, {}, outcome, events=False)
+        await conclude(ctx, body, STATUS[body["kind"]](), outcome, events=False)
     except Exception as inner:  # the API being down is a likely cause; the queue still retries
         log.debug("could not report reconcile error: %s", inner)
