@@ -1,7 +1,7 @@
 """The scoring container's environment: the runtime contract first, then the user's variables.
 
 The scoring runtime (``mlendpoints serve``) is configured only through these variables, so this
-module *is* the contract between operator and runtime:
+module writes the contract between operator and runtime (names in :mod:`mlendpoints.api.contract`):
 
 =================================== ===========================================================
 ``AZUREML_MODEL_DIR``               ``spec.modelMountPath`` (where the model files are)
@@ -37,12 +37,13 @@ from dataclasses import dataclass
 
 from mlendpoints import azmlinfsrv
 from mlendpoints.api import collector as dc
+from mlendpoints.api import contract as api_contract
 from mlendpoints.api.v1alpha1.online import OnlineDeployment
 from mlendpoints.render import packages
 from mlendpoints.render.types import Obj
 
 #: The runtime's listening port (container port ``http``).
-RUNTIME_PORT = 5001
+RUNTIME_PORT = api_contract.PORT
 CODE_DIR = "/var/azureml-app/code"
 KEYS_DIR = "/var/run/secrets/mlendpoints/keys"
 DATA_COLLECTOR_DIR = "/var/azureml-app/data-collector"
@@ -72,15 +73,15 @@ def container_env(dep: OnlineDeployment, *, endpoint: str, plan: EnvPlan) -> tup
         contract["AZUREML_MODEL_DIR"] = spec.model_mount_path
     if plan.runtime:
         if spec.model is not None:
-            contract["MLENDPOINTS_MODEL_TYPE"] = "mlflow" if spec.model.type == "mlflow" else "custom"
+            contract[api_contract.ENV_MODEL_TYPE] = "mlflow" if spec.model.type == "mlflow" else "custom"
         req = spec.request_settings
         contract |= {
-            "MLENDPOINTS_PORT": str(RUNTIME_PORT),
-            "MLENDPOINTS_REQUEST_TIMEOUT_MS": str(req.request_timeout_ms),
-            "MLENDPOINTS_MAX_CONCURRENT_REQUESTS": str(req.max_concurrent_requests_per_instance),
-            "MLENDPOINTS_MAX_QUEUE_WAIT_MS": str(req.max_queue_wait_ms),
+            api_contract.ENV_PORT: str(RUNTIME_PORT),
+            api_contract.ENV_REQUEST_TIMEOUT_MS: str(req.request_timeout_ms),
+            api_contract.ENV_MAX_CONCURRENT_REQUESTS: str(req.max_concurrent_requests_per_instance),
+            api_contract.ENV_MAX_QUEUE_WAIT_MS: str(req.max_queue_wait_ms),
             # The name on the Open Inference Protocol routes (/v2/models/<deployment>/infer).
-            "MLENDPOINTS_MODEL_NAME": dep.metadata.name,
+            api_contract.ENV_MODEL_NAME: dep.metadata.name,
         }
     if spec.code_configuration is not None:
         # Azure ML's variables, for the runtime and for custom containers alike: Azure's own
@@ -89,7 +90,7 @@ def container_env(dep: OnlineDeployment, *, endpoint: str, plan: EnvPlan) -> tup
         contract["AML_APP_ROOT"] = CODE_DIR
         contract["AZUREML_ENTRY_SCRIPT"] = spec.code_configuration.scoring_script
     if plan.auth_keys:
-        contract["MLENDPOINTS_AUTH_KEY_DIR"] = KEYS_DIR
+        contract[api_contract.ENV_AUTH_KEY_DIR] = KEYS_DIR
     contract |= _collector_env(dep, plan)
     contract[dc.ENV_ENDPOINT] = endpoint
     contract[dc.ENV_DEPLOYMENT] = dep.metadata.name

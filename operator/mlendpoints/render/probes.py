@@ -7,12 +7,13 @@ user's timing.
 
 from __future__ import annotations
 
+from mlendpoints.api import contract
 from mlendpoints.api.v1alpha1.online import ProbeSettings
 from mlendpoints.render.types import Obj
 
 #: The runtime's routes: liveness is the process answering at all, readiness is the model loaded.
-RUNTIME_LIVENESS_PATH = "/"
-RUNTIME_READINESS_PATH = "/readyz"
+RUNTIME_LIVENESS_PATH = contract.LIVENESS_PATH
+RUNTIME_READINESS_PATH = contract.READINESS_PATH
 
 
 def http_probe(settings: ProbeSettings, *, path: str, port: int | str) -> Obj:

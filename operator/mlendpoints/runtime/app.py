@@ -19,6 +19,7 @@ from typing import Any
 import orjson
 
 from mlendpoints import __version__
+from mlendpoints.api import contract
 from mlendpoints.runtime import errors, swagger, v2
 from mlendpoints.runtime.asgi import (
     TEXT,
@@ -93,9 +94,9 @@ class Runtime:
         get, post = frozenset({"GET"}), frozenset({"POST"})
         score_methods = frozenset({"GET", "POST"})  # GET reaches scripts (query string), not MLflow
         self.routes: dict[str, Route] = {
-            "/": Route("/", get, self.liveness),
+            contract.LIVENESS_PATH: Route(contract.LIVENESS_PATH, get, self.liveness),
             "/healthz": Route("/healthz", get, self.liveness),
-            "/readyz": Route("/readyz", get, self.readiness),
+            contract.READINESS_PATH: Route(contract.READINESS_PATH, get, self.readiness),
             "/ping": Route("/ping", get, self.readiness),
             "/score": Route("/score", score_methods, self.score, auth=True, json=True),
             "/invocations": Route("/invocations", post, self.score, auth=True, json=True),

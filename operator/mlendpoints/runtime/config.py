@@ -16,6 +16,7 @@ from typing import Any
 
 from mlendpoints import azmlinfsrv
 from mlendpoints.api import collector as dc
+from mlendpoints.api import contract
 
 MiB = 1024 * 1024
 
@@ -216,27 +217,27 @@ OPTIONS: tuple[Option, ...] = (
         aliases=("AML_APP_ROOT",),
     ),
     Option("entry_script", "AZUREML_ENTRY_SCRIPT", "--entry-script", _opt_str, "scoring script"),
-    Option("model_type", "MLENDPOINTS_MODEL_TYPE", "--model-type", str, "auto | mlflow | custom"),
-    Option("model_name", "MLENDPOINTS_MODEL_NAME", "--model-name", str, "name on /v2/models/{name}"),
+    Option("model_type", contract.ENV_MODEL_TYPE, "--model-type", str, "auto | mlflow | custom"),
+    Option("model_name", contract.ENV_MODEL_NAME, "--model-name", str, "name on /v2/models/{name}"),
     Option("host", "MLENDPOINTS_HOST", "--host", str, "listen address"),
-    Option("port", "MLENDPOINTS_PORT", "--port", int, "listen port", aliases=("SERVER_PORT",)),
+    Option("port", contract.ENV_PORT, "--port", int, "listen port", aliases=("SERVER_PORT",)),
     Option(
         "request_timeout_ms",
-        "MLENDPOINTS_REQUEST_TIMEOUT_MS",
+        contract.ENV_REQUEST_TIMEOUT_MS,
         "--request-timeout-ms",
         int,
         "scoring timeout -> 408",
     ),
     Option(
         "max_concurrent_requests",
-        "MLENDPOINTS_MAX_CONCURRENT_REQUESTS",
+        contract.ENV_MAX_CONCURRENT_REQUESTS,
         "--max-concurrent-requests",
         int,
         "run() calls in flight",
     ),
     Option(
         "max_queue_wait_ms",
-        "MLENDPOINTS_MAX_QUEUE_WAIT_MS",
+        contract.ENV_MAX_QUEUE_WAIT_MS,
         "--max-queue-wait-ms",
         int,
         "queue wait -> 503",
@@ -250,7 +251,7 @@ OPTIONS: tuple[Option, ...] = (
     ),
     Option(
         "auth_key_dir",
-        "MLENDPOINTS_AUTH_KEY_DIR",
+        contract.ENV_AUTH_KEY_DIR,
         "--auth-key-dir",
         _opt_str,
         "folder with primaryKey/secondaryKey; unset = no auth",
