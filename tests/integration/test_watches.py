@@ -75,3 +75,51 @@ def test_removing_the_managed_by_label_from_a_child_is_reverted(cluster: Any, na
         timeout=5,
         what="managed-by label restored",
     )
+
+
+def _wait_reverted(cluster: Any, kind: str, name: str, ns: str, check: Any, what: str) -> None:
+    wait_for(lambda: (obj := get(cluster, kind, name, ns)) is not None and check(obj), timeout=5, what=what)
+
+
+def test_hand_edits_that_add_fields_are_reverted(cluster: Any, namespace: str) -> None:
+    ns = namespace
+    cluster.apply(
+        [
+            code_configmap(ns),
+            endpoint(ns, traffic={"blue": 100}, routing={"type": "none"}),
+            deployment(ns, "blue"),
+        ]
+    )
+    wait_condition(cluster, "odep", "blue", ns, "Ready")
+    wait_condition(cluster, "oep", "ep1", ns, "Ready")
+
+    cluster.kubectl(
+        "patch", "service", "ep1", "-n", ns, "--type=merge", "-p", '{"spec":{"selector":{"hijack":"yes"}}}'
+    )
+    _wait_reverted(
+        cluster,
+        "service",
+        "ep1",
+        ns,
+        lambda s: "hijack" not in s["spec"]["selector"],
+        "Service selector restored",
+    )
+
+    cluster.kubectl("set", "env", "deployment/ep1-blue", "-n", ns, "MLENDPOINTS_DEBUG=true")
+
+    def no_debug(d: dict[str, Any]) -> bool:
+        env = d["spec"]["template"]["spec"]["containers"][0].get("env") or []
+        return "MLENDPOINTS_DEBUG" not in {e["name"] for e in env}
+
+    _wait_reverted(cluster, "deployment", "ep1-blue", ns, no_debug, "added env var removed")
+
+    patch = '{"spec":{"template":{"spec":{"nodeSelector":{"zone":"elsewhere"}}}}}'
+    cluster.kubectl("patch", "deployment", "ep1-blue", "-n", ns, "--type=merge", "-p", patch)
+    _wait_reverted(
+        cluster,
+        "deployment",
+        "ep1-blue",
+        ns,
+        lambda d: "zone" not in (d["spec"]["template"]["spec"].get("nodeSelector") or {}),
+        "nodeSelector restored",
+    )

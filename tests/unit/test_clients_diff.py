@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from mlendpoints.clients import diff
 
 
@@ -118,3 +120,42 @@ def test_set_and_index_entries() -> None:
     assert not diff.owns_dropped({"spec": {"args": ["x", "y"]}}, index, "me")
     assert diff.owns_dropped({"spec": {"args": ["x"]}}, index, "me")
     assert diff.owns_dropped({"spec": {}}, index, "me")
+
+
+def test_keys_added_to_selectors_and_node_selectors_are_drift_but_added_labels_are_not() -> None:
+    desired = {"spec": {"selector": {"app": "a"}}, "metadata": {"labels": {"x": "1"}}}
+    hijacked = {"spec": {"selector": {"app": "a", "hijack": "yes"}}, "metadata": {"labels": {"x": "1"}}}
+    assert diff.needs_apply(desired, hijacked)
+    labelled = {"spec": {"selector": {"app": "a"}}, "metadata": {"labels": {"x": "1", "team": "t"}}}
+    assert not diff.needs_apply(desired, labelled)
+    pod = {"spec": {"template": {"spec": {"nodeSelector": {"gpu": "a100"}}}}}
+    pinned = {"spec": {"template": {"spec": {"nodeSelector": {"gpu": "a100", "zone": "z1"}}}}}
+    assert diff.needs_apply(pod, pinned)
+
+
+def test_env_vars_added_by_others_are_removed_by_a_guarded_json_patch() -> None:
+    def template(*names: str) -> dict[str, Any]:
+        env = [{"name": n, "value": "v"} for n in names]
+        return {"spec": {"template": {"spec": {"containers": [{"name": "main", "env": env}]}}}}
+
+    desired = template("A", "B")
+    live = template("A", "MLENDPOINTS_DEBUG", "B", "X")
+    assert diff.foreign_fields(desired, live) == [
+        {"op": "test", "path": "/spec/template/spec/containers/0/env/3/name", "value": "X"},
+        {"op": "remove", "path": "/spec/template/spec/containers/0/env/3"},
+        {"op": "test", "path": "/spec/template/spec/containers/0/env/1/name", "value": "MLENDPOINTS_DEBUG"},
+        {"op": "remove", "path": "/spec/template/spec/containers/0/env/1"},
+    ]
+    assert diff.foreign_fields(desired, template("A", "B")) == []
+    assert diff.foreign_fields(desired, None) == []
+
+
+def test_scheduling_fields_we_do_not_render_are_removed_and_ours_are_left_to_apply() -> None:
+    ours = {"spec": {"template": {"spec": {"containers": [], "nodeSelector": {"gpu": "a100"}}}}}
+    live = {"spec": {"template": {"spec": {"containers": [], "nodeSelector": {"zone": "z"}}}}}
+    assert diff.foreign_fields(ours, live) == []  # ours: an apply replaces the (atomic) map
+    none = {"spec": {"template": {"spec": {"containers": []}}}}
+    assert diff.foreign_fields(none, live) == [
+        {"op": "test", "path": "/spec/template/spec/nodeSelector", "value": {"zone": "z"}},
+        {"op": "remove", "path": "/spec/template/spec/nodeSelector"},
+    ]

@@ -66,21 +66,71 @@ def _scalar_equal(desired: object, live: object) -> bool:
     return False
 
 
-def is_subset(desired: Any, live: Any) -> bool:
+#: Maps compared exactly (same keys), wherever they appear: label selectors and node selectors.
+#: An extra key is drift (a Service selecting no pod, a pod pinned elsewhere), and the API server
+#: adds none of its own to them. Server-side apply replaces these maps whole (they are atomic).
+EXACT_MAPS = frozenset({"selector", "matchLabels", "nodeSelector"})
+
+
+def is_subset(desired: Any, live: Any, *, exact: bool = False) -> bool:
     """True when every field set in ``desired`` has the same value in ``live``.
 
-    Maps: each desired key must match. Lists: same length, element-wise subset (the operator
-    always renders whole lists, and the API server only adds fields *inside* elements).
+    Maps: each desired key must match; maps under a key in :data:`EXACT_MAPS` (or with ``exact``)
+    must also have no other keys. Lists: same length, element-wise subset (the operator always
+    renders whole lists, and the API server only adds fields *inside* elements), so an added
+    env var or toleration is drift too.
     """
     if isinstance(desired, dict):
-        if not isinstance(live, dict):
+        if not isinstance(live, dict) or (exact and live.keys() != desired.keys()):
             return False
-        return all(k in live and is_subset(v, live[k]) for k, v in desired.items())
+        return all(k in live and is_subset(v, live[k], exact=k in EXACT_MAPS) for k, v in desired.items())
     if isinstance(desired, list):
         if not isinstance(live, list) or len(desired) != len(live):
             return False
         return all(is_subset(d, lv) for d, lv in zip(desired, live, strict=True))
     return _scalar_equal(desired, live)
+
+
+#: Pod template fields the operator decides whether to set: when it renders none, one added by
+#: someone else (pods pinned to other nodes) is drift, removed by :func:`foreign_fields`.
+SCHEDULING_FIELDS = ("nodeSelector", "tolerations", "affinity")
+
+
+def foreign_fields(desired: dict[str, Any], live: dict[str, Any] | None) -> list[dict[str, Any]]:
+    """JSON Patch operations removing what other clients added inside our pod template.
+
+    Server-side apply cannot remove these: an env list is keyed by name, so an added entry
+    belongs to the manager that added it and our apply leaves it (e.g. ``MLENDPOINTS_DEBUG=true``
+    from ``kubectl set env``); a scheduling field we do not render at all is not ours either.
+    Removed: env vars of our containers that we do not render, and :data:`SCHEDULING_FIELDS` we
+    do not render. Each removal is guarded by a ``test`` of the value, so a concurrent change
+    fails the patch (422) instead of removing the wrong entry. Empty: nothing to remove.
+    """
+    template = ((desired.get("spec") or {}).get("template") or {}).get("spec")
+    live_template = (((live or {}).get("spec") or {}).get("template") or {}).get("spec")
+    if not isinstance(template, dict) or not isinstance(live_template, dict):
+        return []
+    ops: list[dict[str, Any]] = []
+    for field in ("initContainers", "containers"):
+        wanted = {c["name"]: {e["name"] for e in c.get("env") or []} for c in template.get(field) or []}
+        for i, container in enumerate(live_template.get(field) or []):
+            names = wanted.get(container.get("name"))
+            if names is None:
+                continue
+            env = container.get("env") or []
+            for j in reversed(range(len(env))):  # from the end: earlier indices stay valid
+                if env[j].get("name") not in names:
+                    path = f"/spec/template/spec/{field}/{i}/env/{j}"
+                    ops += [{"op": "test", "path": f"{path}/name", "value": env[j].get("name")}]
+                    ops += [{"op": "remove", "path": path}]
+    for field in SCHEDULING_FIELDS:
+        if field not in template and live_template.get(field):
+            path = f"/spec/template/spec/{field}"
+            ops += [
+                {"op": "test", "path": path, "value": live_template[field]},
+                {"op": "remove", "path": path},
+            ]
+    return ops
 
 
 def canonical(desired: dict[str, Any]) -> dict[str, Any]:

@@ -13,7 +13,7 @@ import json
 import logging
 import threading
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -226,6 +226,25 @@ class Kube:
         result: dict[str, Any] = self._call(
             "PATCH", kind.path(namespace, name), body=patch, content_type="application/merge-patch+json"
         )
+        return result
+
+    def json_patch(
+        self, kind: Kind, namespace: str | None, name: str, ops: Sequence[Mapping[str, Any]]
+    ) -> dict[str, Any]:
+        """RFC 6902 JSON Patch of the main resource (removing entries other managers added)."""
+        self._scope(kind, namespace)
+        self._count("patch", kind.kind)
+        try:
+            result: dict[str, Any] = self._call(
+                "PATCH",
+                kind.path(namespace, name),
+                body=[dict(op) for op in ops],
+                content_type="application/json-patch+json",
+            )
+        except ApiException as exc:
+            if exc.status == 409:
+                raise Conflict(str(exc.reason)) from exc
+            raise
         return result
 
     def create(self, obj: dict[str, Any]) -> dict[str, Any]:

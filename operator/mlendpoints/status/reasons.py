@@ -65,3 +65,6 @@ JOB_CANCELED: Final = "Canceled"
 JOB_CREATED: Final = "JobCreated"
 CLAIM_NOT_FOUND: Final = "ClaimNotFound"
 CODE_NOT_FOUND: Final = "CodeNotFound"
+#: Event reasons (not conditions): an endpoint's keys were rotated on request, or regenerated
+#: because their Secret was deleted.
+KEYS_REGENERATED: Final = "KeysRegenerated"

@@ -118,5 +118,22 @@ class FakeKube:
         obj["metadata"]["resourceVersion"] = str(next(self._rv))
         return copy.deepcopy(obj)
 
+    def json_patch(self, kind: Kind, namespace: str | None, name: str, ops: list[Obj]) -> Obj:
+        """RFC 6902, the ``test`` and ``remove`` operations only (what the operator sends)."""
+        self.writes[("patch", kind.kind)] += 1
+        obj = copy.deepcopy(self.objects[(kind.kind, namespace or "", name)])
+        for op in ops:
+            *parents, last = [int(p) if p.isdigit() else p for p in op["path"].strip("/").split("/")]
+            node: Any = obj
+            for part in parents:
+                node = node[part]
+            if op["op"] == "test" and node[last] != op["value"]:
+                raise ValueError(f"test failed at {op['path']}")
+            if op["op"] == "remove":
+                del node[last]
+        obj["metadata"]["resourceVersion"] = str(next(self._rv))
+        self.objects[(kind.kind, namespace or "", name)] = obj
+        return copy.deepcopy(obj)
+
     def event(self, involved: Obj, *, type: str, reason: str, message: str) -> None:
         self.events.append((reason, message))

@@ -67,6 +67,10 @@ async def converge(
                     f"({'owned by another mlendpoints resource' if holder else 'not created by mlendpoints'}); "
                     "rename the endpoint or deployment, or delete that object"
                 )
+        foreign = diff.foreign_fields(obj, current)
+        if foreign:
+            log.info("remove fields added by others from %s %s/%s", kind.kind, namespace, name)
+            current = await ctx.call(ctx.kube.json_patch, kind, namespace, name, foreign)
         if diff.needs_apply(obj, current, manager=ctx.kube.field_manager):
             log.debug("apply %s %s/%s", kind.kind, namespace, name)
             current = await ctx.call(ctx.kube.apply, obj)

@@ -59,6 +59,14 @@ async def _keys(
     namespace, name = body["metadata"]["namespace"], body["metadata"]["name"]
     secret = await ctx.call(ctx.kube.get, resources.SECRET, namespace, names.keys_secret(name))
     data = {}
+    if secret is None and (body.get("status") or {}).get("keysSecretName"):
+        await ctx.event(
+            body,
+            type="Warning",
+            reason=reasons.KEYS_REGENERATED,
+            message=f"keys Secret {names.keys_secret(name)!r} was deleted: new primary and secondary keys "
+            "were generated; clients must use the new keys",
+        )
     if secret is not None:
         import base64
 
@@ -76,7 +84,7 @@ async def _keys(
         if which in ("primary", "secondary", "both"):
             annotations = {HANDLED_ANNOTATION: request}
             await ctx.event(
-                body, type="Normal", reason="KeysRegenerated", message=f"regenerated {which} key(s)"
+                body, type="Normal", reason=reasons.KEYS_REGENERATED, message=f"regenerated {which} key(s)"
             )
         else:
             await ctx.event(
