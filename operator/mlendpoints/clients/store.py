@@ -26,6 +26,38 @@ class Indexed:
 
     selector: Mapping[str, str] = field(default_factory=dict)
     indexes: tuple[str, ...] = ()
+    #: Top-level fields kept (None: all); e.g. Pods are read only for metadata and status.
+    fields: tuple[str, ...] | None = None
+
+
+#: Never read by the operator, and as large as the object itself (kubectl apply's copy).
+LAST_APPLIED = "kubectl.kubernetes.io/last-applied-configuration"
+
+
+def trimmed(body: Mapping[str, Any], fields: tuple[str, ...] | None) -> Body:
+    """A deep copy of ``body`` without what reconcilers never read, to bound the cache's memory.
+
+    Kept: the ``fields`` given (all when None); of ``metadata.managedFields`` only the Apply
+    entries of the main resource (``diff.owns_dropped`` and the replicas handover read ours).
+    Dropped: the last-applied-configuration annotation.
+    """
+    obj: Body = {
+        k: copy.deepcopy(v)
+        for k, v in body.items()
+        if fields is None or k in fields or k in ("apiVersion", "kind")
+    }
+    meta = obj.get("metadata")
+    if isinstance(meta, dict):
+        if "managedFields" in meta:
+            meta["managedFields"] = [
+                e
+                for e in meta["managedFields"] or []
+                if e.get("operation") == "Apply" and not e.get("subresource")
+            ]
+        annotations = meta.get("annotations")
+        if annotations and LAST_APPLIED in annotations:
+            meta["annotations"] = {k: v for k, v in annotations.items() if k != LAST_APPLIED}
+    return obj
 
 
 def _rv(body: Mapping[str, Any]) -> int:
@@ -69,7 +101,7 @@ class Store:
         """
         if kind not in self.kinds:
             raise KeyError(f"{kind} is not a cached kind")
-        obj: Body = copy.deepcopy(dict(body))
+        obj = trimmed(body, self.kinds[kind].fields)
         key = key_of(obj)
         old = self._objects[kind].get(key)
         if old is not None:

@@ -96,6 +96,7 @@ class Watch:
         referenced: For uncached kinds, a client-side filter: only events of objects a resource
             refers to are handled.
         gateway_api: Served only when the Gateway API is installed (skipped in priming otherwise).
+        fields: Top-level fields the Store keeps (None: all), to bound its memory.
     """
 
     kind: Kind
@@ -105,6 +106,7 @@ class Watch:
     indexes: tuple[str, ...] = ()
     referenced: Referenced | None = None
     gateway_api: bool = False
+    fields: tuple[str, ...] | None = None
 
     @property
     def label_selector(self) -> str | None:
@@ -282,7 +284,13 @@ TABLE: tuple[Watch, ...] = (
     Watch(resources.HTTPROUTE, child, MANAGED, indexes=(child_labels.OWNER_UID,), gateway_api=True),
     Watch(resources.JOB, child, MANAGED, indexes=(child_labels.OWNER_UID,)),
     Watch(resources.CRONJOB, child, MANAGED, indexes=(child_labels.OWNER_UID,)),
-    Watch(resources.POD, pod, MANAGED, indexes=(DEPLOYMENT_LABEL, MONITOR_LABEL, BATCH_JOB_LABEL)),
+    Watch(
+        resources.POD,
+        pod,
+        MANAGED,
+        indexes=(DEPLOYMENT_LABEL, MONITOR_LABEL, BATCH_JOB_LABEL),
+        fields=("metadata", "status"),  # stall reasons and run results; a pod's spec is never read
+    ),
     # not ours: read for Programmed and addresses (an endpoint is Ready only on a Programmed one)
     Watch(resources.GATEWAY, gateway, gateway_api=True),
     # read by name; events only wake the resources that name them
