@@ -301,9 +301,11 @@ BY_KIND: dict[str, Watch] = {w.kind.kind: w for w in TABLE}
 
 
 def cached() -> dict[str, Indexed]:
-    """What the Store holds: the cached kinds, each with its selector and indexes."""
+    """What the Store holds: the cached kinds, each with its selector, indexes and kept fields."""
     return {
-        w.kind.kind: Indexed(selector=dict(w.selector or {}), indexes=w.indexes) for w in TABLE if w.cached
+        w.kind.kind: Indexed(selector=dict(w.selector or {}), indexes=w.indexes, fields=w.fields)
+        for w in TABLE
+        if w.cached
     }
 
 

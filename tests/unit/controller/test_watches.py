@@ -154,3 +154,29 @@ def test_child_watches_select_server_side_and_own_kinds_do_not() -> None:
         "app.kubernetes.io/managed-by=mlendpoints-operator"
     ]
     assert list(settings.watching.label_selectors.collect(endpoints)) == []
+
+
+def test_the_cache_keeps_only_what_reconcilers_read() -> None:
+    store = Store(watches.cached())
+    pod = {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {
+            "name": "p",
+            "namespace": NS,
+            "labels": {**watches.MANAGED, "mlendpoints.io/deployment": "blue"},
+            "annotations": {"kubectl.kubernetes.io/last-applied-configuration": "{...}", "keep": "me"},
+            "managedFields": [
+                {"manager": "kubelet", "operation": "Update", "subresource": "status"},
+                {"manager": "mlendpoints-operator", "operation": "Apply", "fieldsV1": {}},
+            ],
+        },
+        "spec": {"containers": [{"name": "main", "image": "x"}]},
+        "status": {"phase": "Running"},
+    }
+    kept = store.upsert("Pod", pod)
+    assert set(kept) == {"apiVersion", "kind", "metadata", "status"}
+    assert kept["metadata"]["annotations"] == {"keep": "me"}
+    assert kept["metadata"]["managedFields"] == [pod["metadata"]["managedFields"][1]]
+    assert store.by_label("Pod", NS, "mlendpoints.io/deployment", "blue") == [kept]
+    assert "spec" in pod  # the event body itself is not changed
