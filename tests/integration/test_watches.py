@@ -123,3 +123,79 @@ def test_hand_edits_that_add_fields_are_reverted(cluster: Any, namespace: str) -
         lambda d: "zone" not in (d["spec"]["template"]["spec"].get("nodeSelector") or {}),
         "nodeSelector restored",
     )
+
+
+CHILD_KINDS = "deployments,services,horizontalpodautoscalers,poddisruptionbudgets,httproutes,networkpolicies"
+
+
+def _children(cluster: Any, ns: str) -> dict[tuple[str, str], str]:
+    """(kind, name) -> uid of every object the operator made in ``ns`` (Secrets aside)."""
+    items = cluster.kubectl_json(
+        "get", CHILD_KINDS, "-n", ns, "-l", "app.kubernetes.io/managed-by=mlendpoints-operator"
+    )
+    return {(i["kind"], i["metadata"]["name"]): i["metadata"]["uid"] for i in items["items"]}
+
+
+@pytest.mark.usefixtures("fake_gateway")
+def test_every_deleted_child_is_restored(cluster: Any, namespace: str) -> None:
+    ns = namespace
+    cluster.apply(
+        [
+            code_configmap(ns),
+            endpoint(
+                ns, traffic={"blue": 100}, routing={"type": "gatewayAPI", "parentRefs": [{"name": "gw"}]}
+            ),
+            deployment(
+                ns,
+                "blue",
+                instanceCount=2,
+                scaleSettings={"type": "targetUtilization", "minInstances": 2, "maxInstances": 3},
+            ),
+        ]
+    )
+    wait_condition(cluster, "oep", "ep1", ns, "Ready")
+    before = _children(cluster, ns)
+    kinds = {kind for kind, _ in before}
+    assert {"Deployment", "Service", "HorizontalPodAutoscaler", "HTTPRoute"} <= kinds, before
+    for (kind, name), uid in sorted(before.items()):
+        cluster.kubectl("delete", kind.lower(), name, "-n", ns, "--wait=true")
+        wait_for(
+            lambda kind=kind, name=name, uid=uid: _children(cluster, ns).get((kind, name)) not in (None, uid),
+            timeout=5,
+            what=f"{kind} {name} restored",
+        )
+
+
+def test_an_endpoint_deleted_and_recreated_with_the_same_name_is_ready_again(
+    cluster: Any, namespace: str
+) -> None:
+    ns = namespace
+    objs = [
+        code_configmap(ns),
+        endpoint(ns, traffic={"blue": 100}, routing={"type": "none"}),
+        deployment(ns, "blue"),
+    ]
+    cluster.apply(objs)
+    wait_condition(cluster, "oep", "ep1", ns, "Ready")
+    cluster.kubectl("delete", "oep", "ep1", "-n", ns, "--wait=true")
+    wait_for(
+        lambda: get(cluster, "secret", "ep1-keys", ns) is None, timeout=30, what="old keys Secret collected"
+    )
+    cluster.apply(objs)  # its deployment went with it (the endpoint owns it): apply both again
+    wait_condition(cluster, "oep", "ep1", ns, "Ready", timeout=10)
+
+
+def test_hand_set_replicas_without_an_hpa_are_restored(cluster: Any, namespace: str) -> None:
+    ns = namespace
+    cluster.apply(
+        [
+            code_configmap(ns),
+            endpoint(ns, traffic={"blue": 100}, routing={"type": "none"}),
+            deployment(ns, "blue"),
+        ]
+    )
+    wait_condition(cluster, "odep", "blue", ns, "Ready")
+    cluster.kubectl("scale", "deployment", "ep1-blue", "-n", ns, "--replicas=3")
+    _wait_reverted(
+        cluster, "deployment", "ep1-blue", ns, lambda d: d["spec"]["replicas"] == 1, "replicas restored"
+    )

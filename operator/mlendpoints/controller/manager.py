@@ -101,6 +101,8 @@ class Manager:
         obj: Mapping[str, Any] = body
         if event_type == "DELETED":
             self.store.remove(kind, namespace, name)
+            if kind == "OnlineEndpoint":
+                self.ctx.forget(namespace, name)
         elif kind in self.store.kinds:
             obj = self.store.upsert(kind, body)
         metrics.WATCHED.labels(kind).set(self.store.count(kind))

@@ -180,3 +180,15 @@ def test_the_cache_keeps_only_what_reconcilers_read() -> None:
     assert kept["metadata"]["managedFields"] == [pod["metadata"]["managedFields"][1]]
     assert store.by_label("Pod", NS, "mlendpoints.io/deployment", "blue") == [kept]
     assert "spec" in pod  # the event body itself is not changed
+
+
+def test_a_deleted_endpoint_is_forgotten() -> None:
+    """Deployments it saw and problems it waited on must not follow a new endpoint of that name."""
+    manager = _manager(FakeKube())
+    manager.ctx.seen_deployments[(NS, "ep1")] = {"blue"}
+    manager.ctx.problem_since[(NS, "ep1", "DeploymentNotFound")] = 1.0
+    manager.ctx.problem_since[(NS, "ep2", "DeploymentNotFound")] = 1.0
+    body = {**_endpoint(), "metadata": {"name": "ep1", "namespace": NS, "uid": "u"}}
+    manager.observe("OnlineEndpoint", "DELETED", body)
+    assert manager.ctx.seen_deployments == {}
+    assert list(manager.ctx.problem_since) == [(NS, "ep2", "DeploymentNotFound")]

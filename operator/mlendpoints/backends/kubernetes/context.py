@@ -37,6 +37,13 @@ class Context:
     #: (namespace, name, reason) -> monotonic time the problem was first seen, without a break.
     problem_since: dict[tuple[str, str, str], float] = field(default_factory=dict)
 
+    def forget(self, namespace: str, name: str) -> None:
+        """Drop what was remembered about a deleted endpoint, so one re-created with the same name
+        starts fresh (and the memory of endpoints deleted over time is given back)."""
+        self.seen_deployments.pop((namespace, name), None)
+        for key in [k for k in self.problem_since if k[:2] == (namespace, name)]:
+            del self.problem_since[key]
+
     async def call(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         """Run a blocking client call off the event loop."""
         return await asyncio.to_thread(fn, *args, **kwargs)
