@@ -30,7 +30,7 @@ from mlendpoints.backends.azureml.common import (
     state_verdict,
     workspace,
 )
-from mlendpoints.backends.kubernetes.converge import NameConflict, converge
+from mlendpoints.backends.kubernetes.converge import NameConflict, converge, prune_by_name
 from mlendpoints.backends.kubernetes.deployment import _adopt as adopt
 from mlendpoints.backends.kubernetes.endpoint import HANDLED_ANNOTATION, REGENERATE_ANNOTATION
 from mlendpoints.backends.kubernetes.outcome import validation_message
@@ -161,9 +161,12 @@ async def _keys(
             obj["metadata"].setdefault("annotations", {}).update(annotations)
         desired.append(obj)
     try:
-        await converge(
-            az.ctx, desired, owner_uid=ep.metadata.uid or "", namespace=namespace, prunable=[resources.SECRET]
-        )
+        await converge(az.ctx, desired, owner_uid=ep.metadata.uid or "", namespace=namespace, prunable=[])
+        if not desired:  # no keys mirrored: a Secret left from before goes (Secrets are never cached)
+            secret_name = names.keys_secret(name)
+            await prune_by_name(
+                az.ctx, resources.SECRET, namespace, secret_name, owner_uid=ep.metadata.uid or ""
+            )
     except NameConflict as exc:
         return Verdict(Outcome.stalled(reasons.NAME_CONFLICT, str(exc)))
     status["keysSecretName"] = names.keys_secret(name) if desired else None

@@ -88,6 +88,20 @@ async def converge(
     return live
 
 
+async def prune_by_name(ctx: Context, kind: Kind, namespace: str, name: str, *, owner_uid: str) -> bool:
+    """Delete the child ``name`` of an uncached kind (Secrets) if it is the owner's; returns whether it did.
+
+    Such a child cannot be found through the cache, so it is read by name: whether this process
+    or an earlier one created it does not matter.
+    """
+    current = await ctx.call(ctx.kube.get, kind, namespace, name)
+    if current is None or _holder(current) != owner_uid:
+        return False
+    log.info("prune %s %s/%s", kind.kind, namespace, name)
+    deleted: bool = await ctx.call(ctx.kube.delete, kind, namespace, name, uid=current["metadata"].get("uid"))
+    return deleted
+
+
 def status_patch(current: Mapping[str, Any], desired: Mapping[str, Any]) -> dict[str, Any]:
     """The JSON merge patch that turns ``current`` into ``desired`` for the keys ``desired`` names.
 

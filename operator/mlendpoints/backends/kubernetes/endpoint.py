@@ -22,7 +22,7 @@ from mlendpoints.api.v1alpha1 import OnlineEndpoint
 from mlendpoints.api.v1alpha1.online import DeploymentSummary, OnlineEndpointStatus
 from mlendpoints.backends.kubernetes import outcome, references, routecheck
 from mlendpoints.backends.kubernetes.context import Context
-from mlendpoints.backends.kubernetes.converge import NameConflict, converge
+from mlendpoints.backends.kubernetes.converge import NameConflict, converge, prune_by_name
 from mlendpoints.backends.kubernetes.outcome import validation_message
 from mlendpoints.clients import resources
 from mlendpoints.clients.store import Body
@@ -37,7 +37,7 @@ log = logging.getLogger(__name__)
 
 REGENERATE_ANNOTATION = "mlendpoints.io/regenerate-keys"
 HANDLED_ANNOTATION = "mlendpoints.io/regenerate-keys-handled"
-#: Children pruned through the cache; the keys Secret (never cached) is pruned by name (_drop_keys).
+#: Children pruned through the cache; the keys Secret (never cached) is pruned by name.
 CHILD_KINDS = (resources.SERVICE, resources.HTTPROUTE, resources.INGRESS)
 
 
@@ -95,22 +95,6 @@ async def _keys(
             )
             annotations = {HANDLED_ANNOTATION: request}
     return (primary, secondary), annotations
-
-
-async def _drop_keys(ctx: Context, namespace: str, name: str, uid: str) -> None:
-    """Delete the endpoint's keys Secret when it no longer uses keys (authMode other than key).
-
-    Secrets are never cached (they are read by name only), so this is a GET on every such
-    reconcile: whether the Secret was made by this process or by an earlier one does not matter.
-    """
-    secret_name = names.keys_secret(name)
-    secret = await ctx.call(ctx.kube.get, resources.SECRET, namespace, secret_name)
-    if secret is None or (secret["metadata"].get("labels") or {}).get(labels.OWNER_UID) != uid:
-        return
-    log.info("prune keys Secret %s/%s (authMode is not key)", namespace, secret_name)
-    await ctx.call(
-        ctx.kube.delete, resources.SECRET, namespace, secret_name, uid=secret["metadata"].get("uid")
-    )
 
 
 async def reconcile(ctx: Context, namespace: str, name: str) -> None:
@@ -342,8 +326,8 @@ async def _reconcile(ctx: Context, body: Body, status: OnlineEndpointStatus) -> 
     for obj in objects:
         if obj["kind"] == "Secret" and secret_annotations:
             obj["metadata"].setdefault("annotations", {}).update(secret_annotations)
-    if keys is None:
-        await _drop_keys(ctx, namespace, name, meta["uid"])
+    if keys is None:  # authMode none: the keys Secret goes (never cached, so pruned by name)
+        await prune_by_name(ctx, resources.SECRET, namespace, names.keys_secret(name), owner_uid=meta["uid"])
     prunable = list(CHILD_KINDS) if not rendered.problems else [resources.SERVICE]
     try:
         live = await converge(ctx, objects, owner_uid=meta["uid"], namespace=namespace, prunable=prunable)
