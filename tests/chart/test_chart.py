@@ -281,7 +281,16 @@ def test_names_are_truncated_to_63_characters(helm: Path, tmp_path: Path) -> Non
 def test_helm_test_hook_renders(helm: Path, tmp_path: Path) -> None:
     objects = template(helm, tmp_path)
     hooks = [o for o in objects if (o["metadata"].get("annotations") or {}).get("helm.sh/hook") == "test"]
-    assert {o["kind"] for o in hooks} == {"ServiceAccount", "ConfigMap", "Pod"}
+    assert {o["kind"] for o in hooks} == {"ServiceAccount", "Role", "RoleBinding", "ConfigMap", "Pod"}
+    # The test's only permission: GET the operator Service's health port through the API server.
+    fullname = "mlep-mlendpoints"
+    assert one(hooks, "Role")["rules"] == [
+        {"apiGroups": [""], "resources": ["services/proxy"], "resourceNames": [f"http:{fullname}:health"],
+         "verbs": ["get"]}
+    ]  # fmt: skip
+    assert (
+        one(hooks, "RoleBinding")["subjects"][0]["name"] == one(hooks, "ServiceAccount")["metadata"]["name"]
+    )
     config_map = one(hooks, "ConfigMap")
     assert config_map["data"]["check.py"] == (CHART / "files" / "helm-test.py").read_text()
     pod = one(hooks, "Pod")
@@ -291,6 +300,8 @@ def test_helm_test_hook_renders(helm: Path, tmp_path: Path) -> None:
     from mlendpoints.api.v1alpha1 import KINDS
 
     assert set(expected.split(",")) == {k.crd.plural for k in KINDS}
+    proxy = {e["name"]: e["value"] for e in pod["spec"]["containers"][0]["env"]}["HEALTH_PROXY_PATH"]
+    assert proxy == f"/api/v1/namespaces/mlendpoints/services/http:{fullname}:health/proxy/healthz"
     disabled = template(helm, tmp_path, {"tests": {"enabled": False}})
     assert not [o for o in disabled if (o["metadata"].get("annotations") or {}).get("helm.sh/hook")]
 

@@ -279,6 +279,51 @@ def test_job_pods_end_succeeded_or_failed_with_termination_message(
     assert cluster.kubectl("logs", "fail", "-n", namespace).stdout.strip() == "prepared"
 
 
+# Asks the API server who it is, as in-cluster clients do: KUBERNETES_SERVICE_HOST/PORT, the
+# ServiceAccount token and ca.crt (certificate verified, hostname included).
+WHOAMI = """
+import json, os, ssl, urllib.request
+sa = "/var/run/secrets/kubernetes.io/serviceaccount"
+host, port = os.environ["KUBERNETES_SERVICE_HOST"], os.environ["KUBERNETES_SERVICE_PORT"]
+req = urllib.request.Request(
+    f"https://{host}:{port}/apis/authentication.k8s.io/v1/selfsubjectreviews", method="POST",
+    data=json.dumps({"apiVersion": "authentication.k8s.io/v1", "kind": "SelfSubjectReview"}).encode(),
+    headers={"Authorization": "Bearer " + open(f"{sa}/token").read().strip(), "Content-Type": "application/json"})
+ctx = ssl.create_default_context(cafile=f"{sa}/ca.crt")
+with urllib.request.urlopen(req, timeout=10, context=ctx) as r:
+    print(json.load(r)["status"]["userInfo"]["username"], host, port)
+"""
+
+
+def test_pods_reach_the_api_server_with_their_service_account(cluster: KubeCluster, namespace: str) -> None:
+    main = [{"name": "main", "command": ["python", "-c", WHOAMI]}]
+    cluster.apply(
+        process_pod("whoami", main, restartPolicy="Never", automountServiceAccountToken=True), "-n", namespace
+    )
+
+    def finished() -> dict[str, Any] | None:
+        p = get_pod(cluster, namespace, "whoami")
+        return p if p["status"].get("phase") in ("Succeeded", "Failed") else None
+
+    pod = wait_for("whoami to finish", finished)
+    logs = cluster.kubectl("logs", "whoami", "-n", namespace).stdout.strip()
+    assert pod["status"]["phase"] == "Succeeded", logs
+    user, host, port = logs.split()
+    assert user == f"system:serviceaccount:{namespace}:default"
+    assert host == pod["status"]["hostIP"]  # the node's address, which pods reach
+    # The in-cluster `kubernetes` Service advertises a node address at the same port.
+    endpoints = cluster.kubectl_json("get", "endpoints", "kubernetes", "-n", "default")["subsets"][0]
+    assert [a["ip"] for a in endpoints["addresses"]] == [network_address(cluster, 0)]
+    assert endpoints["ports"][0]["port"] == int(port)
+
+
+def network_address(cluster: KubeCluster, index: int) -> str:
+    from mlendpoints.devcluster import processnodes
+
+    assert isinstance(cluster, LocalCluster)
+    return str(processnodes.info(cluster)["nodes"][index]["address"])
+
+
 def test_foreign_image_ends_err_image_pull(cluster: KubeCluster, namespace: str) -> None:
     cluster.apply(process_pod("foreign", [{"name": "main", "image": "nginx:1.27"}]), "-n", namespace)
 

@@ -5,6 +5,9 @@ developer machine against a local control plane). Inputs, all from the environme
 
 * ``EXPECTED_RESOURCES``: comma-separated plurals that /apis/mlendpoints.io/v1alpha1 must serve;
 * ``HEALTH_URL``: the operator's liveness URL (through the chart's Service);
+* ``HEALTH_PROXY_PATH``: the same through the API server's service proxy (optional), for clusters
+  where pods cannot use Service DNS names or ClusterIPs (the local dev cluster has neither);
+  the check passes when either answers 200;
 * ``APISERVER`` / ``TOKEN_FILE`` / ``CA_FILE``: default to the in-cluster ServiceAccount's;
 * ``CHECK_ATTEMPTS`` / ``CHECK_DELAY``: retries (default 30 x 2 s: the operator may be starting).
 
@@ -43,19 +46,25 @@ def _retry(what, fn):
     sys.exit(f"FAIL: {what}: {last}")
 
 
-def check_crds() -> None:
+def _api_context() -> tuple[ssl.SSLContext, str]:
     token_file = os.environ.get("TOKEN_FILE", f"{SA_DIR}/token")
     ca_file = os.environ.get("CA_FILE", f"{SA_DIR}/ca.crt")
+    with open(token_file) as fh:
+        token = fh.read().strip()
+    return ssl.create_default_context(cafile=ca_file), token
+
+
+def _api_get(path: str, timeout: float):
+    context, token = _api_context()
+    request = urllib.request.Request(f"{_apiserver()}{path}", headers={"Authorization": f"Bearer {token}"})
+    return urllib.request.urlopen(request, timeout=timeout, context=context)
+
+
+def check_crds() -> None:
     expected = {r for r in os.environ["EXPECTED_RESOURCES"].split(",") if r}
-    context = ssl.create_default_context(cafile=ca_file)
 
     def served() -> set:
-        with open(token_file) as fh:
-            token = fh.read().strip()
-        request = urllib.request.Request(
-            f"{_apiserver()}/apis/{GROUP_VERSION}", headers={"Authorization": f"Bearer {token}"}
-        )
-        with urllib.request.urlopen(request, timeout=10, context=context) as response:
+        with _api_get(f"/apis/{GROUP_VERSION}", timeout=10) as response:
             names = {r["name"] for r in json.load(response)["resources"]}
         missing = expected - names
         if missing:
@@ -68,15 +77,28 @@ def check_crds() -> None:
 
 def check_health() -> None:
     url = os.environ["HEALTH_URL"]
+    proxy_path = os.environ.get("HEALTH_PROXY_PATH", "")
 
-    def healthy() -> int:
-        with urllib.request.urlopen(url, timeout=5) as response:
+    def answer(open_it) -> None:
+        with open_it() as response:
             if response.status != 200:
                 raise ValueError(f"HTTP {response.status}")
-            return response.status
 
-    _retry(f"operator health probe {url}", healthy)
-    print(f"ok: {url} answers 200")
+    def healthy() -> str:
+        try:
+            answer(lambda: urllib.request.urlopen(url, timeout=5))
+            return url
+        except (OSError, ValueError) as direct:
+            if not proxy_path:
+                raise
+            try:
+                answer(lambda: _api_get(proxy_path, timeout=5))
+            except (OSError, ValueError) as proxied:
+                raise ValueError(f"{direct}; through the API server {proxy_path}: {proxied}") from None
+            return f"{proxy_path} (the API server's service proxy)"
+
+    where = _retry(f"operator health probe {url}", healthy)
+    print(f"ok: {where} answers 200")
 
 
 if __name__ == "__main__":

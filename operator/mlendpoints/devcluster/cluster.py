@@ -653,6 +653,13 @@ class LocalCluster(KubeCluster):
         self._wait("etcd /health", state, deadline, lambda: _http_ok(f"{etcd_url}/health"))
 
         # 2. kube-apiserver, with RBAC, ServiceAccount tokens and an audit log of every write.
+        # Pods on process nodes reach it at their node's address (the agent forwards it there):
+        # the certificate names those addresses and the `kubernetes` Service advertises the first.
+        node_ips = processnodes.prepare_network(self, self.process_nodes) if self.process_nodes else []
+        from mlendpoints.devcluster.pki import ensure_apiserver_ips
+
+        if node_ips and ensure_apiserver_ips(pki, node_ips):
+            self._log(f"API server certificate now also names {', '.join(node_ips)}")
         self._log(f"starting kube-apiserver {versions.KUBERNETES} on {server}")
         self._spawn(
             state,
@@ -661,7 +668,7 @@ class LocalCluster(KubeCluster):
             [
                 f"--etcd-servers={etcd_url}",
                 "--bind-address=127.0.0.1",
-                "--advertise-address=127.0.0.1",
+                f"--advertise-address={node_ips[0] if node_ips else '127.0.0.1'}",
                 f"--secure-port={ports['apiserver']}",
                 f"--tls-cert-file={pki.apiserver_cert}",
                 f"--tls-private-key-file={pki.apiserver_key}",
@@ -679,9 +686,9 @@ class LocalCluster(KubeCluster):
                 f"--service-account-key-file={pki.sa_pub}",
                 f"--service-account-signing-key-file={pki.sa_key}",
                 f"--service-cluster-ip-range={SERVICE_CIDR}",
-                # The `kubernetes` Service cannot point at 127.0.0.1 (Endpoints reject loopback IPs)
-                # and nothing runs in-cluster to use it, so do not maintain its endpoints.
-                "--endpoint-reconciler-type=none",
+                # Without process nodes the `kubernetes` Service could only point at 127.0.0.1
+                # (Endpoints reject loopback IPs) and no pod runs to use it: no endpoints then.
+                f"--endpoint-reconciler-type={'lease' if node_ips else 'none'}",
                 "--authorization-mode=Node,RBAC",
                 "--allow-privileged=true",
                 f"--cert-dir={self.state_dir / 'apiserver-certs'}",

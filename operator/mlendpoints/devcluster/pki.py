@@ -258,14 +258,7 @@ def ensure_pki(directory: Path) -> PKI:
                 stale.unlink()
 
     if not (pki.apiserver_cert.is_file() and pki.apiserver_key.is_file()):
-        sans: list[x509.GeneralName] = [x509.DNSName(n) for n in APISERVER_DNS_SANS]
-        sans += [x509.IPAddress(ipaddress.ip_address(ip)) for ip in APISERVER_IP_SANS]
-        key = _ec_key()
-        cert = _sign_leaf(
-            ca_cert, ca_key, _name("kube-apiserver"), key, ExtendedKeyUsageOID.SERVER_AUTH, sans
-        )
-        _write_key(pki.apiserver_key, key)
-        _write_cert(pki.apiserver_cert, cert)
+        _issue_apiserver(pki, ca_cert, ca_key, APISERVER_IP_SANS)
 
     for stem, (user, groups) in CLIENTS.items():
         cc = pki.clients[stem]
@@ -285,6 +278,41 @@ def ensure_pki(directory: Path) -> PKI:
             )
         )
     return pki
+
+
+def _issue_apiserver(pki: PKI, ca_cert: x509.Certificate, ca_key: PrivateKey, ips: Sequence[str]) -> None:
+    sans: list[x509.GeneralName] = [x509.DNSName(n) for n in APISERVER_DNS_SANS]
+    sans += [x509.IPAddress(ipaddress.ip_address(ip)) for ip in ips]
+    key = _ec_key()
+    cert = _sign_leaf(ca_cert, ca_key, _name("kube-apiserver"), key, ExtendedKeyUsageOID.SERVER_AUTH, sans)
+    _write_key(pki.apiserver_key, key)
+    _write_cert(pki.apiserver_cert, cert)
+
+
+def apiserver_ips(pki: PKI) -> list[str]:
+    """The IP addresses the API server's serving certificate names (``[]`` if there is none)."""
+    if not pki.apiserver_cert.is_file():
+        return []
+    cert = x509.load_pem_x509_certificate(pki.apiserver_cert.read_bytes())
+    try:
+        names = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    except x509.ExtensionNotFound:
+        return []
+    return [str(ip) for ip in names.get_values_for_type(x509.IPAddress)]
+
+
+def ensure_apiserver_ips(pki: PKI, extra: Sequence[str]) -> bool:
+    """Make the API server's serving certificate also name ``extra`` (e.g. the process nodes'
+    addresses, where pods reach the API server); re-issued only when one is missing.
+
+    Call before starting kube-apiserver. Returns True when it re-issued the certificate.
+    """
+    wanted = list(dict.fromkeys([*APISERVER_IP_SANS, *extra]))
+    if set(wanted) <= set(apiserver_ips(pki)):
+        return False
+    ca_cert = x509.load_pem_x509_certificate(pki.ca_cert.read_bytes())
+    _issue_apiserver(pki, ca_cert, _load_key(pki.ca_key), wanted)
+    return True
 
 
 def issue_server(pki: PKI, stem: str, *, ips: Sequence[str] = (), dns: Sequence[str] = ()) -> ClientCert:

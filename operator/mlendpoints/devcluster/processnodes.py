@@ -40,6 +40,21 @@ def apiserver_flags(cluster: LocalCluster) -> list[str]:
     ]
 
 
+def prepare_network(cluster: LocalCluster, count: int) -> list[str]:
+    """Create the pod bridge before the API server starts; returns the node addresses.
+
+    The agent later finds the bridge and keeps its range. The addresses are where pods reach
+    the API server (the agent forwards them to it, see ``nodeagent/apiproxy.py``), so
+    ``up`` adds them to the API server's certificate and advertises the first one in the
+    ``kubernetes`` Service. Raises :class:`~mlendpoints.devcluster.nodeagent.network.NetworkError`
+    when ``ip`` fails (e.g. not root) or no pod range is free.
+    """
+    from mlendpoints.devcluster.nodeagent import network
+
+    net = network.setup_bridge(cluster.state_dir, count, info(cluster).get("cidr"))
+    return [net.gateway(i) for i in range(count)]
+
+
 def agent_args(cluster: LocalCluster, count: int, server: str, *, taint: bool) -> tuple[Path, list[str]]:
     """(executable, args) of the agent process, after writing its config file."""
     pki = cluster.pki

@@ -2,7 +2,8 @@
 
 One process serves every process node of a cluster: it sweeps what a previous run left, creates
 the bridge, registers the Nodes (SSA) with podCIDR, address, capacity and kubelet port, renews
-their Leases every 10 s, serves ``/containerLogs`` on each node address, keeps a watch-fed cache
+their Leases every 10 s, serves ``/containerLogs`` on each node address, forwards the API server
+there (:mod:`.apiproxy`), keeps a watch-fed cache
 of ConfigMaps, Secrets, PVCs and PVs (provisioning ``dev-hostpath`` claims, see
 :mod:`.provisioner`), and runs one :class:`PodWorker` per pod bound to its nodes.
 SIGTERM stops every container (grace capped at 5 s), removes every pod namespace and the bridge.
@@ -18,8 +19,9 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
-from mlendpoints.devcluster.nodeagent import kubelet, network, nodes, provisioner
+from mlendpoints.devcluster.nodeagent import apiproxy, kubelet, network, nodes, provisioner
 from mlendpoints.devcluster.nodeagent.kube import ApiError, Credentials, Kube, Obj
 from mlendpoints.devcluster.nodeagent.pods import PodWorker
 from mlendpoints.devcluster.nodeagent.runtime import NodeEnv, PodRuntime
@@ -113,14 +115,17 @@ class Agent:
             pods_dir=self.dir / "pods",
             lookup=self.cache.get,
             token=self._token,
+            apiserver_port=urlsplit(self.cfg["credentials"]["server"]).port or 443,
         )
         self.env = env
         port = nodes.kubelet_port(net.gateway(0), self.cfg.get("kubelet_port"))
         cert, key = nodes.serving_cert(self.state_dir, [net.gateway(i) for i in range(self.count)])
         ca = Path(self.cfg["credentials"]["ca"])
-        servers = [
+        servers: list[Any] = [
             kubelet.serve(net.gateway(i), port, cert, key, ca, self._find_log) for i in range(self.count)
         ]
+        api_port = env.apiserver_port
+        servers += [apiproxy.serve(net.gateway(i), api_port, api_port) for i in range(self.count)]
         for i, name in enumerate(self.names):
             nodes.register(self.kube, name, net, i, port, taint=bool(self.cfg.get("taint", True)))
         self._write_net(net, port)

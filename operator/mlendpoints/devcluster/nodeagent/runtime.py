@@ -19,7 +19,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from mlendpoints.devcluster.nodeagent import network
+from mlendpoints.devcluster.nodeagent import apiproxy, network
 from mlendpoints.devcluster.nodeagent.containers import (
     ContainerRun,
     ImageProfile,
@@ -65,6 +65,7 @@ class NodeEnv:
     pods_dir: Path
     lookup: Lookup
     token: Callable[[Obj, Obj], str]  # (pod, serviceAccountToken projection) -> token
+    apiserver_port: int = 0  # where the agent forwards the API server on each node address (0: nowhere)
     ips: IPAllocator = field(default_factory=IPAllocator)
     extra_images: dict[str, ImageProfile] = field(default_factory=dict)
 
@@ -159,7 +160,10 @@ class PodRuntime:
         profile = image_profile(spec.get("image", ""), self.extra_images)
         if profile is None:  # admitted pods only reach here
             raise VolumeError(f"image {spec.get('image')!r} cannot run here")
-        env = container_env(self.pod, spec, self.env.lookup, dict(profile.env))
+        base = dict(profile.env)
+        if self.env.apiserver_port:  # as a kubelet does; the pod's own env may override them
+            base.update(apiproxy.service_env(self.host_ip, self.env.apiserver_port))
+        env = container_env(self.pod, spec, self.env.lookup, base)
         mounts = []
         for m in spec.get("volumeMounts") or []:
             src, ro, is_file = self.volumes.mount_source(m, env)
