@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from mlendpoints.devcluster import versions
-from mlendpoints.devcluster.cluster import KubectlError, LocalCluster
+from mlendpoints.devcluster.cluster import GPU_NODE, KubectlError, LocalCluster
 
 
 def _err(msg: str) -> None:
@@ -188,9 +188,20 @@ def _demo_gateway_api(ctx: DemoContext) -> None:
 
 
 def _demo_examples(ctx: DemoContext) -> None:
-    from mlendpoints.devcluster.install import apply_examples
+    """Apply examples/, except those needing a GPU when no node with one really runs containers:
+    on kwok's simulated GPU node they would report Ready without ever serving."""
+    from mlendpoints.devcluster.install import apply_examples, gpu_examples, manifest_files, real_gpu_nodes
 
-    applied = apply_examples(_lc(ctx), ctx.repo / "examples", log=ctx.log)
+    cluster, examples = _lc(ctx), ctx.repo / "examples"
+    skip: dict[Path, str] = {}
+    if not real_gpu_nodes(cluster.kubectl_json("get", "nodes")["items"]):
+        skip = gpu_examples(manifest_files(examples, recursive=True))
+    for f, why in sorted(skip.items()):
+        ctx.log(
+            f"  skipping {f.relative_to(examples)}: {why}, and no node of this cluster runs GPU containers "
+            f"(kwok's {GPU_NODE} only simulates one; a deployment there would look Ready without serving)"
+        )
+    applied = apply_examples(cluster, examples, log=ctx.log, exclude=skip)
     if not applied:
         ctx.log(f"  (no manifests under {ctx.repo / 'examples'})")
 
@@ -260,6 +271,15 @@ def _demo_show(ctx: DemoContext) -> None:
     ctx.log("$ kubectl get ml -A")
     res = cluster.kubectl("get", "ml", "-A", check=False)
     ctx.log((res.stdout + res.stderr).rstrip() or "(none)")
+    from mlendpoints.devcluster.demoscore import simulated_deployments
+
+    pods = cluster.kubectl_json("get", "pods", "-A", "-l", "mlendpoints.io/deployment")["items"]
+    for name, nodes in simulated_deployments(pods, cluster.kubectl_json("get", "nodes")["items"]).items():
+        ctx.log(
+            f"  NOT SERVING: {name} runs only on kwok's simulated node(s) {', '.join(nodes)}: no container "
+            "runs there, so its Ready shows scheduling, not serving (give it an InstanceType on the "
+            "process nodes, like cpu-small, to run it)"
+        )
 
 
 #: The demo, in order. Later steps (e.g. starting the operator) slot in before "show".

@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from mlendpoints.devcluster import azurite
-from mlendpoints.devcluster.cluster import KubeCluster
+from mlendpoints.devcluster.cluster import KWOK_NODE_ANNOTATION, KubeCluster
 
 CONTAINER = "models"
 SPLIT_REQUESTS = 200
@@ -79,6 +79,27 @@ def _save_iris_mlflow(folder: Path, *, c: float) -> None:
     model = LogisticRegression(C=c, max_iter=500).fit(x, y)
     # cloudpickle: the default (skops) format needs a package the runtime does not ship
     mlflow.sklearn.save_model(model, str(folder), serialization_format="cloudpickle")
+
+
+def simulated_deployments(pods: list[dict[str, Any]], nodes: list[dict[str, Any]]) -> dict[str, list[str]]:
+    """``{"<namespace>/<endpoint>/<deployment>": [node, ...]}`` for each online deployment whose
+    scheduled pods all sit on kwok's nodes, where no container runs (``kubectl get`` items in).
+
+    Such a deployment can report Ready (kwok marks its pods Ready) but answers nothing.
+    """
+    kwok = {
+        n["metadata"]["name"]
+        for n in nodes
+        if KWOK_NODE_ANNOTATION in (n["metadata"].get("annotations") or {})
+    }
+    placed: dict[str, set[str]] = {}
+    for p in pods:
+        labels = p["metadata"].get("labels") or {}
+        if "mlendpoints.io/deployment" not in labels or not p["spec"].get("nodeName"):
+            continue
+        key = f"{p['metadata']['namespace']}/{labels.get('mlendpoints.io/endpoint', '?')}/"
+        placed.setdefault(key + labels["mlendpoints.io/deployment"], set()).add(p["spec"]["nodeName"])
+    return {k: sorted(v) for k, v in sorted(placed.items()) if v <= kwok}
 
 
 def endpoint_key(cluster: KubeCluster, namespace: str = "default", endpoint: str = ENDPOINT) -> str:

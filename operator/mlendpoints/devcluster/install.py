@@ -8,11 +8,13 @@ first custom resource created afterwards is not rejected with "no matches for ki
 
 from __future__ import annotations
 
+import json
 import os
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
-from mlendpoints.devcluster.cluster import FIELD_MANAGER, KubeCluster, KubectlError
+from mlendpoints.devcluster.cluster import FIELD_MANAGER, KWOK_NODE_ANNOTATION, KubeCluster, KubectlError
 from mlendpoints.devcluster.versions import binary_paths
 
 MANIFEST_SUFFIXES = (".yaml", ".yml", ".json")
@@ -103,16 +105,72 @@ def _is_manifest(path: Path) -> bool:
     return bool(docs) and all(isinstance(d, dict) and "apiVersion" in d and "kind" in d for d in docs)
 
 
+GPU_RESOURCE = "nvidia.com/gpu"
+
+
+def _documents(path: Path) -> list[dict[str, Any]]:
+    import yaml
+
+    try:
+        return [d for d in yaml.safe_load_all(path.read_text()) if isinstance(d, dict)]
+    except (yaml.YAMLError, UnicodeDecodeError):
+        return []
+
+
+def gpu_examples(files: Sequence[Path]) -> dict[Path, str]:
+    """The files among ``files`` whose deployments need a GPU, with why: ``{file: reason}``.
+
+    A deployment needs one when its ``instanceType`` names an InstanceType (defined in any of
+    ``files``) whose spec mentions ``nvidia.com/gpu``, or when its own spec does.
+    """
+    docs = {f: _documents(f) for f in files}
+    gpu_types = {
+        str((d.get("metadata") or {}).get("name"))
+        for ds in docs.values()
+        for d in ds
+        if d.get("kind") == "InstanceType" and GPU_RESOURCE in json.dumps(d.get("spec"))
+    }
+    found: dict[Path, str] = {}
+    for f, ds in docs.items():
+        for d in ds:
+            spec = d.get("spec")
+            if d.get("kind") not in ("OnlineDeployment", "BatchDeployment") or not isinstance(spec, dict):
+                continue
+            if spec.get("instanceType") in gpu_types:
+                found[f] = f"instanceType {spec['instanceType']} requests {GPU_RESOURCE}"
+            elif GPU_RESOURCE in json.dumps(spec):
+                found[f] = f"it requests {GPU_RESOURCE}"
+    return found
+
+
+def real_gpu_nodes(nodes: Iterable[Mapping[str, Any]]) -> list[str]:
+    """Names of the nodes (``kubectl get nodes`` items) that offer ``nvidia.com/gpu`` and really
+    run containers: kwok's nodes (annotated ``kwok.x-k8s.io/node``) only simulate them."""
+    names = []
+    for n in nodes:
+        meta, status = n.get("metadata") or {}, n.get("status") or {}
+        if KWOK_NODE_ANNOTATION in (meta.get("annotations") or {}):
+            continue
+        if str((status.get("allocatable") or {}).get(GPU_RESOURCE, "0")) not in ("", "0"):
+            names.append(str(meta.get("name")))
+    return names
+
+
 def apply_examples(
-    cluster: KubeCluster, examples_dir: Path, *, log: Callable[[str], None] = print, passes: int = 3
+    cluster: KubeCluster,
+    examples_dir: Path,
+    *,
+    log: Callable[[str], None] = print,
+    passes: int = 3,
+    exclude: Collection[Path] = (),
 ) -> list[str]:
-    """Server-side apply every manifest under ``examples_dir`` (recursively).
+    """Server-side apply every manifest under ``examples_dir`` (recursively), except ``exclude``.
 
     Files are applied one by one in sorted order. A file that fails because something it needs
     (a Namespace, a CRD) comes from a later file is retried in the next pass, up to ``passes``
     passes; errors of the last pass are raised.
     """
-    files = manifest_files(examples_dir, recursive=True)
+    files = [f for f in manifest_files(examples_dir, recursive=True) if f not in exclude]
     pending = []
     for f in files:
         if _is_manifest(f):
