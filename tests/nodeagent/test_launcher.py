@@ -115,3 +115,36 @@ def test_launcher_reports_a_missing_command(tmp_path: Path) -> None:
         network.ip("netns", "del", ns)
     assert proc.returncode == 128
     assert "no-such-binary" in (tmp_path / "err").read_text()
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root for namespaces, mounts and setuid")
+def test_launcher_runs_as_the_user_and_exposes_only_the_paths_it_needs(tmp_path: Path) -> None:
+    """runAsUser 1000 reaches a program under a mode-700 directory (like Python under /root/.pyenv)
+    through the exposed path, and nothing else that directory holds."""
+    ns = f"mlp-00000-{uuid.uuid4().hex[:8]}"
+    network.ip("netns", "add", ns)
+    tmp_path.chmod(0o755)
+    home = tmp_path / "home"  # plays root's home: only root may search it
+    (home / "env" / "bin").mkdir(parents=True)
+    (home / "secret").write_text("not for uid 1000")
+    tool = home / "env" / "bin" / "whoami.sh"
+    tool.write_text(
+        "#!/bin/sh\nid -u; id -g; ls -A " + str(home) + "; cat " + str(home / "secret") + " || echo denied\n"
+    )
+    tool.chmod(0o755)
+    home.chmod(0o700)
+    (tmp_path / "root").mkdir()
+    spec = {"netns": f"/run/netns/{ns}", "root": str(tmp_path / "root"), "mounts": [],
+            "env": {"PATH": "/usr/bin:/bin"}, "cwd": "/", "uid": 1000, "gid": 1000, "groups": [],
+            "expose": [str(home / "env")], "argv": [str(tool)], "error_file": str(tmp_path / "err")}  # fmt: skip
+    (tmp_path / "spec.json").write_text(json.dumps(spec))
+    try:
+        proc = subprocess.run(
+            [sys.executable, "-m", "mlendpoints.devcluster.nodeagent.launch", str(tmp_path / "spec.json")],
+            capture_output=True, text=True, check=False, timeout=30,
+        )  # fmt: skip
+    finally:
+        network.ip("netns", "del", ns)
+    assert proc.returncode == 0, proc.stderr + (tmp_path / "err").read_text()
+    assert proc.stdout.split() == ["1000", "1000", "env", "denied"]
+    assert (home.stat().st_mode & 0o777) == 0o700  # the host's directory is unchanged

@@ -14,7 +14,9 @@ process; the host never sees a mount.
 
 Spec (JSON): ``netns`` (path under /run/netns), ``root`` (an empty host directory for the new
 root), ``hostname``, ``mounts`` ([{src, dst, ro, file}]), ``env`` ({}), ``cwd``, ``uid``/``gid``
-(null: stay root), ``argv``, ``error_file`` (why the exec failed, read by the agent).
+(null: stay root), ``groups``, ``expose`` (host paths the user must reach, e.g. the Python
+environment: see :meth:`RootBuilder.expose`), ``argv``, ``error_file`` (why the exec failed, read
+by the agent).
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ import contextlib
 import ctypes
 import json
 import os
+import stat
 import sys
 from pathlib import Path
 from typing import Any
@@ -64,6 +67,18 @@ def _bind_entry(src: str, dst: str) -> None:
 def _replicate(src_dir: str, dst_dir: str) -> None:
     for name in os.listdir(src_dir):
         _bind_entry(os.path.join(src_dir, name), os.path.join(dst_dir, name))
+
+
+def _searchable(directory: str, uid: int, gids: set[int]) -> bool:
+    """Whether ``uid``/``gids`` may traverse the host's ``directory`` (mode bits; root always may)."""
+    st = os.stat(directory)
+    if uid == 0:
+        return True
+    if st.st_uid == uid:
+        return bool(st.st_mode & stat.S_IXUSR)
+    if st.st_gid in gids:
+        return bool(st.st_mode & stat.S_IXGRP)
+    return bool(st.st_mode & stat.S_IXOTH)
 
 
 class RootBuilder:
@@ -119,6 +134,26 @@ class RootBuilder:
             cur = nxt
         return cur
 
+    def expose(self, path: str, uid: int, gids: set[int]) -> None:
+        """Make the host's ``path`` reachable by ``uid`` (with groups ``gids``) in this root.
+
+        Each directory on the way that the user may not search (e.g. root's mode-700 home over a
+        Python under ``/root/.pyenv``) is replaced, in this root only, by a tmpfs (0755) holding
+        a bind mount of just the next entry: the user reaches ``path`` and nothing else there.
+        Permissions of ``path`` itself are unchanged.
+        """
+        host, cur = "/", self.root
+        for comp in [p for p in os.path.realpath(path).split("/") if p]:
+            nxt, host_nxt = os.path.join(cur, comp), os.path.join(host, comp)
+            if cur in self._ours:
+                if not os.path.lexists(nxt):
+                    _bind_entry(host_nxt, nxt)
+            elif not _searchable(host, uid, gids):
+                _mount("tmpfs", cur, "tmpfs", 0, "mode=0755")
+                _bind_entry(host_nxt, nxt)
+                self._ours.add(cur)
+            host, cur = host_nxt, nxt
+
     def bind(self, src: str, dst: str, *, ro: bool, file: bool) -> None:
         target = self.ensure(dst, file=file)
         _mount(src, target, None, MS_BIND | MS_REC)
@@ -135,6 +170,11 @@ def enter(spec: dict[str, Any]) -> None:
     hostname = spec.get("hostname", "").encode()
     _check(_libc.sethostname(hostname, len(hostname)), "sethostname")
     rb = RootBuilder(spec["root"])
+    if spec.get("uid") is not None:  # before the volumes, which may then land in an exposed directory
+        gid = spec["uid"] if spec.get("gid") is None else spec["gid"]
+        gids = {int(g) for g in [gid, *spec.get("groups", [])]}
+        for path in spec.get("expose", []):
+            rb.expose(path, int(spec["uid"]), gids)
     for m in spec.get("mounts", []):
         rb.bind(m["src"], m["dst"], ro=bool(m.get("ro")), file=bool(m.get("file")))
     cwd = spec.get("cwd") or "/"

@@ -70,16 +70,23 @@ class NodeEnv:
     extra_images: dict[str, ImageProfile] = field(default_factory=dict)
 
 
-def reachable(path: str, uid: int, gid: int) -> bool:
-    """Whether ``uid``/``gid`` can traverse to and read/execute ``path`` (checked from mode bits)."""
-    p = Path(path).resolve()
-    for part in [*reversed(p.parents), p]:
-        st = part.stat()
-        need = stat.S_IXOTH if part != p else stat.S_IROTH | stat.S_IXOTH
-        shift = 6 if st.st_uid == uid else 3 if st.st_gid == gid else 0
-        if (st.st_mode >> shift) & need != need:
-            return False
-    return True
+def python_paths() -> list[str]:
+    """Host paths a container of the project's images must reach: the virtualenv, the base
+    Python's prefix and its interpreter (real paths). The launcher exposes them to a non-root
+    user even under a directory that user may not search (see ``RootBuilder.expose``)."""
+    paths = [sys.prefix, sys.base_prefix, os.path.realpath(sys.executable)]
+    return list(dict.fromkeys(os.path.realpath(p) for p in paths))
+
+
+def usable(path: str, uid: int, gids: set[int]) -> bool:
+    """Whether ``uid``/``gids`` may read and execute (search) ``path`` itself, by its mode bits.
+
+    The directories above it do not matter: the launcher exposes them.
+    """
+    st = Path(path).stat()
+    shift = 6 if st.st_uid == uid else 3 if st.st_gid in gids else 0
+    need = stat.S_IROTH | stat.S_IXOTH
+    return (st.st_mode >> shift) & need == need
 
 
 class PodRuntime:
@@ -143,15 +150,16 @@ class PodRuntime:
         if uid is None:
             return None, None, []
         gid = int(gid if gid is not None else uid)
-        if not reachable(sys.executable, int(uid), gid):
-            self.security_note = (
-                f"runAsUser {uid} not applied: the Python environment ({sys.executable}) is not "
-                f"readable by uid {uid} on this machine; the container runs as root"
-            )
-            return None, None, []
         groups = [int(g) for g in psc.get("supplementalGroups") or []]
         if psc.get("fsGroup") is not None:
             groups.append(int(psc["fsGroup"]))
+        unusable = [p for p in python_paths() if not usable(p, int(uid), {gid, *groups})]
+        if unusable:
+            self.security_note = (
+                f"runAsUser {uid} not applied: {unusable[0]} (the Python environment) is not "
+                f"readable by uid {uid} on this machine; the container runs as root"
+            )
+            return None, None, []
         return int(uid), gid, groups
 
     def launch_spec(self, c: ContainerRun, argv: list[str] | None = None) -> Obj:
@@ -186,6 +194,7 @@ class PodRuntime:
             "uid": uid,
             "gid": gid,
             "groups": groups,
+            "expose": python_paths() if uid is not None else [],
             "argv": argv if argv is not None else command_line(spec, profile, env),
             "error_file": str(self.pod_dir / f"{c.name}.start-error"),
         }
