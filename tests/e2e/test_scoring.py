@@ -141,10 +141,9 @@ def test_unreachable_model_uri_is_model_download_failed_with_the_fetch_error(
     assert "Connection refused" in message, message
 
 
-#: The runtime stays up when init() raises and fails liveness; Azure ML's default liveness probe
-#: (10 s + 30 failures x 10 s) restarts it only after ~310 s, and CrashLoopBackOff needs a second
-#: restart, so this test shortens the probe to see the whole chain in seconds.
-FAST_LIVENESS = {"initialDelay": 1, "period": 1, "failureThreshold": 3, "timeout": 2}
+#: Well under what Azure ML's default liveness probe (10 s + 30 failures x 10 s, twice before
+#: CrashLoopBackOff) would take if the runtime stayed up after init() raised: it exits instead.
+STALLED_WITHIN_S = 240
 
 
 def test_init_raising_is_crash_loop_and_stalled_with_the_scripts_error(
@@ -152,18 +151,24 @@ def test_init_raising_is_crash_loop_and_stalled_with_the_scripts_error(
 ) -> None:
     cluster.apply([helpers.endpoint("boom", {"blue": 100}),
                    helpers.deployment("blue", "boom", scoring["models"]["blue"],
-                                      env={"E2E_INIT_RAISE": "e2e: the model registry said no"},
-                                      liveness=FAST_LIVENESS)],
+                                      env={"E2E_INIT_RAISE": "e2e: the model registry said no"})],
                   "-n", ns)  # fmt: skip
     dep = wait_condition(
-        cluster, "onlinedeployment", "blue", ns, "Stalled", reason="CrashLoopBackOff", timeout=300
+        cluster,
+        "onlinedeployment",
+        "blue",
+        ns,
+        "Stalled",
+        reason="CrashLoopBackOff",
+        timeout=STALLED_WITHIN_S,
     )
     message = condition(dep, "Stalled")["message"]  # type: ignore[index]
     assert "e2e: the model registry said no" in message, message
     pods = cluster.kubectl_json("get", "pods", "-n", ns, "-l", "mlendpoints.io/deployment=blue")["items"]
-    waiting = pods[0]["status"]["containerStatuses"][0]["state"].get("waiting") or {}
-    last = pods[0]["status"]["containerStatuses"][0].get("lastState", {}).get("terminated") or {}
-    assert waiting.get("reason") == "CrashLoopBackOff" or last.get("exitCode", 0) != 0, pods[0]["status"]
+    status = next(c for c in pods[0]["status"]["containerStatuses"] if c["name"] == "scoring")
+    last = (status.get("lastState") or {}).get("terminated") or {}
+    assert last.get("exitCode") == 3, status  # the runtime's "model failed to load" exit
+    assert "e2e: the model registry said no" in last.get("message", ""), status
 
 
 def _processes_in_pod(pod_uid: str) -> list[int]:

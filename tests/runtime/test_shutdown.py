@@ -80,3 +80,23 @@ def test_sigterm_turns_readiness_off_keeps_serving_for_the_drain_then_exits(jobl
     assert process.returncode in (0, -signal.SIGTERM), output
     assert "readiness off" in output
     assert "Application shutdown complete." in output
+
+
+def test_failed_init_ends_the_process_at_once_with_status_3_naming_the_error(joblib_dir):
+    """Like azureml-inference-server-http ("worker failed to boot"): the container exits, so
+    Kubernetes restarts it and reports CrashLoopBackOff without waiting for liveness failures."""
+    env = dict(
+        os.environ,
+        AZUREML_MODEL_DIR=str(joblib_dir),
+        AZUREML_SOURCE_DIRECTORY=str(SCRIPTS),
+        AZUREML_ENTRY_SCRIPT="score_init_fails.py",
+        MLENDPOINTS_HOST="127.0.0.1",
+        MLENDPOINTS_PORT=str(free_port()),
+        MLENDPOINTS_SHUTDOWN_DRAIN_MS="30000",  # not applied: a server that never served has nothing to drain
+    )
+    process = subprocess.run(
+        [sys.executable, "-m", "mlendpoints", "serve"], env=env, capture_output=True, text=True, timeout=120
+    )
+    assert process.returncode == 3, process.stdout + process.stderr
+    assert "exiting with status 3: the model failed to load" in process.stderr, process.stderr
+    assert "cannot find model weights" in process.stderr

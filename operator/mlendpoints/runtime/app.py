@@ -87,6 +87,8 @@ class Runtime:
         self.in_flight = 0
         #: set on SIGTERM (server.py): readiness answers 503 while requests are still served
         self.draining = False
+        #: Called on the event loop when the model failed to load (the server sets it to exit).
+        self.on_load_failed: Callable[[], None] | None = None
         self.metrics.in_flight.source = lambda: self.in_flight
         self.metrics.ready.source = lambda: 1.0 if self.model.ready else 0.0
         self._swagger: dict[str, dict[str, Any]] = {}
@@ -268,6 +270,8 @@ class Runtime:
             )
         if self._ready_event is not None:
             self._ready_event.set()
+        if model.state == "failed" and self.on_load_failed is not None:
+            self.on_load_failed()
 
     async def wait_loaded(self, timeout: float) -> bool:
         """Wait until loading finished (either way); True when the model is ready."""

@@ -106,7 +106,7 @@ class Model:
             except BaseException as exc:  # init() may raise anything, even SystemExit
                 self.error = f"{type(exc).__name__}: {exc}"[:500]
                 log.error(
-                    "model load failed; the server stays up but not ready, and liveness fails",
+                    "model load failed; not ready, liveness fails (`mlendpoints serve` exits)",
                     exc_info=exc,
                     extra={"model_kind": self.scorer.kind},
                 )

@@ -28,15 +28,34 @@ log = logging.getLogger("mlendpoints.runtime")
 KEEP_ALIVE_S = 75
 
 
+#: Exit status when ``init()``/the model load failed (gunicorn's "worker failed to boot", which is
+#: how azureml-inference-server-http ends then).
+EXIT_LOAD_FAILED = 3
+
+
 def serve(settings: Settings) -> int:
-    """Serve until SIGTERM/SIGINT (graceful: in-flight requests finish); returns the exit code."""
+    """Serve until SIGTERM/SIGINT (graceful: in-flight requests finish); returns the exit code.
+
+    A failed model load (``init()`` raised, no usable model) ends the process with
+    :data:`EXIT_LOAD_FAILED` as soon as it happens, after writing the error to the termination
+    log: Kubernetes then restarts the container and reports ``CrashLoopBackOff`` within seconds,
+    instead of after the liveness probe's failures (minutes with Azure ML's defaults).
+    """
     import uvicorn
 
     app = create_app(settings)
     server = _draining_server(uvicorn.Server)(
         uvicorn_config(app, settings), app, settings.shutdown_drain_ms / 1000
     )
+
+    def load_failed() -> None:
+        log.error("exiting with status %d: the model failed to load: %s", EXIT_LOAD_FAILED, app.model.error)
+        server.should_exit = True  # uvicorn's graceful shutdown, without the drain: it never served
+
+    app.on_load_failed = load_failed
     server.run()
+    if app.model.state == "failed":
+        return EXIT_LOAD_FAILED
     return 0 if server.started else 1
 
 
