@@ -13,6 +13,7 @@ import socket
 import threading
 from pathlib import Path
 
+import pytest
 from cryptography import x509
 
 from mlendpoints.devcluster import pki
@@ -71,3 +72,15 @@ def test_service_env_is_what_a_kubelet_sets() -> None:
         "KUBERNETES_SERVICE_PORT_HTTPS": "6443",
         "KUBERNETES_PORT": "tcp://10.201.0.1:6443",
     }
+
+
+def test_without_the_ip_command_up_says_what_process_nodes_need(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from mlendpoints.devcluster import LocalCluster, processnodes
+    from mlendpoints.devcluster.nodeagent import network
+
+    cluster = LocalCluster("no-ip", state_dir=tmp_path / "state", process_nodes=2)
+    monkeypatch.setenv("PATH", str(tmp_path))  # no `ip` here
+    with pytest.raises(network.NetworkError, match=r"need root .*--process-nodes 0"):
+        processnodes.prepare_network(cluster, 2)

@@ -51,7 +51,14 @@ def prepare_network(cluster: LocalCluster, count: int) -> list[str]:
     """
     from mlendpoints.devcluster.nodeagent import network
 
-    net = network.setup_bridge(cluster.state_dir, count, info(cluster).get("cidr"))
+    try:
+        net = network.setup_bridge(cluster.state_dir, count, info(cluster).get("cidr"))
+    except (network.NetworkError, OSError) as e:
+        raise network.NetworkError(
+            f"cannot set up the process nodes' pod network: {e}. Process nodes need root (or "
+            "CAP_NET_ADMIN + CAP_SYS_ADMIN) and the `ip` command (iproute2); without them start the "
+            "cluster with --process-nodes 0 (or MLENDPOINTS_PROCESS_NODES=0)"
+        ) from e
     return [net.gateway(i) for i in range(count)]
 
 
