@@ -1,0 +1,57 @@
+"""What the Azure converters share: the document record, the error, name and enum spellings."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+
+class ConvertError(ValueError):
+    """Azure YAML that cannot be converted; the message names the file and the field."""
+
+
+@dataclass(frozen=True)
+class Doc:
+    """One Azure YAML document."""
+
+    #: ``file.yml#1`` (file and document number), for messages
+    where: str
+    body: dict[str, Any]
+    #: the folder relative paths in it are resolved against (the file's, as the Azure CLI does)
+    base: Path
+
+
+def camel(snake: str) -> str:
+    """``max_queue_wait_ms`` -> ``maxQueueWaitMs``."""
+    head, *rest = snake.split("_")
+    return head + "".join(p[:1].upper() + p[1:] for p in rest)
+
+
+def take(body: dict[str, Any], *keys: str) -> dict[str, Any]:
+    """Remove ``keys`` from ``body``; returns those that were there."""
+    return {k: body.pop(k) for k in keys if k in body}
+
+
+#: Azure's model types -> ours
+MODEL_TYPES = {
+    "custom_model": "custom",
+    "mlflow_model": "mlflow",
+    "triton_model": "triton",
+    "uri_folder": "custom",
+    "uri_file": "custom",
+}
+
+
+def model_type(doc: Doc, value: str) -> str:
+    """Azure's ``model.type`` -> ours.
+
+    Raises:
+        ConvertError: a type we do not serve.
+    """
+    mapped = MODEL_TYPES.get(value.lower()) or (value if value in ("custom", "mlflow", "triton") else None)
+    if mapped is None:
+        raise ConvertError(
+            f"{doc.where}: model.type: {value!r} is not one of {', '.join(sorted(MODEL_TYPES))}"
+        )
+    return mapped
