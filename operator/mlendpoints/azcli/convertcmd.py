@@ -53,6 +53,9 @@ def _dump(objects: list[dict[str, Any]]) -> str:
     metavar="AZURE_SIZE=NAME",
     help="use InstanceType NAME for an Azure VM size; repeatable",
 )
+@click.option(
+    "--gateway", metavar="[NAMESPACE/]NAME", help="Gateway the endpoints attach to (routing gatewayAPI)"
+)
 def convert(
     files: tuple[str, ...],
     output_dir: Path | None,
@@ -60,10 +63,11 @@ def convert(
     model_store: str | None,
     store_secret: str | None,
     instance_types: tuple[str, ...],
+    gateway: str | None,
 ) -> None:
     """Convert Azure ML online/batch endpoint and deployment YAML into mlendpoints manifests."""
     opts = azure.Options(
-        namespace, model_store, store_secret, parse_mappings(instance_types, "--instance-type")
+        namespace, model_store, store_secret, parse_mappings(instance_types, "--instance-type"), gateway
     )
     try:
         objects, docs = load(list(files))

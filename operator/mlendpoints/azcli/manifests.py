@@ -31,6 +31,7 @@ class StoreOptions:
     model_store: str | None
     store_secret: str | None
     instance_types: dict[str, str]
+    gateway: str | None = None
 
 
 def parse_mappings(values: tuple[str, ...], option: str) -> dict[str, str]:
@@ -65,6 +66,7 @@ def read(
                 model_store=store.model_store,
                 store_secret=store.store_secret,
                 instance_types=store.instance_types,
+                gateway=store.gateway,
             ),
         )
     except ConvertError as exc:
@@ -83,7 +85,9 @@ def default_store(session: Session, store: StoreOptions) -> StoreOptions:
         return store
     if session.get(resources.SECRET, DEV_STORE_SECRET) is None:
         return store
-    return StoreOptions(DEV_STORE, store.store_secret or DEV_STORE_SECRET, store.instance_types)
+    return StoreOptions(
+        DEV_STORE, store.store_secret or DEV_STORE_SECRET, store.instance_types, store.gateway
+    )
 
 
 def upload_all(session: Session, result: azure.Result, store: StoreOptions) -> None:

@@ -60,6 +60,11 @@ def apply_options(f: F) -> F:
             help="Secret with AZURE_STORAGE_CONNECTION_STRING for --model-store (the pods download with it)",
         ),
         click.option(
+            "--gateway",
+            metavar="[NAMESPACE/]NAME",
+            help="Gateway the endpoints of Azure YAML attach to (else the operator's default Gateway)",
+        ),
+        click.option(
             "--instance-type",
             "instance_types",
             multiple=True,
@@ -80,6 +85,7 @@ def _apply(kind: Kind, create: bool, opts: dict[str, Any]) -> list[dict[str, Any
         opts["model_store"],
         opts["store_secret"],
         manifests.parse_mappings(opts["instance_types"], "--instance-type"),
+        opts["gateway"],
     )
     session: Session | None = None
     if not opts["dry_run"]:

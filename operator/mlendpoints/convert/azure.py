@@ -51,6 +51,8 @@ class Options:
     store_secret: str | None = None
     #: Azure VM size -> an existing InstanceType to use instead of the table's
     instance_types: dict[str, str] = field(default_factory=dict)
+    #: ``[namespace/]name`` of the Gateway endpoints attach to (Azure YAML names none)
+    gateway: str | None = None
 
 
 @dataclass
@@ -131,6 +133,10 @@ def endpoint(doc: Doc, opts: Options, result: Result) -> dict[str, Any]:
         "kind": "the kind is decided by $schema",
     }
     _ignored(doc, body, reasons, result)
+    if opts.gateway:
+        namespace, _, name = opts.gateway.rpartition("/")
+        ref = {"name": name, "namespace": namespace} if namespace else {"name": name}
+        spec["routing"] = {"type": "gatewayAPI", "parentRefs": [ref]}
     return _validated(
         doc, {"apiVersion": API_VERSION, "kind": "OnlineEndpoint", "metadata": meta, "spec": spec}
     )
