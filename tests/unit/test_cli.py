@@ -131,3 +131,11 @@ def test_unreachable_cluster_is_one_line(tmp_path: Path) -> None:
     assert res.exit_code == 1
     assert res.stderr.startswith("Error: connecting to the cluster: the cluster is not reachable:")
     assert len(res.stderr.strip().splitlines()) == 1
+
+
+def test_docs_list_every_vm_size_of_the_table() -> None:
+    from mlendpoints.convert import sizes
+
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "cli.md").read_text()
+    for size, vm in sizes.SIZES.items():
+        assert f"| `{size}` | `{sizes.instance_type_name(size)}` | {vm.cpus} | {vm.memory_gib:g} GiB |" in doc
