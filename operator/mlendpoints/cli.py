@@ -34,6 +34,14 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "mlendpoints.azcli.online:deployment",
         "az ml online-deployment: create|update|show|list|delete|get-logs",
     ),
+    "batch-endpoint": (
+        "mlendpoints.azcli.batchverbs:endpoint",
+        "az ml batch-endpoint: create|update|show|list|delete|invoke|list-jobs",
+    ),
+    "batch-deployment": (
+        "mlendpoints.azcli.batchverbs:deployment",
+        "az ml batch-deployment: create|update|show|list|delete",
+    ),
     "convert": (
         "mlendpoints.azcli.convertcmd:convert",
         "write mlendpoints manifests from Azure ML CLI v2 YAML",
@@ -117,8 +125,9 @@ def _version() -> str:
 def root() -> None:
     """mlendpoints: Azure-ML-style online and batch endpoints on Kubernetes.
 
-    The az ml verbs (online-endpoint, online-deployment) work on the cluster of the current
-    kubeconfig and take Azure ML CLI v2 YAML; `mlendpoints COMMAND --help` shows each.
+    The az ml verbs (online-endpoint, online-deployment, batch-endpoint, batch-deployment) work
+    on the cluster of the current kubeconfig and take Azure ML CLI v2 YAML; `mlendpoints COMMAND
+    --help` shows each.
     """
 
 

@@ -1,4 +1,5 @@
-"""The az-ml-style verbs (``mlendpoints online-endpoint|online-deployment …``) against the real control plane.
+"""The az-ml-style verbs (``mlendpoints online-endpoint|online-deployment|batch-endpoint|batch-deployment …``)
+against the real control plane.
 
 Each verb runs through click's CliRunner (in-process, the real CLI code and its Kubernetes
 client) with ``KUBECONFIG`` pointing at the test cluster, while the operator runs as a process
@@ -145,3 +146,35 @@ def test_update_of_a_missing_endpoint_and_a_stalled_deployment(
     res = run(cluster, "online-deployment", "create", "-f", write(tmp_path / "bad.yml", bad), *ns, code=1)
     assert "OnlineDeployment blue is Stalled" in res.stderr
     assert "no-such-instancetype" in res.stderr
+
+
+DATA = Path(__file__).resolve().parents[1] / "data" / "azure" / "batch"
+
+
+def test_batch_verbs_from_azure_batch_yaml(cluster: Any, namespace: str) -> None:
+    ns = ["--namespace", namespace]
+    res = run(cluster, "batch-endpoint", "create", "-f", str(DATA / "endpoint.yml"), *ns)
+    assert "auth_mode: ignored" in res.stderr
+    assert json.loads(res.stdout)["metadata"]["name"] == "heart-classifier-batch"
+    res = run(cluster, "batch-deployment", "create", "-f", str(DATA / "mlflow-deployment.yml"), *ns)
+    dep = json.loads(res.stdout)
+    assert dep["spec"]["settings"]["miniBatchSize"] == 2
+    assert any(c["type"] == "Ready" and c["status"] == "True" for c in dep["status"]["conditions"])
+    table = run(
+        cluster, "batch-deployment", "list", "-e", "heart-classifier-batch", "-o", "table", *ns
+    ).stdout
+    assert table.splitlines()[1].split() == ["classifier-xgboost-mlflow", "True", "heart-classifier-batch"]
+
+    res = run(cluster, "batch-endpoint", "invoke", "-n", "heart-classifier-batch", "-d", "classifier-xgboost-mlflow",
+              "--input", "az://data/heart/", "--mini-batch-size", "5", "--job-name", "job-one", *ns)  # fmt: skip
+    assert "batchjob.mlendpoints.io/job-one created" in res.stdout
+    job = get(cluster, "bjob", "job-one", namespace)
+    assert job["spec"]["inputs"] == {"data": {"type": "uri_folder", "path": "az://data/heart/"}}  # type: ignore[index]
+    assert job["spec"]["overrides"] == {"miniBatchSize": 5}  # type: ignore[index]
+    assert (
+        "job-one" in run(cluster, "batch-endpoint", "list-jobs", "-n", "heart-classifier-batch", *ns).stdout
+    )
+
+    run(cluster, "batch-deployment", "delete", "-n", "classifier-xgboost-mlflow", "-y", *ns)
+    run(cluster, "batch-endpoint", "delete", "-n", "heart-classifier-batch", "-y", *ns)
+    assert get(cluster, "bep", "heart-classifier-batch", namespace) is None
