@@ -6,7 +6,9 @@ import argparse
 import asyncio
 import dataclasses
 import logging
+import sys
 
+from mlendpoints import logjson
 from mlendpoints.controller.settings import OperatorSettings
 
 
@@ -22,10 +24,12 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--verbose", action="store_true", help="debug logging")
     args = parser.parse_args(argv)
     config = OperatorSettings.from_env()
-    logging.basicConfig(
-        level=logging.DEBUG if args.verbose else getattr(logging, config.log_level, logging.INFO),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
+    level = logging.DEBUG if args.verbose else getattr(logging, config.log_level, logging.INFO)
+    try:
+        logjson.configure(level, config.log_format)
+    except ValueError as exc:
+        print(f"mlendpoints run: MLENDPOINTS_LOG_FORMAT: {exc}", file=sys.stderr)
+        return 2
     import kopf
 
     from mlendpoints.controller import handlers, metrics

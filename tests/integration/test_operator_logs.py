@@ -1,0 +1,22 @@
+"""The operator, run as a process, writes one JSON object per log line (MLENDPOINTS_LOG_FORMAT default)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from tests.integration.conftest import wait_condition
+
+
+@pytest.mark.usefixtures("operator")
+def test_operator_log_lines_are_json(cluster: Any, namespace: str, operator: Any) -> None:
+    cluster.apply({"apiVersion": "mlendpoints.io/v1alpha1", "kind": "OnlineEndpoint",
+                   "metadata": {"name": "logs", "namespace": namespace}, "spec": {"routing": {"type": "none"}}})  # fmt: skip
+    wait_condition(cluster, "oep", "logs", namespace, "Ready")
+    lines = [line for line in operator.log_path.read_text().splitlines() if line.strip()]
+    assert lines
+    entries = [json.loads(line) for line in lines]  # every line is one JSON object
+    assert all({"time", "level", "logger", "message"} <= set(e) for e in entries)
+    assert any(e["logger"].startswith("kopf") for e in entries)
