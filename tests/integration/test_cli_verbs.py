@@ -178,3 +178,19 @@ def test_batch_verbs_from_azure_batch_yaml(cluster: Any, namespace: str) -> None
     run(cluster, "batch-deployment", "delete", "-n", "classifier-xgboost-mlflow", "-y", *ns)
     run(cluster, "batch-endpoint", "delete", "-n", "heart-classifier-batch", "-y", *ns)
     assert get(cluster, "bep", "heart-classifier-batch", namespace) is None
+
+
+def test_the_clusters_own_instance_type_of_a_vm_size_name_is_kept(
+    cluster: Any, namespace: str, tmp_path: Path
+) -> None:
+    own = {"apiVersion": "mlendpoints.io/v1alpha1", "kind": "InstanceType", "metadata": {"name": "standard-ds1-v2"},
+           "spec": {"resources": {"limits": {"cpu": "3", "memory": "1Gi"}}}}  # fmt: skip
+    cluster.apply(own)
+    dep = {"name": "blue", "endpoint_name": "cli-ep", "instance_type": "Standard_DS1_v2",
+           "model": {"path": "https://m.example.com/1/", "type": "mlflow_model"}}  # fmt: skip
+    res = run(cluster, "online-deployment", "create", "-f", write(tmp_path / "d.yml", dep), "--no-wait",
+              "--namespace", namespace)  # fmt: skip
+    assert "InstanceType standard-ds1-v2 exists: used as it is" in res.stderr
+    assert "managedFields" not in res.stdout
+    it = get(cluster, "instancetype", "standard-ds1-v2")
+    assert it["spec"]["resources"] == {"limits": {"cpu": "3", "memory": "1Gi"}}  # type: ignore[index]

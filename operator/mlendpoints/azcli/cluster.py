@@ -175,8 +175,18 @@ def wait_gone(session: Session, kind: Kind, name: str, timeout: float) -> None:
         time.sleep(0.5)
 
 
+def _shown(obj: Any) -> Any:
+    """``obj`` without ``metadata.managedFields`` (server-side apply bookkeeping), lists item by item."""
+    if isinstance(obj, list):
+        return [_shown(o) for o in obj]
+    if isinstance(obj, dict) and isinstance(obj.get("metadata"), dict):
+        return {**obj, "metadata": {k: v for k, v in obj["metadata"].items() if k != "managedFields"}}
+    return obj
+
+
 def output(obj: Any, fmt: str) -> None:
-    """Print ``obj`` as JSON (Azure CLI's default) or YAML."""
+    """Print ``obj`` (without managedFields) as JSON (Azure CLI's default) or YAML."""
+    obj = _shown(obj)
     if fmt == "yaml":
         import yaml
 

@@ -16,6 +16,7 @@ import click
 
 from mlendpoints.azcli import cluster, manifests
 from mlendpoints.azcli.cluster import Session
+from mlendpoints.clients import resources
 from mlendpoints.clients.resources import Kind
 
 F = Callable[..., Any]
@@ -117,7 +118,15 @@ def apply_files(kind: Kind, create: bool, opts: dict[str, Any]) -> list[dict[str
                 f"{kind.kind} {obj['metadata']['name']} does not exist in {session.namespace}; use create"
             )
     manifests.upload_all(session, result, store)
+    converted_types = {id(o) for o in result.objects if o["kind"] == "InstanceType"}
     for obj in objects:
+        if (
+            id(obj) in converted_types
+            and session.get(resources.INSTANCE_TYPE, obj["metadata"]["name"]) is not None
+        ):
+            # the cluster's own InstanceType of that name wins over the VM-size table's
+            click.echo(f"InstanceType {obj['metadata']['name']} exists: used as it is", err=True)
+            continue
         session.apply(obj)
         click.echo(f"applied {obj['kind']} {obj['metadata']['name']}", err=True)
     if opts["no_wait"]:
