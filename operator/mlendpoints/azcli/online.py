@@ -149,7 +149,12 @@ def endpoint_regenerate(name: str, namespace: str | None, key_type: str, timeout
 
 @endpoint.command("invoke")
 @click.option("-n", "--name", required=True)
-@click.option("-d", "--deployment-name", help="send to this deployment (azureml-model-deployment header)")
+@click.option(
+    "-d",
+    "--deployment-name",
+    "--deployment",
+    help="send to this deployment (azureml-model-deployment header)",
+)
 @click.option(
     "-r", "--request-file", required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path)
 )

@@ -11,6 +11,54 @@ import sys
 from mlendpoints import logjson
 from mlendpoints.controller.settings import OperatorSettings
 
+log = logging.getLogger(__name__)
+#: Longest wait between two attempts to reach the API server at startup, seconds.
+MAX_BACKOFF = 30.0
+
+
+def _reason(exc: BaseException) -> str:
+    """The innermost cause of a connection error, in one line (urllib3 nests it in MaxRetryError)."""
+    reason = getattr(exc, "reason", None)
+    text = str(reason if isinstance(reason, BaseException) else exc)
+    return " ".join(text.split())[:300]
+
+
+def _wait_for_cluster() -> bool:
+    """Block until the API server answers, logging one line per failed attempt (backoff 1 s doubling
+    to :data:`MAX_BACKOFF`), so a missing cluster is a readable log, not a traceback loop.
+
+    Returns:
+        False when no kubeconfig (and no in-cluster config) exists: retrying cannot help.
+    """
+    import time
+
+    from kubernetes.config import ConfigException
+
+    from mlendpoints.clients.kube import Kube, load_api_client
+
+    try:
+        api = load_api_client()
+    except (ConfigException, OSError) as exc:
+        log.error("no cluster to run against: no in-cluster config and no usable kubeconfig (%s)", exc)
+        return False
+    kube, delay, attempt = Kube(api), 1.0, 1
+    pool_log = logging.getLogger("urllib3.connectionpool")
+    while True:
+        pool_level = pool_log.level
+        pool_log.setLevel(logging.ERROR)  # its per-retry warnings would say the same thing 3 times
+        try:
+            kube.has_resource("v1", "namespaces")
+            return True
+        except Exception as exc:  # any failure to get an answer: report it and try again
+            log.warning(
+                "the API server %s is not reachable (attempt %d): %s; retrying in %.0fs",
+                api.configuration.host, attempt, _reason(exc), delay,
+            )  # fmt: skip
+        finally:
+            pool_log.setLevel(pool_level)
+        time.sleep(delay)
+        delay, attempt = min(delay * 2, MAX_BACKOFF), attempt + 1
+
 
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="mlendpoints run", description="Run the mlendpoints operator.")
@@ -30,6 +78,8 @@ def main(argv: list[str]) -> int:
     except ValueError as exc:
         print(f"mlendpoints run: MLENDPOINTS_LOG_FORMAT: {exc}", file=sys.stderr)
         return 2
+    if not _wait_for_cluster():
+        return 1
     import kopf
 
     from mlendpoints.controller import handlers, metrics
