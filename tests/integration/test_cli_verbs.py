@@ -194,3 +194,29 @@ def test_the_clusters_own_instance_type_of_a_vm_size_name_is_kept(
     assert "managedFields" not in res.stdout
     it = get(cluster, "instancetype", "standard-ds1-v2")
     assert it["spec"]["resources"] == {"limits": {"cpu": "3", "memory": "1Gi"}}  # type: ignore[index]
+
+
+def test_an_unknown_vm_size_lists_the_table_and_the_clusters_instance_types(
+    cluster: Any, namespace: str, tmp_path: Path
+) -> None:
+    cluster.apply(
+        {"apiVersion": "mlendpoints.io/v1alpha1", "kind": "InstanceType", "metadata": {"name": "cli-listed"}}
+    )
+    dep = {"name": "blue", "endpoint_name": "cli-ep", "instance_type": "Standard_M416ms_v2",
+           "model": {"path": "https://m.example.com/1/", "type": "mlflow_model"}}  # fmt: skip
+    res = run(
+        cluster,
+        "online-deployment",
+        "create",
+        "-f",
+        write(tmp_path / "d.yml", dep),
+        "--namespace",
+        namespace,
+        code=1,
+    )
+    assert (
+        "instance_type: 'Standard_M416ms_v2' is not in the table of Azure VM sizes (Standard_DS1_v2,"
+        in res.stderr
+    )
+    assert "this cluster's InstanceTypes: " in res.stderr
+    assert "cli-listed" in res.stderr.split("this cluster's InstanceTypes: ")[1]

@@ -139,3 +139,21 @@ def test_docs_list_every_vm_size_of_the_table() -> None:
     doc = (Path(__file__).resolve().parents[2] / "docs" / "cli.md").read_text()
     for size, vm in sizes.SIZES.items():
         assert f"| `{size}` | `{sizes.instance_type_name(size)}` | {vm.cpus} | {vm.memory_gib:g} GiB |" in doc
+
+
+def test_a_closed_stdout_is_no_traceback() -> None:
+    """`mlendpoints … | head`: the reader is gone before the command writes (argparse and click commands)."""
+    import os
+
+    examples = str(Path(__file__).resolve().parents[2] / "examples")
+    for args in (["render", "-R", "-f", examples], ["convert", "-f", str(DATA / "kubernetes/endpoint.yml")]):
+        read, write = os.pipe()
+        os.close(read)
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "mlendpoints", *args], stdout=write, stderr=subprocess.PIPE, text=True
+        )
+        os.close(write)
+        _, err = proc.communicate(timeout=120)
+        assert proc.returncode == 1
+        assert "Traceback" not in err
+        assert "BrokenPipe" not in err

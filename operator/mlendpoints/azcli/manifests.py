@@ -19,6 +19,7 @@ import click
 from mlendpoints.azcli.cluster import Session
 from mlendpoints.clients import resources
 from mlendpoints.convert import ConvertError, azure, load
+from mlendpoints.convert.common import UnknownInstanceType
 
 #: the dev cluster's Azurite Secret (``mlendpoints dev cluster up`` creates it in ``default``)
 DEV_STORE_SECRET = "azurite-credentials"
@@ -50,12 +51,13 @@ def parse_mappings(values: tuple[str, ...], option: str) -> dict[str, str]:
 
 
 def read(
-    files: tuple[str, ...], namespace: str | None, store: StoreOptions
+    files: tuple[str, ...], namespace: str | None, store: StoreOptions, session: Session | None = None
 ) -> tuple[list[dict[str, Any]], azure.Result]:
     """Manifests to apply from ``files`` (converted where they are Azure YAML), and the conversion's result.
 
     Raises:
-        click.ClickException: unreadable files, or Azure YAML that cannot be converted.
+        click.ClickException: unreadable files, or Azure YAML that cannot be converted (an unknown
+            VM size lists the ``session``'s cluster's InstanceTypes too).
     """
     try:
         objects, docs = load(list(files))
@@ -69,6 +71,12 @@ def read(
                 gateway=store.gateway,
             ),
         )
+    except UnknownInstanceType as exc:
+        names = (
+            sorted(i["metadata"]["name"] for i in session.list(resources.INSTANCE_TYPE)) if session else []
+        )
+        listed = f"; this cluster's InstanceTypes: {', '.join(names) or 'none'}" if session else ""
+        raise click.ClickException(f"{exc}{listed}") from exc
     except ConvertError as exc:
         raise click.ClickException(str(exc)) from exc
     for obj in objects:

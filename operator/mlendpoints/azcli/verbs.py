@@ -91,7 +91,7 @@ def apply_files(kind: Kind, create: bool, opts: dict[str, Any]) -> list[dict[str
         session = cluster.connect(opts["namespace"])
         store = manifests.default_store(session, store)
     objects, result = manifests.read(
-        opts["files"], opts["namespace"] or (session.namespace if session else None), store
+        opts["files"], opts["namespace"] or (session.namespace if session else None), store, session
     )
     for warning in result.warnings:
         click.echo(f"warning: {warning}", err=True)

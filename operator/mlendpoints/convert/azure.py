@@ -20,7 +20,7 @@ from pydantic import ValidationError
 from mlendpoints.api.v1alpha1 import BatchDeployment, BatchEndpoint, OnlineDeployment, OnlineEndpoint
 from mlendpoints.api.v1alpha1.base import API_VERSION
 from mlendpoints.convert import batch, local, sizes
-from mlendpoints.convert.common import ConvertError, Doc, camel, model_type, take
+from mlendpoints.convert.common import ConvertError, Doc, UnknownInstanceType, camel, model_type, take
 from mlendpoints.render.cli import format_validation
 
 SCHEMA_HOST = "azuremlschemas.azureedge.net"
@@ -335,7 +335,7 @@ def instance_type(doc: Doc, value: str, opts: Options, result: Result) -> str:
     try:
         it = sizes.instance_type(value)
     except sizes.UnknownSize as exc:
-        raise ConvertError(f"{doc.where}: instance_type: {exc}") from exc
+        raise UnknownInstanceType(f"{doc.where}: instance_type: {exc}") from exc
     if not any(
         o["kind"] == "InstanceType" and o["metadata"]["name"] == it["metadata"]["name"]
         for o in result.objects

@@ -11,6 +11,10 @@ class ConvertError(ValueError):
     """Azure YAML that cannot be converted; the message names the file and the field."""
 
 
+class UnknownInstanceType(ConvertError):
+    """An Azure VM size that is neither in the table nor mapped (the CLI adds the cluster's InstanceTypes)."""
+
+
 @dataclass(frozen=True)
 class Doc:
     """One Azure YAML document."""
