@@ -1,4 +1,5 @@
-"""The operator, run as a process, writes one JSON object per log line (MLENDPOINTS_LOG_FORMAT default)."""
+"""What the operator, run as a process, writes: one JSON object per log line (MLENDPOINTS_LOG_FORMAT
+default), and metrics without ``*_created`` series."""
 
 from __future__ import annotations
 
@@ -20,3 +21,9 @@ def test_operator_log_lines_are_json(cluster: Any, namespace: str, operator: Any
     entries = [json.loads(line) for line in lines]  # every line is one JSON object
     assert all({"time", "level", "logger", "message"} <= set(e) for e in entries)
     assert any(e["logger"].startswith("kopf") for e in entries)
+
+
+def test_operator_metrics_have_no_created_series(operator: Any) -> None:
+    text = operator.metrics()
+    assert "mlendpoints_" in text
+    assert [line for line in text.splitlines() if "_created" in line] == []
