@@ -21,6 +21,11 @@ def test_operator_log_lines_are_json(cluster: Any, namespace: str, operator: Any
     entries = [json.loads(line) for line in lines]  # every line is one JSON object
     assert all({"time", "level", "logger", "message"} <= set(e) for e in entries)
     assert any(e["logger"].startswith("kopf") for e in entries)
+    # per-event lines are DEBUG (this operator logs at DEBUG, so they are there, demoted)
+    per_event = [e for e in entries if e["logger"] == "aiohttp.access" or
+                 (e["logger"] == "kopf.objects" and e["message"].endswith("' succeeded."))]  # fmt: skip
+    assert per_event
+    assert {e["level"] for e in per_event} == {"DEBUG"}
 
 
 def test_operator_metrics_have_no_created_series(operator: Any) -> None:

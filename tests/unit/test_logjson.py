@@ -45,3 +45,20 @@ def test_extras_that_are_not_json_are_left_out_and_exceptions_kept() -> None:
 def test_unknown_format_is_refused() -> None:
     with pytest.raises(ValueError, match="log format 'xml': expected one of json, text"):
         logjson.configure(logging.INFO, "xml")
+
+
+def test_per_event_lines_are_debug() -> None:
+    from mlendpoints.controller.cli import PerEventAtDebug
+
+    def rec(name: str, msg: str, level: int = logging.INFO) -> logging.LogRecord:
+        return logging.LogRecord(name, level, __file__, 1, msg, (), None)
+
+    at_info, at_debug = PerEventAtDebug(logging.INFO), PerEventAtDebug(logging.DEBUG)
+    event = rec("kopf.objects", "Handler 'observe-onlineendpoints' succeeded.")
+    assert not at_info.filter(event)
+    assert event.levelname == "DEBUG"
+    assert at_debug.filter(rec("aiohttp.access", "GET /healthz 200"))
+    assert not at_info.filter(rec("aiohttp.access", "GET /healthz 200"))
+    assert at_info.filter(rec("kopf.objects", "Handler 'x' failed with an exception. Will retry."))
+    assert at_info.filter(rec("kopf.objects", "Handler 'x' succeeded.", logging.WARNING))
+    assert at_info.filter(rec("mlendpoints.controller", "OnlineEndpoint ns/ep: Ready"))

@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import dataclasses
 import logging
+import re
 import sys
 
 from mlendpoints import logjson
@@ -14,6 +15,27 @@ from mlendpoints.controller.settings import OperatorSettings
 log = logging.getLogger(__name__)
 #: Longest wait between two attempts to reach the API server at startup, seconds.
 MAX_BACKOFF = 30.0
+
+
+class PerEventAtDebug(logging.Filter):
+    """kopf's "Handler 'x' succeeded." (one per watch event) and aiohttp's access line (one per
+    liveness probe) are DEBUG records: at INFO the log holds what changed, not every event."""
+
+    def __init__(self, level: int) -> None:
+        super().__init__()
+        self.level = level
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.levelno != logging.INFO:
+            return True
+        per_event = record.name == "aiohttp.access" or (
+            record.name == "kopf.objects"
+            and re.fullmatch(r"Handler '[^']*' succeeded\.", record.getMessage())
+        )
+        if not per_event:
+            return True
+        record.levelno, record.levelname = logging.DEBUG, "DEBUG"
+        return self.level <= logging.DEBUG
 
 
 def _reason(exc: BaseException) -> str:
@@ -78,6 +100,8 @@ def main(argv: list[str]) -> int:
     except ValueError as exc:
         print(f"mlendpoints run: MLENDPOINTS_LOG_FORMAT: {exc}", file=sys.stderr)
         return 2
+    for handler in logging.getLogger().handlers:
+        handler.addFilter(PerEventAtDebug(level))
     if not _wait_for_cluster():
         return 1
     import kopf
