@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from mlendpoints.convert import local
 
 
 class ConvertError(ValueError):
@@ -59,3 +61,28 @@ def model_type(doc: Doc, value: str) -> str:
             f"{doc.where}: model.type: {value!r} is not one of {', '.join(sorted(MODEL_TYPES))}"
         )
     return mapped
+
+
+@dataclass
+class Options:
+    """How to convert what has no direct counterpart."""
+
+    #: namespace written into the manifests (None: leave it to kubectl/the CLI's -n)
+    namespace: str | None = None
+    #: folder URI local models (and large code) are uploaded under, e.g. az://models/mlendpoints
+    model_store: str | None = None
+    #: Secret with the store's credentials (model.credentialsSecretRef), e.g. azurite-credentials
+    store_secret: str | None = None
+    #: Azure VM size -> an existing InstanceType to use instead of the table's
+    instance_types: dict[str, str] = field(default_factory=dict)
+    #: ``[namespace/]name`` of the Gateway endpoints attach to (Azure YAML names none)
+    gateway: str | None = None
+
+
+@dataclass
+class Result:
+    """Manifests (InstanceTypes and ConfigMaps first, then endpoints, then deployments), warnings, uploads."""
+
+    objects: list[dict[str, Any]] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    uploads: list[local.Upload] = field(default_factory=list)
