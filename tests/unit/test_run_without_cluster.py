@@ -62,3 +62,12 @@ def test_no_kubeconfig_is_one_line_and_exit_1(tmp_path: Path) -> None:
     assert proc.returncode == 1
     assert len(out.strip().splitlines()) == 1
     assert "no cluster to run against: no in-cluster config and no usable kubeconfig" in out
+
+
+def test_a_bad_log_format_names_the_variable() -> None:
+    proc = _run({"MLENDPOINTS_LOG_FORMAT": "xml"})
+    out, _ = proc.communicate(timeout=60)
+    assert proc.returncode == 2
+    assert (
+        out.strip() == "mlendpoints run: MLENDPOINTS_LOG_FORMAT: log format 'xml': expected one of json, text"
+    )
