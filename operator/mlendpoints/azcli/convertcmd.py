@@ -15,7 +15,7 @@ from typing import Any
 import click
 import yaml
 
-from mlendpoints.azcli.manifests import parse_mappings
+from mlendpoints.azcli.manifests import parse_mappings, parse_workspace
 from mlendpoints.convert import ConvertError, azure, load
 
 
@@ -56,6 +56,11 @@ def _dump(objects: list[dict[str, Any]]) -> str:
 @click.option(
     "--gateway", metavar="[NAMESPACE/]NAME", help="Gateway the endpoints attach to (routing gatewayAPI)"
 )
+@click.option(
+    "--azureml",
+    metavar="SUBSCRIPTION_ID/RESOURCE_GROUP/WORKSPACE",
+    help="convert for target azureml (Azure ML runs it; azureml: models and VM sizes kept)",
+)
 def convert(
     files: tuple[str, ...],
     output_dir: Path | None,
@@ -64,10 +69,16 @@ def convert(
     store_secret: str | None,
     instance_types: tuple[str, ...],
     gateway: str | None,
+    azureml: str | None,
 ) -> None:
     """Convert Azure ML online/batch endpoint and deployment YAML into mlendpoints manifests."""
     opts = azure.Options(
-        namespace, model_store, store_secret, parse_mappings(instance_types, "--instance-type"), gateway
+        namespace,
+        model_store,
+        store_secret,
+        parse_mappings(instance_types, "--instance-type"),
+        gateway,
+        parse_workspace(azureml),
     )
     try:
         objects, docs = load(list(files))

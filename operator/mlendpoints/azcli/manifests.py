@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
@@ -33,6 +34,22 @@ class StoreOptions:
     store_secret: str | None
     instance_types: dict[str, str]
     gateway: str | None = None
+    #: spec.azureml workspace fields for target azureml (see :func:`mlendpoints.convert.azure.parse_workspace`)
+    azureml: dict[str, str] | None = None
+
+
+def parse_workspace(value: str | None) -> dict[str, str] | None:
+    """``--azureml SUBSCRIPTION_ID/RESOURCE_GROUP/WORKSPACE`` -> spec.azureml's workspace fields.
+
+    Raises:
+        click.BadParameter: not three parts.
+    """
+    if value is None:
+        return None
+    try:
+        return azure.parse_workspace(value)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--azureml") from exc
 
 
 def parse_mappings(values: tuple[str, ...], option: str) -> dict[str, str]:
@@ -69,6 +86,7 @@ def read(
                 store_secret=store.store_secret,
                 instance_types=store.instance_types,
                 gateway=store.gateway,
+                azureml=store.azureml,
             ),
         )
     except UnknownInstanceType as exc:
@@ -93,8 +111,8 @@ def default_store(session: Session, store: StoreOptions) -> StoreOptions:
         return store
     if session.get(resources.SECRET, DEV_STORE_SECRET) is None:
         return store
-    return StoreOptions(
-        DEV_STORE, store.store_secret or DEV_STORE_SECRET, store.instance_types, store.gateway
+    return dataclasses.replace(
+        store, model_store=DEV_STORE, store_secret=store.store_secret or DEV_STORE_SECRET
     )
 
 

@@ -64,6 +64,11 @@ def apply_options(f: F) -> F:
             help="Gateway the endpoints of Azure YAML attach to (else the operator's default Gateway)",
         ),
         click.option(
+            "--azureml",
+            metavar="SUBSCRIPTION_ID/RESOURCE_GROUP/WORKSPACE",
+            help="convert Azure YAML for target azureml (Azure ML runs it; azureml: models and VM sizes kept)",
+        ),
+        click.option(
             "--instance-type",
             "instance_types",
             multiple=True,
@@ -85,6 +90,7 @@ def apply_files(kind: Kind, create: bool, opts: dict[str, Any]) -> list[dict[str
         opts["store_secret"],
         manifests.parse_mappings(opts["instance_types"], "--instance-type"),
         opts["gateway"],
+        manifests.parse_workspace(opts["azureml"]),
     )
     session: Session | None = None
     if not opts["dry_run"]:

@@ -37,10 +37,11 @@ def model_block(doc: Doc, raw: Any, owner: str, opts: Options, result: Result) -
             raise ConvertError(f"{doc.where}: model: needs a path (a local folder or a URI)")
     raw = dict(raw)
     path = str(raw.pop("path"))
-    if path.startswith("azureml:"):
+    if path.startswith("azureml:") and opts.azureml is None:
         raise ConvertError(
             f"{doc.where}: model: {path} is a model registered in an Azure ML workspace, which a cluster "
-            "cannot read; point model.path at the model's folder (local, or az://, s3://, gs://, https://, pvc://)"
+            "cannot read; point model.path at the model's folder (local, or az://, s3://, gs://, https://, pvc://), "
+            "or convert for target azureml (--azureml SUBSCRIPTION_ID/RESOURCE_GROUP/WORKSPACE)"
         )
     if local.is_local(path):
         spec["path"] = upload(doc, path, f"model of {owner}", "model", opts, result)
@@ -91,7 +92,7 @@ def code_block(doc: Doc, raw: Any, opts: Options, result: Result) -> dict[str, A
     if code is None:
         raise ConvertError(f"{doc.where}: code_configuration.code: required")
     code = str(code)
-    if code.startswith("azureml:"):
+    if code.startswith("azureml:") and opts.azureml is None:
         raise ConvertError(
             f"{doc.where}: code_configuration.code: {code} is an Azure ML code asset; give its folder"
         )
@@ -114,7 +115,7 @@ def code_block(doc: Doc, raw: Any, opts: Options, result: Result) -> dict[str, A
     return out
 
 
-def environment_block(doc: Doc, raw: Any, result: Result) -> dict[str, Any]:
+def environment_block(doc: Doc, raw: Any, opts: Options, result: Result) -> dict[str, Any]:
     """Azure's ``environment`` -> ours (conda files are read and inlined)."""
     if isinstance(raw, str):
         result.warnings.append(
@@ -130,7 +131,8 @@ def environment_block(doc: Doc, raw: Any, result: Result) -> dict[str, Any]:
         )
     image = raw.pop("image", None)
     custom = "inference_config" in raw
-    if image and (custom or not str(image).startswith("mcr.microsoft.com/azureml/")):
+    azure_base = str(image or "").startswith("mcr.microsoft.com/azureml/")
+    if image and (custom or not azure_base or opts.azureml is not None):  # Azure ML runs its own images
         out["image"] = image
     elif image:
         result.warnings.append(
@@ -148,7 +150,7 @@ def environment_block(doc: Doc, raw: Any, result: Result) -> dict[str, Any]:
                 text = local.resolve(str(conda), doc.base, "environment.conda_file").read_text()
             except (local.LocalPathError, OSError) as exc:
                 raise ConvertError(f"{doc.where}: {exc}") from exc
-            out["condaFile"] = _without_azure_server(doc, text, result)
+            out["condaFile"] = text if opts.azureml is not None else _without_azure_server(doc, text, result)
     if custom:
         cfg = raw.pop("inference_config") or {}
         out["inferenceConfig"] = {camel(k): v for k, v in cfg.items()}
@@ -186,6 +188,8 @@ def instance_type(doc: Doc, value: str, opts: Options, result: Result) -> str:
     """
     if value in opts.instance_types:
         return opts.instance_types[value]
+    if opts.azureml is not None:
+        return value  # target azureml: Azure ML's own VM size (or the attached compute's instance type)
     if not sizes.is_azure_size(value):
         return value
     try:

@@ -84,7 +84,9 @@ def endpoint(doc: Doc, opts: Options, result: Result) -> dict[str, Any]:
     auth = take(body, "auth_mode").get("auth_mode")
     if auth is not None:
         auth = str(auth).lower()
-        if auth in ("aml_token", "aad_token"):
+        if opts.azureml is not None:
+            auth = camel(auth)  # aml_token -> amlToken: Azure ML issues the tokens
+        elif auth in ("aml_token", "aad_token"):
             result.warnings.append(
                 f"{doc.where}: auth_mode: {auth} needs Azure ML's token service; converted to key "
                 "(read the keys with `mlendpoints online-endpoint get-credentials`)"
@@ -100,6 +102,8 @@ def endpoint(doc: Doc, opts: Options, result: Result) -> dict[str, Any]:
             spec[dst] = body.pop(src)
     if "tags" in body:
         spec["tags"] = {str(k): str(v) for k, v in (body.pop("tags") or {}).items()}
+    if opts.azureml is not None:
+        spec["target"], spec["azureml"] = "azureml", _azureml(body, opts.azureml)
     reasons = {
         "compute": "the endpoint runs in this cluster (Azure's attached Kubernetes compute has no counterpart)",
         "identity": "pods use their ServiceAccount, not an Azure managed identity",
@@ -107,13 +111,37 @@ def endpoint(doc: Doc, opts: Options, result: Result) -> dict[str, Any]:
         "kind": "the kind is decided by $schema",
     }
     _ignored(doc, body, reasons, result)
-    if opts.gateway:
+    if opts.gateway and opts.azureml is None:
         namespace, _, name = opts.gateway.rpartition("/")
         ref = {"name": name, "namespace": namespace} if namespace else {"name": name}
         spec["routing"] = {"type": "gatewayAPI", "parentRefs": [ref]}
     return _validated(
         doc, {"apiVersion": API_VERSION, "kind": "OnlineEndpoint", "metadata": meta, "spec": spec}
     )
+
+
+def _azureml(body: dict[str, Any], workspace: dict[str, str]) -> dict[str, Any]:
+    """``spec.azureml`` for target azureml: the workspace, plus the endpoint's compute and network access."""
+    out: dict[str, Any] = dict(workspace)
+    compute = take(body, "compute").get("compute")
+    if compute:
+        out["compute"] = str(compute).removeprefix("azureml:")
+    access = take(body, "public_network_access").get("public_network_access")
+    if access:
+        out["publicNetworkAccess"] = str(access).lower()
+    return out
+
+
+def parse_workspace(value: str) -> dict[str, str]:
+    """``SUBSCRIPTION_ID/RESOURCE_GROUP/WORKSPACE`` -> ``spec.azureml``'s workspace fields.
+
+    Raises:
+        ValueError: not three non-empty parts.
+    """
+    parts = value.split("/")
+    if len(parts) != 3 or not all(parts):
+        raise ValueError(f"{value!r}: expected SUBSCRIPTION_ID/RESOURCE_GROUP/WORKSPACE")
+    return {"subscriptionId": parts[0], "resourceGroup": parts[1], "workspaceName": parts[2]}
 
 
 def _ignored(doc: Doc, body: dict[str, Any], reasons: dict[str, str], result: Result) -> None:
@@ -150,7 +178,7 @@ def deployment(doc: Doc, opts: Options, result: Result) -> dict[str, Any]:
     if "code_configuration" in body:
         spec["codeConfiguration"] = assets.code_block(doc, body.pop("code_configuration"), opts, result)
     if "environment" in body:
-        spec["environment"] = assets.environment_block(doc, body.pop("environment"), result)
+        spec["environment"] = assets.environment_block(doc, body.pop("environment"), opts, result)
     if "instance_type" in body:
         spec["instanceType"] = assets.instance_type(doc, str(body.pop("instance_type")), opts, result)
     for src, keys, dst in (
@@ -257,11 +285,23 @@ def convert(docs: list[Doc], opts: Options) -> Result:
                     doc, doc.body["code_configuration"], opts, result
                 )
             if doc.body.get("environment") is not None:
-                spec["spec"]["environment"] = assets.environment_block(doc, doc.body["environment"], result)
+                spec["spec"]["environment"] = assets.environment_block(
+                    doc, doc.body["environment"], opts, result
+                )
             converted.append(_validated(doc, spec))
     order = {"OnlineEndpoint": 0, "BatchEndpoint": 0, "OnlineDeployment": 1, "BatchDeployment": 1}
     result.objects += sorted(converted, key=lambda o: order[o["kind"]])
     return result
 
 
-__all__ = ["SCHEMAS", "Options", "Result", "convert", "deployment", "endpoint", "is_azure", "kind_of"]
+__all__ = [
+    "SCHEMAS",
+    "Options",
+    "Result",
+    "convert",
+    "deployment",
+    "endpoint",
+    "is_azure",
+    "kind_of",
+    "parse_workspace",
+]

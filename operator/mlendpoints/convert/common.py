@@ -77,6 +77,9 @@ class Options:
     instance_types: dict[str, str] = field(default_factory=dict)
     #: ``[namespace/]name`` of the Gateway endpoints attach to (Azure YAML names none)
     gateway: str | None = None
+    #: ``spec.azureml`` (subscriptionId, resourceGroup, workspaceName): convert for ``target: azureml``,
+    #: where ``azureml:`` models and VM sizes are Azure ML's own
+    azureml: dict[str, str] | None = None
 
 
 @dataclass

@@ -275,3 +275,44 @@ def test_nested_code_is_uploaded_not_put_in_a_config_map(tmp_path: Path) -> None
     [up] = result.uploads
     assert result.objects[-1]["spec"]["codeConfiguration"]["code"] == up.uri
     assert up.uri.startswith("az://m/ep1/blue-code/")
+
+
+WORKSPACE = {
+    "subscriptionId": "00000000-0000-0000-0000-000000000000",
+    "resourceGroup": "rg",
+    "workspaceName": "ws",
+}
+
+
+def test_target_azureml_keeps_registered_models_vm_sizes_and_tokens(tmp_path: Path) -> None:
+    endpoint = {"$schema": "https://azuremlschemas.azureedge.net/latest/kubernetesOnlineEndpoint.schema.json",
+                "name": "ep1", "auth_mode": "aml_token", "compute": "azureml:k8s-compute",
+                "public_network_access": "Disabled"}  # fmt: skip
+    image = "mcr.microsoft.com/azureml/minimal-ubuntu22.04-py311-cpu-inference:latest"
+    dep = {**DEPLOYMENT, "model": "azureml:my-model:3", "instance_type": "Standard_DS3_v2",
+           "code_configuration": {"code": "azureml:credit-score:1", "scoring_script": "score.py"},
+           "environment": {"image": image}}  # fmt: skip
+    (tmp_path / "e.yml").write_text(yaml.safe_dump(endpoint))
+    (tmp_path / "d.yml").write_text(yaml.safe_dump(dep))
+    _, docs = load([str(tmp_path / "e.yml"), str(tmp_path / "d.yml")])
+    result = azure.convert(docs, azure.Options(azureml=WORKSPACE, gateway="gw"))
+    ep, d = result.objects
+    assert ep["spec"]["target"] == "azureml"
+    assert ep["spec"]["authMode"] == "amlToken"
+    assert ep["spec"]["azureml"] == {**WORKSPACE, "compute": "k8s-compute", "publicNetworkAccess": "disabled"}
+    assert "routing" not in ep["spec"]  # Azure ML serves it: no Gateway
+    assert d["spec"]["model"] == {"path": "azureml:my-model:3"}
+    assert d["spec"]["codeConfiguration"] == {"scoringScript": "score.py", "code": "azureml:credit-score:1"}
+    assert d["spec"]["environment"] == {"image": image}  # Azure ML runs its own base images
+    assert d["spec"]["instanceType"] == "Standard_DS3_v2"
+    assert result.warnings == []
+
+
+def test_workspace_option_is_three_parts() -> None:
+    assert azure.parse_workspace("s/rg/ws") == {
+        "subscriptionId": "s",
+        "resourceGroup": "rg",
+        "workspaceName": "ws",
+    }
+    with pytest.raises(ValueError, match="expected SUBSCRIPTION_ID/RESOURCE_GROUP/WORKSPACE"):
+        azure.parse_workspace("s/rg")
