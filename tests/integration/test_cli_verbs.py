@@ -220,3 +220,44 @@ def test_an_unknown_vm_size_lists_the_table_and_the_clusters_instance_types(
     )
     assert "this cluster's InstanceTypes: " in res.stderr
     assert "cli-listed" in res.stderr.split("this cluster's InstanceTypes: ")[1]
+
+
+@pytest.mark.usefixtures("azure_fake")
+def test_the_same_verbs_for_target_azureml(cluster: Any, namespace: str, tmp_path: Path) -> None:
+    """Azure YAML as it is (registered model and code, a VM size) to the fake Azure ML, with --azureml."""
+    from tests.integration.test_azureml import SUB, secret_data, ws_name
+
+    ns, workspace = ["--namespace", namespace], f"{SUB}/ml-rg/{ws_name(namespace)}"
+    endpoint = {
+        "$schema": f"{SCHEMAS}/managedOnlineEndpoint.schema.json",
+        "name": "az-ep",
+        "auth_mode": "key",
+    }
+    main = {"$schema": f"{SCHEMAS}/managedOnlineDeployment.schema.json", "name": "main", "endpoint_name": "az-ep",
+            "model": "azureml:credit-model:1",
+            "code_configuration": {"code": "azureml:credit-score:1", "scoring_script": "score.py"},
+            "environment": {"image": "mcr.microsoft.com/azureml/minimal-ubuntu22.04-py311-cpu-inference:latest"},
+            "instance_type": "Standard_DS3_v2", "instance_count": 1}  # fmt: skip
+    res = run(
+        cluster,
+        "online-endpoint",
+        "create",
+        "-f",
+        write(tmp_path / "e.yml", endpoint),
+        "--azureml",
+        workspace,
+        *ns,
+    )
+    ep = json.loads(res.stdout)
+    assert ep["spec"]["target"] == "azureml"
+    assert ep["status"]["provisioningState"] == "Succeeded"
+    res = run(cluster, "online-deployment", "create", "-f", write(tmp_path / "d.yml", main), "--azureml", workspace,
+              "--all-traffic", *ns)  # fmt: skip
+    assert json.loads(res.stdout)["spec"]["instanceType"] == "Standard_DS3_v2"
+    keys = json.loads(run(cluster, "online-endpoint", "get-credentials", "-n", "az-ep", *ns).stdout)
+    assert keys == secret_data(cluster, "az-ep-keys", namespace)
+    run(cluster, "online-endpoint", "regenerate-keys", "-n", "az-ep", "--key-type", "secondary", *ns)
+    rotated = secret_data(cluster, "az-ep-keys", namespace)
+    assert rotated["secondaryKey"] != keys["secondaryKey"]
+    assert rotated["primaryKey"] == keys["primaryKey"]
+    run(cluster, "online-endpoint", "delete", "-n", "az-ep", "-y", *ns)
