@@ -9,9 +9,11 @@ classic one-line text format for reading logs in a terminal.
 
 from __future__ import annotations
 
+import io
 import json
 import logging
 import sys
+import threading
 import time
 from typing import Any
 
@@ -67,3 +69,29 @@ def configure(level: int, fmt: str = "json") -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
+
+
+class StdoutToLog(io.TextIOBase):
+    """A ``sys.stdout`` that turns what libraries print into log records, one per line.
+
+    The operator itself never prints, but azure-ai-ml's ``AzureMLPolling`` prints a ``.`` per poll
+    to stdout, which would break the one-JSON-object-per-line log: those progress dots are
+    dropped, anything else becomes an INFO record of logger ``stdout``. Lines are buffered per thread.
+    """
+
+    def __init__(self, logger: str = "stdout") -> None:
+        super().__init__()
+        self.logger = logging.getLogger(logger)
+        self._partial = threading.local()
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, text: str) -> int:
+        pending = getattr(self._partial, "text", "") + text
+        *lines, rest = pending.split("\n")
+        for line in lines:
+            if line.strip(". "):
+                self.logger.info("%s", line)
+        self._partial.text = "" if not rest.strip(". ") else rest
+        return len(text)

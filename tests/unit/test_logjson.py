@@ -62,3 +62,13 @@ def test_per_event_lines_are_debug() -> None:
     assert at_info.filter(rec("kopf.objects", "Handler 'x' failed with an exception. Will retry."))
     assert at_info.filter(rec("kopf.objects", "Handler 'x' succeeded.", logging.WARNING))
     assert at_info.filter(rec("mlendpoints.controller", "OnlineEndpoint ns/ep: Ready"))
+
+
+def test_stdout_prints_become_records_and_poll_dots_are_dropped(caplog: pytest.LogCaptureFixture) -> None:
+    out = logjson.StdoutToLog()
+    with caplog.at_level(logging.INFO, logger="stdout"):
+        out.write(".")
+        out.write("..")  # azure-ai-ml's AzureMLPolling: a dot per poll, no newline
+        out.write("hello ")
+        out.write("world\n...\n")
+    assert [r.getMessage() for r in caplog.records] == ["hello world"]

@@ -84,7 +84,13 @@ def _endpoint_apply(create: bool, traffic: str | None, output: str, opts: dict[s
         session = cluster.connect(opts["namespace"])
         for obj in objs:
             set_traffic(session, obj["metadata"]["name"], "traffic", _traffic(traffic, "--traffic"))
-        objs = [session.must_get(ENDPOINT, o["metadata"]["name"]) for o in objs]
+        wait = not opts["no_wait"]
+        objs = [
+            cluster.wait_ready(session, ENDPOINT, o["metadata"]["name"], opts["timeout"])
+            if wait
+            else session.must_get(ENDPOINT, o["metadata"]["name"])
+            for o in objs
+        ]
     verbs.print_all(objs, output)
 
 
@@ -249,6 +255,8 @@ def _deployment_apply(create: bool, all_traffic: bool, output: str, opts: dict[s
         session = cluster.connect(opts["namespace"])
         dep = objs[-1]
         set_traffic(session, dep["spec"]["endpointName"], "traffic", {dep["metadata"]["name"]: 100})
+        if not opts["no_wait"]:  # the endpoint routes all to it once Ready for this generation
+            cluster.wait_ready(session, ENDPOINT, dep["spec"]["endpointName"], opts["timeout"])
     verbs.print_all(objs, output)
 
 

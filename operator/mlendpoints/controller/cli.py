@@ -102,6 +102,8 @@ def main(argv: list[str]) -> int:
         return 2
     for handler in logging.getLogger().handlers:
         handler.addFilter(PerEventAtDebug(level))
+    if config.log_format == "json":
+        sys.stdout = logjson.StdoutToLog()  # libraries' prints (azure-ai-ml's poll dots) as log lines
     if not _wait_for_cluster():
         return 1
     import kopf
