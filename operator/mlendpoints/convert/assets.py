@@ -49,6 +49,11 @@ def model_block(doc: Doc, raw: Any, owner: str, opts: Options, result: Result) -
         spec["path"] = path
     if "type" in raw:
         spec["type"] = model_type(doc, str(raw.pop("type")))
+    elif path.startswith("azureml:") and doc.body.get("code_configuration") is None:
+        raise ConvertError(
+            f"{doc.where}: model: {path} names no type, which Azure ML reads from its registry: write "
+            "model: {path: ..., type: mlflow_model} for an MLflow model, or add code_configuration"
+        )
     for key in sorted(raw):
         result.warnings.append(
             f"{doc.where}: model.{key}: ignored (a model is a folder here, not a registered asset)"

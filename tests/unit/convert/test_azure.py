@@ -316,3 +316,39 @@ def test_workspace_option_is_three_parts() -> None:
     }
     with pytest.raises(ValueError, match="expected SUBSCRIPTION_ID/RESOURCE_GROUP/WORKSPACE"):
         azure.parse_workspace("s/rg")
+
+
+def test_documents_without_schema_mixed_case_auth_and_bare_relative_paths(tmp_path: Path) -> None:
+    """Azure's samples also come without $schema, with ``auth_mode: Key`` and ``code: code``."""
+    (tmp_path / "code").mkdir()
+    (tmp_path / "code" / "driver.py").write_text("def init(): pass\ndef run(b): return b\n")
+    (tmp_path / "all.yml").write_text(
+        yaml.safe_dump_all(
+            [
+                {"name": "ep1", "compute": "azureml:inferencecompute", "auth_mode": "Key"},
+                {"name": "blue", "type": "kubernetes", "endpoint_name": "ep1",
+                 "model": {"path": "az://m/1/", "type": "mlflow_model"},
+                 "code_configuration": {"code": "code", "scoring_script": "driver.py"}},
+            ]
+        )
+    )  # fmt: skip
+    _, docs = load([str(tmp_path / "all.yml")])
+    result = azure.convert(docs, azure.Options())
+    cm, ep, dep = result.objects
+    assert ep["kind"] == "OnlineEndpoint"
+    assert ep["spec"]["authMode"] == "key"
+    assert dep["kind"] == "OnlineDeployment"
+    assert dep["spec"]["codeConfiguration"]["configMap"]["name"] == cm["metadata"]["name"]
+    assert set(cm["data"]) == {"driver.py"}
+
+
+def test_a_registered_model_at_latest_is_kept_for_target_azureml(tmp_path: Path) -> None:
+    doc = {"name": "dep1", "endpoint_name": "bep1", "type": "model", "model": "azureml:heart-classifier@latest",
+           "compute": "azureml:batch-cluster", "resources": {"instance_count": 2}, "settings": {"mini_batch_size": 2}}  # fmt: skip
+    with pytest.raises(ConvertError, match="is a model registered in an Azure ML workspace"):
+        convert_doc(tmp_path, doc)
+    with pytest.raises(ConvertError, match="names no type, which Azure ML reads from its registry"):
+        convert_doc(tmp_path, doc, azureml=WORKSPACE)
+    doc["model"] = {"path": "azureml:heart-classifier@latest", "type": "mlflow_model"}
+    result = convert_doc(tmp_path, doc, azureml=WORKSPACE)
+    assert result.objects[0]["spec"]["model"] == {"path": "azureml:heart-classifier@latest", "type": "mlflow"}
