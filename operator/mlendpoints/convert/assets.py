@@ -122,6 +122,11 @@ def code_block(doc: Doc, raw: Any, opts: Options, result: Result) -> dict[str, A
 
 def environment_block(doc: Doc, raw: Any, opts: Options, result: Result) -> dict[str, Any]:
     """Azure's ``environment`` -> ours (conda files are read and inlined)."""
+    if isinstance(raw, str) and opts.azureml is not None:
+        raise ConvertError(
+            f"{doc.where}: environment: {raw} is an Azure ML environment asset, which the manifest cannot "
+            "name; write the environment's image (and conda_file) instead"
+        )
     if isinstance(raw, str):
         result.warnings.append(
             f"{doc.where}: environment: {raw} is an Azure ML environment asset; the scoring runtime image is "

@@ -352,3 +352,14 @@ def test_a_registered_model_at_latest_is_kept_for_target_azureml(tmp_path: Path)
     doc["model"] = {"path": "azureml:heart-classifier@latest", "type": "mlflow_model"}
     result = convert_doc(tmp_path, doc, azureml=WORKSPACE)
     assert result.objects[0]["spec"]["model"] == {"path": "azureml:heart-classifier@latest", "type": "mlflow"}
+
+
+def test_an_environment_asset_is_a_warning_here_and_an_error_for_target_azureml(tmp_path: Path) -> None:
+    doc = {**DEPLOYMENT, "environment": "azureml:AzureML-sklearn-1.0@latest"}
+    result = convert_doc(tmp_path, doc)
+    assert result.objects[-1]["spec"]["environment"] == {}
+    assert any(
+        "is an Azure ML environment asset; the scoring runtime image is used" in w for w in result.warnings
+    )
+    with pytest.raises(ConvertError, match="environment asset, which the manifest cannot name"):
+        convert_doc(tmp_path, doc, azureml=WORKSPACE)
