@@ -1,17 +1,51 @@
-"""The one console script, ``mlendpoints``, dispatching to per-role subcommands.
+"""The one console script, ``mlendpoints``: a click group whose subcommands are imported lazily.
 
-Each subcommand lives with the code it drives and is imported lazily, so ``mlendpoints crds``
-works with the base install (pydantic only) and ``mlendpoints serve`` never imports kopf.
-Every subcommand module exposes ``main(argv: list[str]) -> int``.
+Two kinds of subcommand live in :data:`COMMANDS`:
+
+- ``"package.module"``: a module exposing ``main(argv: list[str]) -> int`` that parses its own
+  arguments (argparse). The root passes every argument after the command name through unchanged,
+  so ``mlendpoints serve --port 5001`` is ``mlendpoints.runtime.cli.main(["--port", "5001"])``.
+- ``"package.module:attribute"``: a click command or group (the ``az ml``-style verbs in
+  :mod:`mlendpoints.azcli`), which gets click's help, option parsing and shell completion.
+
+Nothing is imported until a command runs (or completes), so ``mlendpoints crds`` works with the
+base install and ``mlendpoints serve`` never imports kopf or the Kubernetes client. Shell
+completion is click's: ``eval "$(_MLENDPOINTS_COMPLETE=bash_source mlendpoints)"`` (zsh_source,
+fish_source), or ``mlendpoints completion bash``.
+
+Exit status: the subcommand's; 2 for a usage error, including ``mlendpoints`` with no command.
 """
 
 from __future__ import annotations
 
 import importlib
 import sys
+from typing import Any
 
-#: subcommand -> (module with ``main(argv)``, one-line help)
+import click
+
+#: subcommand -> (target, one-line help); target is ``module`` (``main(argv) -> int``) or ``module:click_object``
 COMMANDS: dict[str, tuple[str, str]] = {
+    "online-endpoint": (
+        "mlendpoints.azcli.online:endpoint",
+        "az ml online-endpoint: create|update|show|list|delete|invoke|get-credentials|regenerate-keys|get-logs",
+    ),
+    "online-deployment": (
+        "mlendpoints.azcli.online:deployment",
+        "az ml online-deployment: create|update|show|list|delete|get-logs",
+    ),
+    "batch-endpoint": (
+        "mlendpoints.azcli.batchverbs:endpoint",
+        "az ml batch-endpoint: create|update|show|list|delete|invoke|list-jobs",
+    ),
+    "batch-deployment": (
+        "mlendpoints.azcli.batchverbs:deployment",
+        "az ml batch-deployment: create|update|show|list|delete",
+    ),
+    "convert": (
+        "mlendpoints.azcli.convertcmd:convert",
+        "write mlendpoints manifests from Azure ML CLI v2 YAML",
+    ),
     "crds": ("mlendpoints.api.crdgen", "generate crds/*.yaml (and the chart's CRDs) from the models"),
     "run": ("mlendpoints.controller.cli", "run the operator (kopf) against the current kubeconfig"),
     "render": (
@@ -24,32 +58,105 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "profile": ("mlendpoints.monitoring.profile", "load-test a deployment locally and recommend its sizing"),
     "batch": ("mlendpoints.batchctl", "batch jobs: run (locally or in a pod), invoke, show, list, cancel"),
     "dev": ("mlendpoints.devcluster.cli", "local control plane: dev cluster up|down|env|status, dev demo"),
+    "completion": (
+        "mlendpoints.cli:completion",
+        "print the shell completion script: completion bash|zsh|fish",
+    ),
 }
 
+_PASSTHROUGH = {"ignore_unknown_options": True, "allow_extra_args": True, "help_option_names": []}
 
-def _usage() -> str:
-    lines = ["usage: mlendpoints <command> [args...]", "", "commands:"]
-    lines += [f"  {name:<8} {help_}" for name, (_, help_) in COMMANDS.items()]
-    return "\n".join(lines)
+
+def _passthrough(name: str, module: str, help_: str) -> click.Command:
+    """A click command handing its raw arguments to ``module.main(argv)``."""
+
+    def callback(args: tuple[str, ...]) -> None:
+        rc: int = importlib.import_module(module).main(list(args))
+        raise SystemExit(rc)
+
+    return click.Command(
+        name,
+        help=help_,
+        short_help=help_,
+        context_settings=_PASSTHROUGH,
+        params=[click.Argument(["args"], nargs=-1, type=click.UNPROCESSED)],
+        callback=callback,
+        add_help_option=False,
+    )
+
+
+class LazyGroup(click.Group):
+    """A group resolving :data:`COMMANDS` entries on first use; help lists them without importing."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return list(COMMANDS)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        entry = COMMANDS.get(cmd_name)
+        if entry is None:
+            return None
+        target, help_ = entry
+        module, _, attr = target.partition(":")
+        if not attr:
+            return _passthrough(cmd_name, module, help_)
+        command = getattr(importlib.import_module(module), attr)
+        if not isinstance(command, click.Command):
+            raise TypeError(f"{target} is not a click command")
+        return command
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        with formatter.section("Commands"):
+            formatter.write_dl([(name, help_) for name, (_, help_) in COMMANDS.items()])
+
+
+def _version() -> str:
+    from mlendpoints import __version__
+
+    return __version__
+
+
+@click.group(
+    "mlendpoints",
+    cls=LazyGroup,
+    no_args_is_help=True,
+    context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 110},
+)
+@click.version_option(_version(), "--version", prog_name="mlendpoints", message="%(version)s")
+def root() -> None:
+    """mlendpoints: Azure-ML-style online and batch endpoints on Kubernetes.
+
+    The az ml verbs (online-endpoint, online-deployment, batch-endpoint, batch-deployment) work
+    on the cluster of the current kubeconfig and take Azure ML CLI v2 YAML; `mlendpoints COMMAND
+    --help` shows each.
+    """
+
+
+@click.command()
+@click.argument("shell", type=click.Choice(["bash", "zsh", "fish"]))
+def completion(shell: str) -> None:
+    """Print the completion script for SHELL, e.g. eval "$(mlendpoints completion bash)"."""
+    from click.shell_completion import get_completion_class
+
+    cls = get_completion_class(shell)
+    if cls is None:  # pragma: no cover - the three choices are click's built-ins
+        raise click.UsageError(f"no completion for {shell}")
+    click.echo(cls(root, {}, "mlendpoints", "_MLENDPOINTS_COMPLETE").source())
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run the CLI with ``argv`` (default ``sys.argv[1:]``); returns the exit status (never raises SystemExit)."""
     args = list(sys.argv[1:] if argv is None else argv)
-    if not args or args[0] in {"-h", "--help", "help"}:
-        print(_usage())
-        return 0
-    if args[0] == "--version":
-        from mlendpoints import __version__
-
-        print(__version__)
-        return 0
-    entry = COMMANDS.get(args[0])
-    if entry is None:
-        print(f"mlendpoints: unknown command {args[0]!r}\n\n{_usage()}", file=sys.stderr)
-        return 2
-    module = importlib.import_module(entry[0])
-    result: int = module.main(args[1:])
-    return result
+    try:
+        rv: Any = root.main(args=args, prog_name="mlendpoints", standalone_mode=True)
+    except SystemExit as exc:
+        code = exc.code
+        if code is None:
+            return 0
+        if isinstance(code, int):
+            return code
+        print(code, file=sys.stderr)
+        return 1
+    return int(rv or 0)
 
 
 if __name__ == "__main__":

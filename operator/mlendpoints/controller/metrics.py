@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 
+import prometheus_client
 from prometheus_client import REGISTRY, CollectorRegistry, Counter, Gauge, Histogram, start_http_server
 from prometheus_client.core import CounterMetricFamily
 from prometheus_client.registry import Collector
@@ -36,5 +37,8 @@ class WritesCollector(Collector):
 
 
 def serve(port: int, address: str, registry: CollectorRegistry = REGISTRY) -> None:
+    # no `*_created` series: a timestamp per counter/histogram child doubles the series and no
+    # dashboard of ours reads them (prometheus-client's switch; also PROMETHEUS_DISABLE_CREATED_SERIES)
+    prometheus_client.disable_created_metrics()  # type: ignore[no-untyped-call]
     if port:
         start_http_server(port, addr=address, registry=registry)

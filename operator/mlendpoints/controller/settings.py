@@ -37,6 +37,8 @@ class OperatorSettings:
     #: Address to serve metrics and liveness on.
     bind_address: str = "0.0.0.0"
     log_level: str = "INFO"
+    #: json (one object per line, the scoring runtime's schema) or text (for reading in a terminal).
+    log_format: str = "json"
     #: kopf peering object name; empty runs standalone (one replica: the chart's default).
     peering: str = ""
     #: Seconds between checks whether the Gateway API CRDs are installed (routing type auto).
@@ -66,6 +68,7 @@ class OperatorSettings:
             liveness_port=int(env.get("MLENDPOINTS_LIVENESS_PORT", defaults.liveness_port)),
             bind_address=env.get("MLENDPOINTS_BIND_ADDRESS", defaults.bind_address),
             log_level=env.get("MLENDPOINTS_LOG_LEVEL", defaults.log_level).upper(),
+            log_format=env.get("MLENDPOINTS_LOG_FORMAT", defaults.log_format).strip().lower(),
             peering=env.get("MLENDPOINTS_PEERING", ""),
             api_discovery_interval=float(
                 env.get("MLENDPOINTS_API_DISCOVERY_INTERVAL", defaults.api_discovery_interval)

@@ -172,8 +172,8 @@ def _describe(doc: dict[str, Any]) -> str:
     keys = ", ".join(sorted(map(str, doc))[:8])
     azure = "$schema" in doc or ("name" in doc and ("endpoint_name" in doc or "auth_mode" in doc))
     hint = (
-        "; this looks like Azure ML CLI YAML: write it as an OnlineEndpoint/OnlineDeployment "
-        f"manifest ({API_VERSION}; docs/api.md maps Azure's fields)"
+        "; this looks like Azure ML CLI YAML: convert it first (`mlendpoints convert -f FILE | "
+        "mlendpoints render -f -`; docs/cli.md maps Azure's fields)"
         if azure
         else ""
     )
