@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from mlendpoints.api.v1alpha1 import OnlineEndpoint
-from mlendpoints.controller.settings import OperatorSettings
+from mlendpoints.controller.settings import OperatorSettings, SettingsError
 from mlendpoints.render import online
 
 
@@ -65,8 +65,48 @@ def test_network_policy_settings_from_env(monkeypatch: pytest.MonkeyPatch) -> No
     assert render.network_policy_namespaces == ("traefik", "monitoring")
     assert render.network_policy_same_namespace is False
     monkeypatch.setenv("MLENDPOINTS_NETWORK_POLICY", "maybe")
-    with pytest.raises(ValueError, match="not a boolean"):
+    with pytest.raises(
+        SettingsError, match=r"MLENDPOINTS_NETWORK_POLICY='maybe': Input should be a valid boolean"
+    ):
         OperatorSettings.from_env()
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "expected"),
+    [
+        ("MLENDPOINTS_WORKERS", "eight", "valid integer"),
+        ("MLENDPOINTS_WORKERS", "0", "greater than or equal to 1"),
+        ("MLENDPOINTS_LOG_FORMAT", "xml", "'json' or 'text'"),
+        ("MLENDPOINTS_STALL_AFTER", "soon", "valid number"),
+    ],
+)
+def test_a_bad_setting_names_the_variable_and_the_expected_type(
+    monkeypatch: pytest.MonkeyPatch, variable: str, value: str, expected: str
+) -> None:
+    monkeypatch.setenv(variable, value)
+    with pytest.raises(SettingsError) as err:
+        OperatorSettings.from_env()
+    assert str(err.value).startswith(f"{variable}={value!r}: ")
+    assert expected in str(err.value)
+
+
+def test_mlendpoints_run_with_a_bad_setting_exits_2_with_one_line(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from mlendpoints.controller import cli
+
+    monkeypatch.setenv("MLENDPOINTS_WORKERS", "eight")
+    assert cli.main([]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1
+    assert "MLENDPOINTS_WORKERS='eight'" in err
+
+
+def test_empty_variables_count_as_unset(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MLENDPOINTS_WORKERS", "")
+    monkeypatch.setenv("MLENDPOINTS_NAMESPACES", "")
+    s = OperatorSettings.from_env()
+    assert (s.workers, s.namespaces) == (8, [])
 
 
 def test_a_confined_client_refuses_calls_outside_its_namespaces_before_sending() -> None:

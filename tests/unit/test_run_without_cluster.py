@@ -69,5 +69,6 @@ def test_a_bad_log_format_names_the_variable() -> None:
     out, _ = proc.communicate(timeout=60)
     assert proc.returncode == 2
     assert (
-        out.strip() == "mlendpoints run: MLENDPOINTS_LOG_FORMAT: log format 'xml': expected one of json, text"
+        out.strip()
+        == "mlendpoints run: invalid setting: MLENDPOINTS_LOG_FORMAT='xml': Input should be 'json' or 'text'"
     )

@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import dataclasses
 import logging
 import re
 import sys
 
 from mlendpoints import logjson
-from mlendpoints.controller.settings import OperatorSettings
+from mlendpoints.controller.settings import OperatorSettings, SettingsError
 
 log = logging.getLogger(__name__)
 #: Longest wait between two attempts to reach the API server at startup, seconds.
@@ -93,13 +92,13 @@ def main(argv: list[str]) -> int:
     )
     parser.add_argument("--verbose", action="store_true", help="debug logging")
     args = parser.parse_args(argv)
-    config = OperatorSettings.from_env()
-    level = logging.DEBUG if args.verbose else getattr(logging, config.log_level, logging.INFO)
     try:
-        logjson.configure(level, config.log_format)
-    except ValueError as exc:
-        print(f"mlendpoints run: MLENDPOINTS_LOG_FORMAT: {exc}", file=sys.stderr)
+        config = OperatorSettings.from_env()
+    except SettingsError as exc:
+        print(f"mlendpoints run: invalid setting: {exc}", file=sys.stderr)
         return 2
+    level = logging.DEBUG if args.verbose else getattr(logging, config.log_level, logging.INFO)
+    logjson.configure(level, config.log_format)
     for handler in logging.getLogger().handlers:
         handler.addFilter(PerEventAtDebug(level))
     if config.log_format == "json":
@@ -112,8 +111,8 @@ def main(argv: list[str]) -> int:
 
     del handlers  # imported for its registrations
     if args.namespace:  # the flag wins over MLENDPOINTS_NAMESPACES, for kopf AND the operator's cache
-        config = dataclasses.replace(
-            config, namespaces=sorted({n.strip() for n in args.namespace if n.strip()})
+        config = config.model_copy(
+            update={"namespaces": sorted({n.strip() for n in args.namespace if n.strip()})}
         )
     metrics.serve(config.metrics_port, config.bind_address)
     asyncio.run(
