@@ -4,11 +4,16 @@ The pods run the batch runner with a scoring script (ConfigMap) and the diabetes
 Azurite; inputs are CSV files in Azurite and the output is an ``az://`` folder, read back here
 with adlfs. A good job ends ``Succeeded`` with its counts and ``predictions.csv`` holding one
 line per file in input order; a script that raises on one file with ``errorThreshold: 0`` ends
-``Failed`` with the condition quoting ``job_error.txt``'s first error.
+``Failed`` with the condition quoting ``job_error.txt``'s first error. A job created with
+``mlendpoints batch invoke --stream`` reads its inputs from a PersistentVolumeClaim (the dev
+cluster's ``dev-hostpath`` class: a host folder) and writes its outputs to the same claim; the
+command prints the job's phase and progress as they change and exits 0 when it succeeds.
 """
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -49,22 +54,32 @@ def _fs(conn: str) -> Any:
     return adlfs.AzureBlobFileSystem(connection_string=conn)
 
 
-def _inputs(conn: str, prefix: str, names: list[str]) -> dict[str, float]:
-    """One single-row diabetes CSV per name under ``az://e2e/<prefix>/``; returns name -> prediction."""
+def _write_inputs(folder: Path, names: list[str]) -> dict[str, float]:
+    """One single-row diabetes CSV per name (``/`` in a name makes sub-folders) in ``folder``;
+    returns name -> the blue model's prediction."""
     from sklearn.datasets import load_diabetes
 
-    from mlendpoints.devcluster import azurite, demoscore
+    from mlendpoints.devcluster import demoscore
 
     model = demoscore._diabetes_models()["blue"]
     x = load_diabetes(as_frame=True).data
     expected = {}
-    with tempfile.TemporaryDirectory() as tmp:
-        for i, name in enumerate(names):
-            frame = x.iloc[[i]]
-            frame.to_csv(Path(tmp) / name, index=False)
-            expected[name] = round(float(model.predict(frame.to_numpy())[0]), 6)
-        azurite.upload(conn, Path(tmp), helpers.CONTAINER, prefix)
+    for i, name in enumerate(names):
+        frame = x.iloc[[i]]
+        (folder / name).parent.mkdir(parents=True, exist_ok=True)
+        frame.to_csv(folder / name, index=False)
+        expected[name] = round(float(model.predict(frame.to_numpy())[0]), 6)
     assert len(set(expected.values())) == len(names)
+    return expected
+
+
+def _inputs(conn: str, prefix: str, names: list[str]) -> dict[str, float]:
+    """One single-row diabetes CSV per name under ``az://e2e/<prefix>/``; returns name -> prediction."""
+    from mlendpoints.devcluster import azurite
+
+    with tempfile.TemporaryDirectory() as tmp:
+        expected = _write_inputs(Path(tmp), names)
+        azurite.upload(conn, Path(tmp), helpers.CONTAINER, prefix)
     return expected
 
 
@@ -192,3 +207,67 @@ def test_failing_script_fails_the_job_quoting_the_first_error(
     details = fs.ls(f"{out}/logs/user/error", detail=False)
     assert details, "no per-mini-batch error detail"
     assert status["progress"]["failedItems"] >= 1, status
+
+
+def _claim_folder(cluster: Any, ns: str, name: str) -> Path:
+    """A ``dev-hostpath`` PersistentVolumeClaim, once bound: the host folder behind its volume."""
+    from mlendpoints.devcluster.nodeagent.provisioner import STORAGE_CLASS
+
+    cluster.apply(
+        {"apiVersion": "v1", "kind": "PersistentVolumeClaim", "metadata": {"name": name},
+         "spec": {"storageClassName": STORAGE_CLASS, "accessModes": ["ReadWriteOnce"],
+                  "resources": {"requests": {"storage": "1Gi"}}}},
+        "-n", ns,
+    )  # fmt: skip
+    claim = wait_for(
+        lambda: (c := get(cluster, "pvc", name, ns)) and (c.get("status") or {}).get("phase") == "Bound" and c,
+        timeout=60, what=f"PersistentVolumeClaim {name} Bound",
+    )  # fmt: skip
+    volume = get(cluster, "pv", claim["spec"]["volumeName"]) or {}
+    return Path(volume["spec"]["hostPath"]["path"])
+
+
+def test_invoke_stream_scores_a_claim_into_the_same_claim(
+    cluster: Any, ns: str, scoring: dict[str, Any], process_nodes: list[dict[str, Any]]
+) -> None:
+    folder = _claim_folder(cluster, ns, "data")
+    names = ["a.csv", "b.csv", "nested/c.csv", "d.csv"]
+    expected = _write_inputs(folder / "heart" / "in", names)
+    _setup(cluster, ns, scoring["models"]["blue"])
+
+    cmd = [sys.executable, "-m", "mlendpoints", "batch", "invoke", "diabetes",
+           "--input", "pvc://data/heart/in", "--output", "pvc://data/heart/out", "--name", "on-claim",
+           "--set", "instanceCount=1", "--stream", "-n", ns, "--kubeconfig", str(cluster.kubeconfig)]  # fmt: skip
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=300, check=False)
+    assert done.returncode == 0, done.stdout + done.stderr
+    lines = done.stdout.splitlines()
+    assert lines[0] == "batchjob.mlendpoints.io/on-claim created", lines
+    # Streamed: the job was seen before it finished, then finished with its counts and outputs.
+    phases = [line.split("phase=")[1].split()[0] for line in lines if "phase=" in line]
+    assert phases[-1] == "Succeeded", lines
+    assert len(phases) >= 2, lines
+    assert set(phases[:-1]) <= {"-", "Pending", "Running"}, lines
+    assert "progress=2/2" in [w for line in lines if "phase=Succeeded" in line for w in line.split()], lines
+    assert lines[-1] == "outputs: pvc://data/heart/out", lines
+
+    job = get(cluster, "batchjob", "on-claim", ns) or {}
+    assert job["status"]["progress"]["succeededItems"] == 4, job["status"]
+    out = folder / "heart" / "out"
+    predictions = (out / "predictions.csv").read_text().splitlines()
+    assert [line.split(" ")[0] for line in predictions] == ["a.csv", "b.csv", "d.csv", "c.csv"], predictions
+    for line in predictions:
+        name, value = line.split(" ")
+        assert float(value) == pytest.approx(expected[name if name != "c.csv" else "nested/c.csv"], abs=1e-5)
+    result = (out / "logs" / "user" / "job_result.txt").read_text()
+    assert "result: Succeeded" in result, result
+    assert "items: 4 succeeded, 0 failed" in result, result
+    assert (out / "logs" / "user" / "job_progress_overview.txt").read_text().startswith("2 of 2 mini-batches")
+    # The inputs were mounted read-only and are untouched; deleting the job keeps the outputs.
+    assert sorted(p.name for p in (folder / "heart" / "in").rglob("*.csv")) == [
+        "a.csv",
+        "b.csv",
+        "c.csv",
+        "d.csv",
+    ]
+    cluster.kubectl("delete", "batchjob", "on-claim", "-n", ns, "--wait=true")
+    assert (out / "predictions.csv").read_text().splitlines() == predictions

@@ -7,6 +7,12 @@ and each worker still imports the user's script and calls ``init()`` itself. Wor
 runner's current environment and working directory, not the fork server's. A worker
 whose mini-batch passes its deadline (``retry_settings.timeout``) is killed (SIGKILL: a stuck
 ``run`` may ignore anything gentler) and replaced by a new one, which runs ``init()`` again.
+
+A ready worker holds up to :data:`DEPTH` mini-batches: the one it runs and the next, sent ahead so
+that it starts the next as soon as it reports the current one, without waiting for the runner
+(which may not be scheduled at once on a busy node). The deadline of the next one starts when the
+runner sees the current one done. When a worker is killed or dies, the mini-batches it had not
+started are handed back (``returned`` events), not counted as attempts.
 """
 
 from __future__ import annotations
@@ -15,6 +21,7 @@ import contextlib
 import multiprocessing
 import os
 import time
+from collections import deque
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection, wait
 from typing import Any
@@ -22,6 +29,8 @@ from typing import Any
 from mlendpoints.batch import worker
 from mlendpoints.batch.config import RunConfig
 
+#: Mini-batches a ready worker holds: the running one and the next.
+DEPTH = 2
 PRELOAD = ["mlendpoints.batch.worker", "pandas", "mlflow.pyfunc", "mlendpoints.runtime.mlflow_model"]
 
 
@@ -40,9 +49,11 @@ class Slot:
     process: Any = None
     conn: Connection | None = None
     state: str = "starting"
-    """starting | idle | busy"""
-    task: Any = None
+    """starting | ready"""
+    tasks: deque[Any] = field(default_factory=deque)
+    """Sent to the worker, in order; the first is running."""
     deadline: float = 0.0
+    """When the running task times out."""
     started: float = field(default_factory=time.monotonic)
 
 
@@ -50,7 +61,8 @@ class Slot:
 class Event:
     slot: Slot
     kind: str
-    """done | timeout | crashed (a task ended); ready (a worker finished init)"""
+    """done | timeout | crashed (a task ended); returned (a task sent but never started, after its
+    worker was killed or died); ready (a worker finished init)"""
     task: Any = None
     result: worker.Result | None = None
     detail: str = ""
@@ -77,7 +89,7 @@ class Pool:
         )
         proc.start()
         child.close()
-        slot.process, slot.conn, slot.state, slot.task = proc, parent, "starting", None
+        slot.process, slot.conn, slot.state = proc, parent, "starting"
         slot.started = time.monotonic()
 
     def _kill(self, slot: Slot) -> None:
@@ -88,17 +100,25 @@ class Pool:
         if slot.conn is not None:
             slot.conn.close()
 
-    def idle(self) -> list[Slot]:
-        return [s for s in self.slots if s.state == "idle"]
+    def free(self) -> list[Slot]:
+        """Ready workers that can take a mini-batch, the emptiest first. While any worker is still
+        starting, a worker takes only one (so the others get work when they are ready)."""
+        depth = 1 if any(s.state == "starting" for s in self.slots) else DEPTH
+        ready = [s for s in self.slots if s.state == "ready" and len(s.tasks) < depth]
+        return sorted(ready, key=lambda s: len(s.tasks))
 
     def busy(self) -> bool:
-        return any(s.state == "busy" for s in self.slots)
+        return any(s.tasks for s in self.slots)
 
-    def submit(self, slot: Slot, task: Any, mb_id: int, files: list[tuple[int, str]]) -> None:
+    def submit(
+        self, slot: Slot, task: Any, mb_id: int, files: list[tuple[int, str]], rows_rel: str | None
+    ) -> None:
+        """Send a mini-batch to ``slot``'s worker; its rows (when succeeded) go to ``rows_rel`` in the output."""
         assert slot.conn is not None
-        slot.conn.send(("run", mb_id, files))
-        slot.state, slot.task = "busy", task
-        slot.deadline = time.monotonic() + self.config.timeout
+        slot.conn.send(("run", mb_id, files, rows_rel))
+        if not slot.tasks:
+            slot.deadline = time.monotonic() + self.config.timeout
+        slot.tasks.append(task)
 
     def poll(self, timeout: float) -> list[Event]:
         """Wait up to ``timeout`` s (less when a deadline is sooner) for workers; returns what happened.
@@ -107,7 +127,7 @@ class Pool:
             InitFailed: a starting worker's init() raised (the pool is closed first).
         """
         now = time.monotonic()
-        deadlines = [s.deadline for s in self.slots if s.state == "busy"]
+        deadlines = [s.deadline for s in self.slots if s.tasks]
         wait_s = max(0.0, min([timeout, *(d - now for d in deadlines)]))
         handles: dict[Any, Slot] = {}
         for slot in self.slots:
@@ -124,54 +144,69 @@ class Pool:
             events.extend(self._receive(slot))
         now = time.monotonic()
         for slot in self.slots:
-            if slot.state == "busy" and slot.number not in seen and now >= slot.deadline:
-                task = slot.task
-                self._kill(slot)
-                self._spawn(slot)
+            if slot.tasks and slot.number not in seen and now >= slot.deadline:
+                task = slot.tasks.popleft()
                 events.append(
                     Event(slot, "timeout", task, detail=f"timed out after {self.config.timeout:g} s")
                 )
+                events.extend(self._replace(slot))
         return events
 
     def _receive(self, slot: Slot) -> list[Event]:
+        """Every message the worker has sent (a worker ahead of the runner may have sent several)."""
         assert slot.conn is not None
-        try:
-            if slot.conn.poll():
+        events: list[Event] = []
+        while True:
+            try:
+                if not slot.conn.poll():
+                    if events:
+                        return events
+                    raise EOFError  # woken with nothing to read: the worker exited
                 message = slot.conn.recv()
+            except (EOFError, OSError):
+                return events + self._crashed(slot)
+            if message[0] == "ready":
+                slot.state = "ready"
+                events.append(Event(slot, "ready"))
+            elif message[0] == "init_failed":
+                self.close()
+                raise InitFailed(message[1], message[2])
             else:
-                raise EOFError
-        except (EOFError, OSError):
-            return self._crashed(slot)
-        if message[0] == "ready":
-            slot.state = "idle"
-            return [Event(slot, "ready")]
-        if message[0] == "init_failed":
-            self.close()
-            raise InitFailed(message[1], message[2])
-        task = slot.task
-        slot.state, slot.task = "idle", None
-        return [Event(slot, "done", task, result=message[2])]
+                task = slot.tasks.popleft()
+                slot.deadline = time.monotonic() + self.config.timeout
+                events.append(Event(slot, "done", task, result=message[2]))
+
+    def _replace(self, slot: Slot) -> list[Event]:
+        """Kill the worker and start another; the tasks it had not started are handed back."""
+        returned = [Event(slot, "returned", task) for task in slot.tasks]
+        slot.tasks.clear()
+        self._kill(slot)
+        self._spawn(slot)
+        return returned
 
     def _crashed(self, slot: Slot) -> list[Event]:
         slot.process.join(5)
         code = slot.process.exitcode
-        task, state = slot.task, slot.state
-        self._kill(slot)
-        if state == "starting":
+        if slot.state == "starting":
+            self._kill(slot)
             self.close()
             raise InitFailed(
                 f"the worker process exited with code {code} during init()",
                 "the process died before init() returned (killed, out of memory, or os._exit)",
             )
-        self._spawn(slot)
-        return [Event(slot, "crashed", task, detail=f"the worker process exited with code {code}")]
+        events = []
+        if slot.tasks:
+            task = slot.tasks.popleft()
+            events.append(Event(slot, "crashed", task, detail=f"the worker process exited with code {code}"))
+        return events + self._replace(slot)
 
     def close(self) -> None:
+        idle = {s.number for s in self.slots if s.state == "ready" and not s.tasks}
         for slot in self.slots:
-            if slot.conn is not None and slot.state == "idle":
+            if slot.conn is not None and slot.number in idle:
                 with contextlib.suppress(OSError):
                     slot.conn.send(("stop",))
         for slot in self.slots:
             if slot.process is not None:
-                slot.process.join(2 if slot.state == "idle" else 0)
+                slot.process.join(2 if slot.number in idle else 0)
             self._kill(slot)

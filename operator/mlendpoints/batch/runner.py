@@ -153,14 +153,13 @@ class Runner:
     def _schedule(self, state: State, pending: deque[MiniBatch], bi_output: str) -> None:
         cfg = self.config
         pool = Pool(cfg, min(cfg.max_concurrency_per_instance, len(pending)), bi_output)
+        append = cfg.output_action == APPEND_ROW
         try:
             while (pending and not self.stop_reason) or pool.busy():
-                if not self.stop_reason:
-                    for slot in pool.idle():
-                        if not pending:
-                            break
-                        mb = pending.popleft()
-                        pool.submit(slot, mb, mb.id, [(f.input, f.rel) for f in mb.files])
+                while pending and not self.stop_reason and (free := pool.free()):
+                    mb = pending.popleft()
+                    rows_rel = state.rows_rel(mb.id) if append else None
+                    pool.submit(free[0], mb, mb.id, [(f.input, f.rel) for f in mb.files], rows_rel)
                 for event in pool.poll(PROGRESS_EVERY_S):
                     self._handle(state, event, pending)
                 self._write_progress(state)
@@ -171,6 +170,9 @@ class Runner:
         if event.kind == "ready":
             return
         mb: MiniBatch = event.task
+        if event.kind == "returned":  # sent to a worker that was killed before it started it
+            pending.appendleft(mb)
+            return
         result = event.result
         if result is not None and result.ok:
             self._finish(state, mb, result, None)
@@ -202,8 +204,7 @@ class Runner:
             self.first_error = self.first_error or f"mini-batch {mb.id} ({', '.join(files[:3])}): {error}"
         elif result.succeeded < result.items:
             record["files"] = files
-        rows = result.rows if self.config.output_action == APPEND_ROW and error is None else None
-        state.record(mb.id, record, rows, failure)
+        state.record(mb.id, record, failure)  # a succeeded mini-batch's rows: written by its worker
         self._count(record)
         threshold = self.config.error_threshold
         failed = self.counters.failed_items + self._others.failed_items
@@ -263,7 +264,9 @@ class Runner:
         if failures:
             state.write_log("job_error.txt", _error_summary(failures, ""))
         if cfg.output_action == APPEND_ROW:
-            state.out.write(cfg.output_file_name, b"".join(state.rows(mb.id) for mb in plan.mini_batches))
+            done = state.finished()
+            ok = [mb.id for mb in plan.mini_batches if done.get(mb.id, {}).get("ok")]
+            state.out.write(cfg.output_file_name, b"".join(state.rows(mb_id) for mb_id in ok))
         state.write_log("job_progress_overview.txt", _overview(total))
         state.write_log("job_result.txt", _result(total, "Succeeded", "", cfg))
         first = self.first_error or (_first_failure(failures[0]) if failures else "")

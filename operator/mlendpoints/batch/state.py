@@ -4,7 +4,7 @@ Layout below the output folder (``<fp>`` is the plan's fingerprint, so another j
 same folder never reuses these records)::
 
     .mlendpoints/<fp>/done/<id>.json      one per finished mini-batch (written last, atomically)
-    .mlendpoints/<fp>/rows/<id>.txt       its appendRow lines (written before the record)
+    .mlendpoints/<fp>/rows/<id>.txt       its appendRow lines (written by the worker before the record)
     .mlendpoints/<fp>/failed/<id>.json    a failed mini-batch's files, errors and tracebacks
     .mlendpoints/<fp>/progress/<k>.json   index k's counters, rewritten as it goes
     .mlendpoints/<fp>/indexes/<k>.json    index k's final counters: its share is finished
@@ -69,10 +69,13 @@ class State:
                     out[int(name[:-5])] = record
         return out
 
-    def record(self, mb_id: int, record: dict[str, Any], rows: bytes | None, failure: str | None) -> None:
-        """Store one finished mini-batch: rows and failure detail first, the done record last."""
-        if rows is not None:
-            self.out.write(f"{self.base}/rows/{_id(mb_id)}.txt", rows)
+    def rows_rel(self, mb_id: int) -> str:
+        """Where a mini-batch's appendRow text goes, below the output (its worker writes it)."""
+        return f"{self.base}/rows/{_id(mb_id)}.txt"
+
+    def record(self, mb_id: int, record: dict[str, Any], failure: str | None) -> None:
+        """Store one finished mini-batch (its rows are already written): failure detail first, the
+        done record last."""
         if failure is not None:
             self.out.write(f"{LOGS}/error/minibatch-{_id(mb_id)}.txt", failure.encode())
             self.out.write(f"{self.base}/failed/{_id(mb_id)}.json", json.dumps(record).encode())
@@ -87,7 +90,7 @@ class State:
         return sorted(out, key=lambda r: int(r["id"]))
 
     def rows(self, mb_id: int) -> bytes:
-        return self.out.read(f"{self.base}/rows/{_id(mb_id)}.txt") or b""
+        return self.out.read(self.rows_rel(mb_id)) or b""
 
     # -- indexes -----------------------------------------------------------------------------------
 

@@ -6,9 +6,13 @@ Azure ML's contract for ``run(mini_batch)``: ``mini_batch`` is a list of local f
 Anything else fails the mini-batch. Remote inputs are downloaded to a local folder first and
 removed after the call.
 
-Messages on the pipe (pool -> worker): ``("run", mini_batch_id, [(input_index, rel), ...])``,
-``("stop",)``; (worker -> pool): ``("ready", pid)``, ``("init_failed", message, traceback)``,
-``("done", mini_batch_id, Result)``.
+Messages on the pipe (pool -> worker): ``("run", mini_batch_id, [(input_index, rel), ...],
+rows_rel)``, ``("stop",)``; (worker -> pool): ``("ready", pid)``, ``("init_failed", message,
+traceback)``, ``("done", mini_batch_id, Result)``. The pool may send a worker its next mini-batch
+before the current one is done (messages are handled in order), so a worker never waits for the
+runner between mini-batches. The worker writes a succeeded mini-batch's appendRow text itself, to
+``rows_rel`` below the output (atomically, before it reports ``done``); only counts and errors
+travel on the pipe.
 """
 
 from __future__ import annotations
@@ -41,8 +45,6 @@ class Result:
     """Files in the mini-batch."""
     succeeded: int = 0
     """Items that succeeded: the length of what run() returned, at most ``items``."""
-    rows: bytes = b""
-    """appendRow text of the returned rows (one line per row)."""
     error: str = ""
     traceback: str = ""
 
@@ -65,20 +67,60 @@ def format_rows(result: Any) -> bytes:
 def _frame_rows(frame: Any) -> bytes:
     """A DataFrame's appendRow text: Arrow's CSV writer (about 4x pandas'), else pandas for what
     Arrow cannot write unquoted (values holding the separator, quotes or newlines; mixed objects)."""
-    import io
-
     try:
         import pyarrow as pa
-        import pyarrow.csv as pacsv
 
-        table = pa.Table.from_pandas(frame, preserve_index=False)
-        buf = io.BytesIO()
-        options = pacsv.WriteOptions(include_header=False, delimiter=" ", quoting_style="none")
-        pacsv.write_csv(table, buf, options)
-        return buf.getvalue()
+        # nthreads=1: each worker is one of maxConcurrencyPerInstance processes sharing the pod's CPUs
+        table = pa.Table.from_pandas(frame, preserve_index=False, nthreads=1)
+        return _arrow_rows(table)
     except Exception:  # pyarrow missing, or values that need quoting: pandas quotes them
         text: str = frame.to_csv(sep=" ", header=False, index=False, lineterminator="\n")
         return text.encode()
+
+
+def _arrow_rows(table: Any) -> bytes:
+    """Arrow's CSV text of ``table``: no header, space-separated, nothing quoted.
+
+    Raises:
+        pyarrow.ArrowInvalid: a value would need quoting (holds the separator, a quote or a newline).
+    """
+    import pyarrow as pa
+    import pyarrow.csv as pacsv
+
+    sink = pa.BufferOutputStream()
+    pacsv.write_csv(
+        table, sink, pacsv.WriteOptions(include_header=False, delimiter=" ", quoting_style="none")
+    )
+    text: bytes = sink.getvalue().to_pybytes()
+    return text
+
+
+_NEEDS_QUOTES = (" ", '"', "\n", "\r")
+
+
+def _prediction_rows(prediction: Any, name: str) -> bytes | None:
+    """appendRow text of a one-column prediction (an array, list or Series) followed by the file
+    name, the same bytes :func:`format_rows` writes for the frame ``{prediction, file}``, without
+    building that frame: Arrow formats the predictions once and the name is appended to every line.
+    None when the fast path does not apply (a frame, several columns, values or a name that need
+    quoting); the caller then builds the frame.
+    """
+    if (
+        hasattr(prediction, "columns")
+        or getattr(prediction, "ndim", 1) != 1
+        or any(c in name for c in _NEEDS_QUOTES)
+    ):
+        return None
+    try:
+        import pyarrow as pa
+
+        values = pa.array(prediction, from_pandas=True)  # NaN -> null, as pandas' conversion does
+        if pa.types.is_nested(values.type) or len(values) == 0:
+            return None
+        text = _arrow_rows(pa.table({"prediction": values}))
+    except Exception:  # pyarrow missing, mixed objects, values that need quoting
+        return None
+    return text.replace(b"\n", b" " + name.encode() + b"\n")
 
 
 def _kind(value: Any) -> str:
@@ -98,10 +140,41 @@ class MlflowBatch:
         self.scorer.load()
 
     def run(self, mini_batch: list[str]) -> Any:
+        """Azure's contract: every file's rows with their prediction column(s) and ``file``, one frame."""
         import pandas as pd
 
-        frames = [self._score(path) for path in mini_batch]
+        frames = [self._frame(self._predict(path), path) for path in mini_batch]
         return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+
+    def score(self, mini_batch: list[str], *, rows: bool) -> tuple[int, bytes]:
+        """What :meth:`run` returns, as ``(succeeded files, appendRow text)``, written straight from
+        each file's predictions (no concatenated frame). ``rows=False`` (summaryOnly) skips the text.
+
+        Raises:
+            ValueError: a file is not CSV/Parquet or does not match the signature (names the file).
+        """
+        parts = []
+        for path in mini_batch:
+            prediction = self._predict(path)
+            if rows:
+                name = os.path.basename(path)
+                text = _prediction_rows(prediction, name)
+                parts.append(format_rows(self._frame(prediction, path)) if text is None else text)
+        return len(mini_batch), b"".join(parts)
+
+    @staticmethod
+    def _frame(prediction: Any, path: str) -> Any:
+        import pandas as pd
+
+        out = (
+            prediction.copy()
+            if hasattr(prediction, "columns")
+            else pd.DataFrame(
+                {"prediction": list(prediction) if getattr(prediction, "ndim", 1) > 1 else prediction}
+            )
+        )
+        out["file"] = os.path.basename(path)
+        return out
 
     def _matches(self, frame: Any) -> bool:
         sig = self.scorer.signature
@@ -111,7 +184,7 @@ class MlflowBatch:
             dtype is not None and frame[name].dtype == dtype for name, dtype in sig.column_types.items()
         )
 
-    def _score(self, path: str) -> Any:
+    def _predict(self, path: str) -> Any:
         import pandas as pd
 
         from mlendpoints.runtime.mlflow_inputs import TENSORS, MlflowItem
@@ -139,15 +212,7 @@ class MlflowBatch:
             except Exception as exc:
                 message = getattr(exc, "message", None) or str(exc)
                 raise ValueError(f"{os.path.basename(path)}: {message}") from exc
-        out = (
-            prediction.copy()
-            if hasattr(prediction, "columns")
-            else pd.DataFrame(
-                {"prediction": list(prediction) if getattr(prediction, "ndim", 1) > 1 else prediction}
-            )
-        )
-        out["file"] = os.path.basename(path)
-        return out
+        return prediction
 
 
 def load(config: RunConfig) -> Any:
@@ -181,24 +246,42 @@ def _local_paths(config: RunConfig, files: list[tuple[int, str]], scratch: str) 
     return paths
 
 
-def execute(model: Any, config: RunConfig, files: list[tuple[int, str]], scratch: str) -> Result:
-    """Run one mini-batch and judge what ``run`` returned."""
+def execute(
+    model: Any, config: RunConfig, files: list[tuple[int, str]], scratch: str
+) -> tuple[Result, bytes]:
+    """Run one mini-batch and judge what ``run`` returned; with appendRow, also its rows' text
+    (empty otherwise and on failure)."""
     import pandas as pd
 
     items = len(files)
+    append = config.output_action == APPEND_ROW
     try:
         mini_batch = _local_paths(config, files, scratch)
+        if isinstance(model, MlflowBatch):
+            succeeded, rows = model.score(mini_batch, rows=append)
+            return Result(True, items, succeeded=succeeded), rows
         result = model.run(mini_batch)
     except BaseException as exc:  # scripts raise anything, SystemExit included
-        return Result(
-            False, items, error=f"{type(exc).__name__}: {exc}"[:2000], traceback=traceback.format_exc()
-        )
+        error = f"{type(exc).__name__}: {exc}"[:2000]
+        return Result(False, items, error=error, traceback=traceback.format_exc()), b""
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
     if not isinstance(result, list | pd.DataFrame):
-        return Result(False, items, error=RETURN_TYPE_MESSAGE.format(kind=_kind(result)))
-    rows = format_rows(result) if config.output_action == APPEND_ROW else b""
-    return Result(True, items, succeeded=min(len(result), items), rows=rows)
+        return Result(False, items, error=RETURN_TYPE_MESSAGE.format(kind=_kind(result))), b""
+    return Result(True, items, succeeded=min(len(result), items)), format_rows(result) if append else b""
+
+
+def _score(model: Any, config: RunConfig, out: Location, message: tuple[Any, ...], scratch: str) -> Result:
+    """Execute a ``run`` message; a succeeded mini-batch's rows are written to the output first."""
+    _, _, files, rows_rel = message
+    result, rows = execute(model, config, files, scratch)
+    if result.ok and rows_rel:
+        try:
+            out.write(rows_rel, rows)
+        except Exception as exc:  # the output became unwritable: the mini-batch did not finish
+            error = f"writing its rows to the output: {type(exc).__name__}: {exc}"[:2000]
+            return Result(False, result.items, error=error, traceback=traceback.format_exc())
+    return result
 
 
 def _setup(config: RunConfig, bi_output: str) -> None:
@@ -227,6 +310,7 @@ def main(conn: Connection, config: RunConfig, bi_output: str, env: dict[str, str
         conn.send(("init_failed", f"{type(exc).__name__}: {exc}"[:2000], traceback.format_exc()))
         return
     conn.send(("ready", os.getpid()))
+    out = Location(config.output)
     scratch_root = tempfile.mkdtemp(prefix="mlendpoints-batch-")
     try:
         while True:
@@ -236,7 +320,7 @@ def main(conn: Connection, config: RunConfig, bi_output: str, env: dict[str, str
                 return
             if message[0] != "run":
                 return
-            _, mb_id, files = message
-            conn.send(("done", mb_id, execute(model, config, files, os.path.join(scratch_root, str(mb_id)))))
+            scratch = os.path.join(scratch_root, str(message[1]))
+            conn.send(("done", message[1], _score(model, config, out, message, scratch)))
     finally:
         shutil.rmtree(scratch_root, ignore_errors=True)
