@@ -312,3 +312,30 @@ def test_append_row_format_of_frames_and_lists() -> None:
     # values holding the separator are quoted (pandas' CSV quoting), not split into columns
     assert format_rows(pd.DataFrame({"text": ["two words"], "n": [1]})) == b'"two words" 1\n'
     assert format_rows(["x", 3, [1, "y"], np.array([2.5, 4])]) == b"x\n3\n1 y\n2.5 4.0\n"
+
+
+def test_mlflow_prediction_rows_are_the_frames_rows() -> None:
+    """The MLflow path writes each file's rows straight from its predictions; the bytes are the
+    ones format_rows writes for the frame {prediction, file}, whatever the predictions' type."""
+    import numpy as np
+
+    from mlendpoints.batch.worker import MlflowBatch, _prediction_rows, format_rows
+
+    predictions = [
+        np.array([1, 0, 1]),
+        np.array([0.25, np.nan, -1e-7, 3.0]),
+        np.array([True, False]),
+        np.array(["cat", "dog"], dtype=object),
+        pd.Series([1.5, 2.5], index=[7, 9]),
+        [0.1, 0.2],
+    ]
+    for prediction in predictions:
+        for name in ("a.csv", "ünï-côdé.csv"):
+            fast = _prediction_rows(prediction, name)
+            assert fast is not None, prediction
+            assert fast == format_rows(MlflowBatch._frame(prediction, f"/in/{name}")), (prediction, name)
+    # what needs quoting or has several columns falls back to the frame (None here)
+    assert _prediction_rows(np.array(["two words"], dtype=object), "a.csv") is None
+    assert _prediction_rows(np.array([1, 2]), "my file.csv") is None
+    assert _prediction_rows(np.array([[1, 2], [3, 4]]), "a.csv") is None
+    assert _prediction_rows(pd.DataFrame({"p": [1]}), "a.csv") is None

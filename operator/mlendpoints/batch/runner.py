@@ -63,6 +63,18 @@ def _now() -> str:
 
 
 @dataclass
+class Timings:
+    """``time.monotonic()`` of the run's start, of every first-started worker having finished
+    ``init()``, and of the first finished mini-batch (0: not yet). Logged; read by bench/batch."""
+
+    start: float = 0.0
+    workers_ready: float = 0.0
+    first_mini_batch: float = 0.0
+    worker_cpu_s: float = 0.0
+    """CPU seconds the workers spent on mini-batches (``run`` and writing rows), all attempts."""
+
+
+@dataclass
 class _Attempts:
     errors: dict[int, list[str]] = field(default_factory=dict)
 
@@ -79,6 +91,8 @@ class Runner:
         self.attempts = _Attempts()
         self.stop_reason = ""
         self.first_error = ""
+        self.timings = Timings()
+        self._workers = self._ready = 0
         self._others = Counters()
         self._last_progress = 0.0
         self._last_written: dict[str, int] = {}
@@ -86,6 +100,7 @@ class Runner:
     # -- entry point --------------------------------------------------------------------------------
 
     def run(self) -> Outcome:
+        self.timings.start = time.monotonic()
         cfg = self.config
         try:
             out = Location(cfg.output)
@@ -121,6 +136,14 @@ class Runner:
             self.first_error = self.stop_reason
             state.write_log("job_error.txt", f"{self.stop_reason}\n\n{exc.detail}")
         ok = ok and not self.stop_reason
+        t = self.timings
+        log.info(
+            "index %d: ran for %.1f s (workers ready after %.1f s), workers' CPU %.1f s",
+            cfg.index,
+            time.monotonic() - t.start,
+            (t.workers_ready or t.start) - t.start,
+            t.worker_cpu_s,
+        )
         if not out.local:
             out.upload_tree(bi_output)
         self._write_progress(state, force=True)
@@ -152,7 +175,8 @@ class Runner:
 
     def _schedule(self, state: State, pending: deque[MiniBatch], bi_output: str) -> None:
         cfg = self.config
-        pool = Pool(cfg, min(cfg.max_concurrency_per_instance, len(pending)), bi_output)
+        self._workers = min(cfg.max_concurrency_per_instance, len(pending))
+        pool = Pool(cfg, self._workers, bi_output)
         append = cfg.output_action == APPEND_ROW
         try:
             while (pending and not self.stop_reason) or pool.busy():
@@ -168,8 +192,12 @@ class Runner:
 
     def _handle(self, state: State, event: Event, pending: deque[MiniBatch]) -> None:
         if event.kind == "ready":
+            self._ready += 1
+            if self._ready == self._workers and not self.timings.workers_ready:
+                self.timings.workers_ready = time.monotonic()
             return
         mb: MiniBatch = event.task
+        self.timings.worker_cpu_s += event.result.cpu_s if event.result is not None else 0.0
         if event.kind == "returned":  # sent to a worker that was killed before it started it
             pending.appendleft(mb)
             return
@@ -189,6 +217,7 @@ class Runner:
         self._finish(state, mb, result or Result(False, len(mb.files), error=error), error)
 
     def _finish(self, state: State, mb: MiniBatch, result: Result, error: str | None) -> None:
+        self.timings.first_mini_batch = self.timings.first_mini_batch or time.monotonic()
         files = [self._name(f.input, f.rel) for f in mb.files]
         record: dict[str, Any] = {
             "id": mb.id,

@@ -17,10 +17,12 @@ travel on the pipe.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 import shutil
 import tempfile
+import time
 import traceback
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
@@ -47,6 +49,8 @@ class Result:
     """Items that succeeded: the length of what run() returned, at most ``items``."""
     error: str = ""
     traceback: str = ""
+    cpu_s: float = 0.0
+    """CPU seconds the worker process spent on the mini-batch (``run`` and writing its rows)."""
 
 
 def format_rows(result: Any) -> bytes:
@@ -274,14 +278,15 @@ def execute(
 def _score(model: Any, config: RunConfig, out: Location, message: tuple[Any, ...], scratch: str) -> Result:
     """Execute a ``run`` message; a succeeded mini-batch's rows are written to the output first."""
     _, _, files, rows_rel = message
+    cpu = time.process_time()
     result, rows = execute(model, config, files, scratch)
     if result.ok and rows_rel:
         try:
             out.write(rows_rel, rows)
         except Exception as exc:  # the output became unwritable: the mini-batch did not finish
             error = f"writing its rows to the output: {type(exc).__name__}: {exc}"[:2000]
-            return Result(False, result.items, error=error, traceback=traceback.format_exc())
-    return result
+            result = Result(False, result.items, error=error, traceback=traceback.format_exc())
+    return dataclasses.replace(result, cpu_s=time.process_time() - cpu)
 
 
 def _setup(config: RunConfig, bi_output: str) -> None:
