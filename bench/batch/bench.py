@@ -21,7 +21,8 @@ loop's, for the runner its workers' CPU on mini-batches (:attr:`Timings.worker_c
 formatting and writing rows) plus the runner's own (its whole run, start-up and assembly
 included); "x floor CPU" is the floor's CPU over the config's, the per-process efficiency,
 which other work on the machine moves far less than wall-clock rates. Also printed: the whole run's rows/s (start-up included),
-time to the first finished mini-batch, and each process's peak RSS (VmHWM sampled from /proc).
+time to the first finished mini-batch, and each process's peak RSS (VmHWM sampled from /proc);
+each run's figures (the runner's own CPU, ``runner_cpu_s``, among them) go to stderr as JSON.
 Every config runs ``--repeat`` times, interleaved (round after round), and the medians are
 printed with the load average before and after: on a shared machine other work moves every
 figure. Data and model are cached in ``~/.cache/mlendpoints/bench-batch``. Prints numbers;
@@ -199,6 +200,7 @@ def run_runner(data: Path, model_dir: Path, workers: int, script: bool, mini_bat
         "whole_s": end - t.start,
         "first_s": t.first_mini_batch - t.start,
         "cpu_s": t.worker_cpu_s + cpu,
+        "runner_cpu_s": cpu,
         "rss_mib": sorted(v // 1024 for v in rss.peaks.values()),
     }
 

@@ -31,7 +31,14 @@ from mlendpoints.batch.config import RunConfig
 
 #: Mini-batches a ready worker holds: the running one and the next.
 DEPTH = 2
-PRELOAD = ["mlendpoints.batch.worker", "pandas", "mlflow.pyfunc", "mlendpoints.runtime.mlflow_model"]
+PRELOAD = [
+    "mlendpoints.batch.worker",
+    "pandas",
+    "pyarrow",
+    "pyarrow.csv",  # appendRow formatting: imported once per pod, not in each worker's first mini-batch
+    "mlflow.pyfunc",
+    "mlendpoints.runtime.mlflow_model",
+]
 
 
 class InitFailed(Exception):

@@ -18,6 +18,7 @@ travel on the pipe.
 from __future__ import annotations
 
 import dataclasses
+import gc
 import logging
 import os
 import shutil
@@ -304,7 +305,14 @@ def _setup(config: RunConfig, bi_output: str) -> None:
 
 
 def main(conn: Connection, config: RunConfig, bi_output: str, env: dict[str, str], cwd: str) -> None:
-    """The worker process's entry point (``multiprocessing`` target), in the runner's ``env`` and ``cwd``."""
+    """The worker process's entry point (``multiprocessing`` target), in the runner's ``env`` and ``cwd``.
+
+    The objects inherited from the fork server (its preloaded modules) and those ``init()`` made
+    (the model) are moved out of the garbage collector's reach (:func:`gc.freeze`): a full
+    collection would otherwise walk them all, writing to every page they share with the fork
+    server (copied on write) and again at every later full collection.
+    """
+    gc.freeze()
     os.environ.clear()
     os.environ.update(env)
     os.chdir(cwd)
@@ -314,6 +322,7 @@ def main(conn: Connection, config: RunConfig, bi_output: str, env: dict[str, str
     except BaseException as exc:
         conn.send(("init_failed", f"{type(exc).__name__}: {exc}"[:2000], traceback.format_exc()))
         return
+    gc.freeze()
     conn.send(("ready", os.getpid()))
     out = Location(config.output)
     scratch_root = tempfile.mkdtemp(prefix="mlendpoints-batch-")
