@@ -236,7 +236,7 @@ def test_invoke_stream_scores_a_claim_into_the_same_claim(
     _setup(cluster, ns, scoring["models"]["blue"])
 
     cmd = [sys.executable, "-m", "mlendpoints", "batch", "invoke", "diabetes",
-           "--input", "pvc://data/heart/in", "--output", "pvc://data/heart/out", "--name", "on-claim",
+           "--input", "pvc://data/heart/in", "--output", "pvc://data/scores/heart", "--name", "on-claim",
            "--set", "instanceCount=1", "--stream", "-n", ns, "--kubeconfig", str(cluster.kubeconfig)]  # fmt: skip
     done = subprocess.run(cmd, capture_output=True, text=True, timeout=300, check=False)
     assert done.returncode == 0, done.stdout + done.stderr
@@ -248,11 +248,12 @@ def test_invoke_stream_scores_a_claim_into_the_same_claim(
     assert len(phases) >= 2, lines
     assert set(phases[:-1]) <= {"-", "Pending", "Running"}, lines
     assert "progress=2/2" in [w for line in lines if "phase=Succeeded" in line for w in line.split()], lines
-    assert lines[-1] == "outputs: pvc://data/heart/out", lines
+    assert lines[-1] == "outputs: pvc://data/scores/heart", lines
 
     job = get(cluster, "batchjob", "on-claim", ns) or {}
     assert job["status"]["progress"]["succeededItems"] == 4, job["status"]
-    out = folder / "heart" / "out"
+    # The pod (running as the runtime user) made the output folders in the claim.
+    out = folder / "scores" / "heart"
     predictions = (out / "predictions.csv").read_text().splitlines()
     assert [line.split(" ")[0] for line in predictions] == ["a.csv", "b.csv", "d.csv", "c.csv"], predictions
     for line in predictions:

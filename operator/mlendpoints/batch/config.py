@@ -59,6 +59,11 @@ class RunConfig:
     extra_env: Mapping[str, str] = field(default_factory=dict)
     """Variables for the workers (``environment_variables``); the pod gets them from Kubernetes."""
 
+    def item_name(self, input_index: int, rel: str) -> str:
+        """How logs and records name a listed file: its path below the input, prefixed by the
+        input's name when there are several inputs."""
+        return rel if len(self.inputs) == 1 else f"{self.inputs[input_index].name}/{rel}"
+
     def __post_init__(self) -> None:
         if not self.inputs:
             raise ConfigError("no inputs")

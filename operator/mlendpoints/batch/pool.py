@@ -118,11 +118,18 @@ class Pool:
         return any(s.tasks for s in self.slots)
 
     def submit(
-        self, slot: Slot, task: Any, mb_id: int, files: list[tuple[int, str]], rows_rel: str | None
+        self,
+        slot: Slot,
+        task: Any,
+        mb_id: int,
+        files: list[tuple[int, str]],
+        rows_rel: str | None,
+        done_rel: str,
     ) -> None:
-        """Send a mini-batch to ``slot``'s worker; its rows (when succeeded) go to ``rows_rel`` in the output."""
+        """Send a mini-batch to ``slot``'s worker; when it succeeds, the worker writes its rows to
+        ``rows_rel`` (None: no rows) and then its done record to ``done_rel`` in the output."""
         assert slot.conn is not None
-        slot.conn.send(("run", mb_id, files, rows_rel))
+        slot.conn.send(("run", mb_id, files, rows_rel, done_rel))
         if not slot.tasks:
             slot.deadline = time.monotonic() + self.config.timeout
         slot.tasks.append(task)

@@ -25,7 +25,7 @@ from mlendpoints.batch.config import APPEND_ROW, RunConfig
 from mlendpoints.batch.files import Location, LocationError
 from mlendpoints.batch.plan import MiniBatch, Plan, make_plan
 from mlendpoints.batch.pool import Event, InitFailed, Pool
-from mlendpoints.batch.state import Counters, State
+from mlendpoints.batch.state import Counters, State, success_record
 from mlendpoints.batch.worker import Result
 
 log = logging.getLogger("mlendpoints.batch")
@@ -183,7 +183,8 @@ class Runner:
                 while pending and not self.stop_reason and (free := pool.free()):
                     mb = pending.popleft()
                     rows_rel = state.rows_rel(mb.id) if append else None
-                    pool.submit(free[0], mb, mb.id, [(f.input, f.rel) for f in mb.files], rows_rel)
+                    files = [(f.input, f.rel) for f in mb.files]
+                    pool.submit(free[0], mb, mb.id, files, rows_rel, state.done_rel(mb.id))
                 for event in pool.poll(PROGRESS_EVERY_S):
                     self._handle(state, event, pending)
                 self._write_progress(state)
@@ -218,32 +219,28 @@ class Runner:
 
     def _finish(self, state: State, mb: MiniBatch, result: Result, error: str | None) -> None:
         self.timings.first_mini_batch = self.timings.first_mini_batch or time.monotonic()
-        files = [self._name(f.input, f.rel) for f in mb.files]
-        record: dict[str, Any] = {
-            "id": mb.id,
-            "ok": error is None,
-            "items": result.items,
-            "succeeded": result.succeeded,
-            "failed": result.items - result.succeeded,
-        }
-        failure = None
-        if error is not None:
-            record |= {"files": files, "error": error, "attempts": len(self.attempts.errors.get(mb.id, []))}
-            failure = self._failure_text(mb.id, files)
+        files = [self.config.item_name(f.input, f.rel) for f in mb.files]
+        if error is None:  # its worker already wrote its rows and record
+            record = success_record(mb.id, result.items, result.succeeded, files)
+        else:
+            record = {
+                "id": mb.id,
+                "ok": False,
+                "items": result.items,
+                "succeeded": result.succeeded,
+                "failed": result.items - result.succeeded,
+                "files": files,
+                "error": error,
+                "attempts": len(self.attempts.errors.get(mb.id, [])),
+            }
             self.first_error = self.first_error or f"mini-batch {mb.id} ({', '.join(files[:3])}): {error}"
-        elif result.succeeded < result.items:
-            record["files"] = files
-        state.record(mb.id, record, failure)  # a succeeded mini-batch's rows: written by its worker
+            state.record(mb.id, record, self._failure_text(mb.id, files))
         self._count(record)
         threshold = self.config.error_threshold
         failed = self.counters.failed_items + self._others.failed_items
         if threshold != -1 and failed > threshold and not self.stop_reason:
             self.stop_reason = f"{failed} failed items exceed error_threshold {threshold}"
             log.error("%s: no new mini-batches are started", self.stop_reason)
-
-    def _name(self, input_index: int, rel: str) -> str:
-        inputs = self.config.inputs
-        return rel if len(inputs) == 1 else f"{inputs[input_index].name}/{rel}"
 
     def _failure_text(self, mb_id: int, files: list[str]) -> str:
         lines = [f"mini-batch {mb_id} failed after {len(self.attempts.errors[mb_id])} attempt(s)", "files:"]

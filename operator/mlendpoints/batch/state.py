@@ -3,7 +3,8 @@
 Layout below the output folder (``<fp>`` is the plan's fingerprint, so another job writing to the
 same folder never reuses these records)::
 
-    .mlendpoints/<fp>/done/<id>.json      one per finished mini-batch (written last, atomically)
+    .mlendpoints/<fp>/done/<id>.json      one per finished mini-batch (written last, atomically; by
+                                          the worker when it succeeded, by the runner when it failed)
     .mlendpoints/<fp>/rows/<id>.txt       its appendRow lines (written by the worker before the record)
     .mlendpoints/<fp>/failed/<id>.json    a failed mini-batch's files, errors and tracebacks
     .mlendpoints/<fp>/progress/<k>.json   index k's counters, rewritten as it goes
@@ -48,6 +49,21 @@ def _id(mb_id: int) -> str:
     return f"{mb_id:08d}"
 
 
+def success_record(mb_id: int, items: int, succeeded: int, files: list[str]) -> dict[str, Any]:
+    """The done record of a mini-batch whose ``run`` succeeded (``files`` kept when fewer items
+    than files succeeded)."""
+    record: dict[str, Any] = {
+        "id": mb_id,
+        "ok": True,
+        "items": items,
+        "succeeded": succeeded,
+        "failed": items - succeeded,
+    }
+    if succeeded < items:
+        record["files"] = files
+    return record
+
+
 class State:
     def __init__(self, output: Location, fingerprint: str) -> None:
         self.out = output
@@ -73,13 +89,17 @@ class State:
         """Where a mini-batch's appendRow text goes, below the output (its worker writes it)."""
         return f"{self.base}/rows/{_id(mb_id)}.txt"
 
+    def done_rel(self, mb_id: int) -> str:
+        """Where a finished mini-batch's done record goes, below the output."""
+        return f"{self.base}/done/{_id(mb_id)}.json"
+
     def record(self, mb_id: int, record: dict[str, Any], failure: str | None) -> None:
-        """Store one finished mini-batch (its rows are already written): failure detail first, the
-        done record last."""
+        """Store one failed mini-batch: failure detail first, the done record last. (A succeeded
+        one's rows and record are written by its worker.)"""
         if failure is not None:
             self.out.write(f"{LOGS}/error/minibatch-{_id(mb_id)}.txt", failure.encode())
             self.out.write(f"{self.base}/failed/{_id(mb_id)}.json", json.dumps(record).encode())
-        self.out.write(f"{self.base}/done/{_id(mb_id)}.json", json.dumps(record).encode())
+        self.out.write(self.done_rel(mb_id), json.dumps(record).encode())
 
     def failures(self) -> list[dict[str, Any]]:
         out = []

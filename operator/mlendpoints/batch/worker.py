@@ -7,18 +7,20 @@ Anything else fails the mini-batch. Remote inputs are downloaded to a local fold
 removed after the call.
 
 Messages on the pipe (pool -> worker): ``("run", mini_batch_id, [(input_index, rel), ...],
-rows_rel)``, ``("stop",)``; (worker -> pool): ``("ready", pid)``, ``("init_failed", message,
+rows_rel, done_rel)``, ``("stop",)``; (worker -> pool): ``("ready", pid)``, ``("init_failed", message,
 traceback)``, ``("done", mini_batch_id, Result)``. The pool may send a worker its next mini-batch
 before the current one is done (messages are handled in order), so a worker never waits for the
 runner between mini-batches. The worker writes a succeeded mini-batch's appendRow text itself, to
-``rows_rel`` below the output (atomically, before it reports ``done``); only counts and errors
-travel on the pipe.
+``rows_rel`` below the output, then its done record to ``done_rel`` (both atomically, before it
+reports ``done``), so a pod that dies right after keeps it; only counts and errors travel on the
+pipe. A failed mini-batch is the runner's to retry or record.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import gc
+import json
 import logging
 import os
 import shutil
@@ -32,6 +34,7 @@ from typing import Any
 from mlendpoints.batch import contract
 from mlendpoints.batch.config import APPEND_ROW, RunConfig
 from mlendpoints.batch.files import Location
+from mlendpoints.batch.state import success_record
 
 log = logging.getLogger("mlendpoints.batch.worker")
 
@@ -277,15 +280,20 @@ def execute(
 
 
 def _score(model: Any, config: RunConfig, out: Location, message: tuple[Any, ...], scratch: str) -> Result:
-    """Execute a ``run`` message; a succeeded mini-batch's rows are written to the output first."""
-    _, _, files, rows_rel = message
+    """Execute a ``run`` message; a succeeded mini-batch's rows and then its done record are
+    written to the output before it is reported."""
+    _, mb_id, files, rows_rel, done_rel = message
     cpu = time.process_time()
     result, rows = execute(model, config, files, scratch)
-    if result.ok and rows_rel:
+    if result.ok:
+        names = [config.item_name(i, rel) for i, rel in files]
+        record = success_record(mb_id, result.items, result.succeeded, names)
         try:
-            out.write(rows_rel, rows)
+            if rows_rel:
+                out.write(rows_rel, rows)
+            out.write(done_rel, json.dumps(record).encode())
         except Exception as exc:  # the output became unwritable: the mini-batch did not finish
-            error = f"writing its rows to the output: {type(exc).__name__}: {exc}"[:2000]
+            error = f"writing its results to the output: {type(exc).__name__}: {exc}"[:2000]
             result = Result(False, result.items, error=error, traceback=traceback.format_exc())
     return dataclasses.replace(result, cpu_s=time.process_time() - cpu)
 
