@@ -13,13 +13,15 @@ if [ ! -x "$VENV/bin/python" ]; then
 fi
 stamp="$VENV/.mlendpoints-installed"
 EXTRAS=operator,azure,runtime,storage,dev
-want=$( (cat "$ROOT/pyproject.toml"; echo "$EXTRAS") | sha256sum | cut -d' ' -f1)
+want=$( (cat "$ROOT/pyproject.toml" "$ROOT/dev/pyproject.toml"; echo "$EXTRAS") | sha256sum | cut -d' ' -f1)
 # MLENDPOINTS_PIP_PROGRESS=1 (examples/demo.sh sets it): show pip's progress instead of --quiet.
 PIPQ=--quiet; [ "${MLENDPOINTS_PIP_PROGRESS:-}" = 1 ] && PIPQ=--progress-bar=off
 if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
   echo "[bootstrap] installing mlendpoints[$EXTRAS] (first run: a few minutes)" >&2
   "$VENV/bin/python" -m pip install $PIPQ --upgrade pip >&2
   "$VENV/bin/python" -m pip install $PIPQ -e "$ROOT[$EXTRAS]" >&2
+  echo "[bootstrap] installing the dev tooling (dev/: mlendpoints-dev, not part of the product)" >&2
+  "$VENV/bin/python" -m pip install $PIPQ --no-deps -e "$ROOT/dev" >&2
   echo "$want" > "$stamp"
 fi
 if ! command -v wrk >/dev/null 2>&1 && [ "${MLENDPOINTS_SKIP_APT:-}" != 1 ] && command -v apt-get >/dev/null 2>&1; then

@@ -1,7 +1,7 @@
 """Azurite (Microsoft's Azure Storage emulator, npm package ``azurite``) for tests, on loopback.
 
 The one Azurite starter of the test suite. Installation, arguments and the connection string come
-from :mod:`mlendpoints.devcluster.azurite` (the dev cluster's own Azurite), so both use the same
+from :mod:`mlendpoints_dev.azurite` (the dev cluster's own Azurite), so both use the same
 pinned version and cache (``~/.cache/mlendpoints/azurite-<version>``). :func:`azurite_blob` starts
 the Blob service on a free 127.0.0.1 port with its data in the given folder and yields the
 connection string of the well-known development account.
@@ -24,7 +24,7 @@ from pathlib import Path
 
 import pytest
 
-from mlendpoints.devcluster import azurite as dev_azurite
+from mlendpoints_dev import azurite as dev_azurite
 
 ACCOUNT = dev_azurite.ACCOUNT
 #: Azurite's published development-account key (not a secret).

@@ -1,7 +1,7 @@
 """Session-wide fixtures: a real Kubernetes cluster and a namespace per test.
 
-``cluster`` is a :class:`mlendpoints.devcluster.KubeCluster`: by default a
-:class:`~mlendpoints.devcluster.LocalCluster` (etcd + kube-apiserver + kube-controller-manager +
+``cluster`` is a :class:`mlendpoints_dev.KubeCluster`: by default a
+:class:`~mlendpoints_dev.LocalCluster` (etcd + kube-apiserver + kube-controller-manager +
 kube-scheduler + kwok on loopback, built from Go modules, no Docker) started under a temporary
 state directory and stopped at the end of the session; with ``MLENDPOINTS_TEST_KUBECONFIG`` set,
 the existing cluster it points at (e.g. kind). Either way it has our CRDs and the Gateway API
@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING
 import pytest
 
 if TYPE_CHECKING:
-    from mlendpoints.devcluster import KubeCluster
+    from mlendpoints_dev import KubeCluster
 
 REPO = Path(__file__).resolve().parent.parent
 INTEGRATION_DIR = REPO / "tests" / "integration"
@@ -56,7 +56,7 @@ def pytest_collection_finish(session: pytest.Session) -> None:
         return
     if not any(_needs_cluster(item) for item in session.items):
         return
-    from mlendpoints.devcluster import BuildError, binary_paths, ensure_binaries
+    from mlendpoints_dev import BuildError, binary_paths, ensure_binaries
 
     if binary_paths().missing():
         capture = session.config.pluginmanager.getplugin("capturemanager")
@@ -74,7 +74,7 @@ def pytest_collection_finish(session: pytest.Session) -> None:
 
 def _external_cluster(kubeconfig: Path) -> KubeCluster:
     """Wrap an existing cluster, preferring our cached kubectl/helm and falling back to PATH."""
-    from mlendpoints.devcluster import KubeCluster, binary_paths, ensure_binaries
+    from mlendpoints_dev import KubeCluster, binary_paths, ensure_binaries
 
     if not kubeconfig.is_file():
         raise pytest.UsageError(f"{EXTERNAL_ENV}={kubeconfig}: no such file")
@@ -108,8 +108,8 @@ def cluster(tmp_path_factory: pytest.TempPathFactory, pytestconfig: pytest.Confi
     ``is_local``. A local cluster also has ``audit_events()``, ``audit_mark()``,
     ``make_kubeconfig()``, ``logs()``, ``bin()``.
     """
-    from mlendpoints.devcluster import LocalCluster
-    from mlendpoints.devcluster.install import install_crds, install_gateway_api
+    from mlendpoints_dev import LocalCluster
+    from mlendpoints_dev.install import install_crds, install_gateway_api
 
     external = os.environ.get(EXTERNAL_ENV)
     local: LocalCluster | None = None

@@ -6,7 +6,7 @@ set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$ROOT"
 source .ci/bootstrap.sh
-echo "== ruff" && ruff check operator tests bench && ruff format --check operator tests bench
+echo "== ruff" && ruff check operator dev tests bench && ruff format --check operator dev tests bench
 echo "== mypy" && mypy
 echo "== import-linter" && lint-imports
 echo "== pytest" && exec pytest "$@"

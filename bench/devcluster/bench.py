@@ -30,10 +30,10 @@ sys.path.insert(0, str(ROOT))
 from tests.e2e import helpers  # noqa: E402
 from tests.integration.conftest import OPERATOR_USER, OperatorProcess, condition, get  # noqa: E402
 
-from mlendpoints.devcluster import LocalCluster, azurite, demoscore  # noqa: E402
-from mlendpoints.devcluster.cluster import KWOK_NODE_ANNOTATION  # noqa: E402
-from mlendpoints.devcluster.install import install_crds  # noqa: E402
-from mlendpoints.devcluster.nodeagent.nodes import KIND_LABEL  # noqa: E402
+from mlendpoints_dev import LocalCluster, azurite, demoscore  # noqa: E402
+from mlendpoints_dev.cluster import KWOK_NODE_ANNOTATION  # noqa: E402
+from mlendpoints_dev.install import install_crds  # noqa: E402
+from mlendpoints_dev.nodeagent.nodes import KIND_LABEL  # noqa: E402
 
 
 def _up(state: Path, addons: bool) -> tuple[LocalCluster, float]:

@@ -31,11 +31,11 @@ from tests.integration.fakegateway import FakeGatewayController, gateway  # noqa
 from mlendpoints.api.v1alpha1 import OnlineDeployment, OnlineEndpoint  # noqa: E402
 from mlendpoints.clients import resources  # noqa: E402
 from mlendpoints.clients.kube import Kube  # noqa: E402
-from mlendpoints.devcluster import LocalCluster  # noqa: E402
-from mlendpoints.devcluster.cluster import node_manifests  # noqa: E402
-from mlendpoints.devcluster.install import install_crds, install_gateway_api  # noqa: E402
 from mlendpoints.render import online  # noqa: E402
 from mlendpoints.render.settings import RenderSettings  # noqa: E402
+from mlendpoints_dev import LocalCluster  # noqa: E402
+from mlendpoints_dev.cluster import node_manifests  # noqa: E402
+from mlendpoints_dev.install import install_crds, install_gateway_api  # noqa: E402
 
 API = "mlendpoints.io/v1alpha1"
 

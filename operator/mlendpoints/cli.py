@@ -57,12 +57,20 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "monitor": ("mlendpoints.monitoring.cli", "model monitoring: monitor drift --baseline URI --target URI"),
     "profile": ("mlendpoints.monitoring.profile", "load-test a deployment locally and recommend its sizing"),
     "batch": ("mlendpoints.batchctl", "batch jobs: run (locally or in a pod), invoke, show, list, cancel"),
-    "dev": ("mlendpoints.devcluster.cli", "local control plane: dev cluster up|down|env|status, dev demo"),
+    "dev": ("mlendpoints_dev.cli", "local control plane: dev cluster up|down|env|status, dev demo"),
     "completion": (
         "mlendpoints.cli:completion",
         "print the shell completion script: completion bash|zsh|fish",
     ),
 }
+
+#: The dev tooling (local control plane) is a separate package, not in the wheel or the images.
+DEV_PACKAGE = "mlendpoints_dev"
+DEV_MISSING = (
+    "mlendpoints dev: the development tools (package mlendpoints-dev) are not installed; they are not "
+    "part of the mlendpoints package or its images. In a source checkout run `source .ci/bootstrap.sh` "
+    "(or `pip install -e ./dev`)."
+)
 
 _PASSTHROUGH = {"ignore_unknown_options": True, "allow_extra_args": True, "help_option_names": []}
 
@@ -71,7 +79,14 @@ def _passthrough(name: str, module: str, help_: str) -> click.Command:
     """A click command handing its raw arguments to ``module.main(argv)``."""
 
     def callback(args: tuple[str, ...]) -> None:
-        rc: int = importlib.import_module(module).main(list(args))
+        try:
+            target = importlib.import_module(module)
+        except ModuleNotFoundError as exc:
+            if (exc.name or "").split(".")[0] != DEV_PACKAGE:
+                raise
+            click.echo(DEV_MISSING, err=True)
+            raise SystemExit(2) from None
+        rc: int = target.main(list(args))
         raise SystemExit(rc)
 
     return click.Command(

@@ -41,7 +41,7 @@ FORBIDDEN = re.compile(r"\(403\)|\"code\":\s*403|\b403 Forbidden|[Ff]orbidden|No
 
 def helm_binary() -> Path:
     """The pinned helm, built by ``mlendpoints dev build`` (and by the first cluster test run)."""
-    from mlendpoints.devcluster import binary_paths
+    from mlendpoints_dev import binary_paths
 
     path = binary_paths().helm
     if not path.is_file():

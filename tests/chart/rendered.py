@@ -50,7 +50,7 @@ def render(helm: Path) -> str:
 
 
 def main() -> int:
-    from mlendpoints.devcluster import binary_paths
+    from mlendpoints_dev import binary_paths
 
     OUTPUT.parent.mkdir(parents=True, exist_ok=True)
     OUTPUT.write_text(render(binary_paths().helm))

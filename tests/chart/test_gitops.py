@@ -3,7 +3,7 @@
 The chart is installed watching the whole cluster (the default), and the operator runs with
 the chart's ServiceAccount token. For each kind, objects are driven into the kstatus
 in-progress, failed and current cases; each captured object is judged by the kstatus rules
-(``mlendpoints.status.kstatus``, the cli-utils decision table) and by the shipped Argo CD Lua
+(``mlendpoints_dev.kstatus``, the cli-utils decision table) and by the shipped Argo CD Lua
 check (docs/gitops/health.lua via lupa), which must agree: Progressing, Degraded, Healthy. Then
 no drift: a server-side dry-run of the same manifests changes nothing, and a final check that
 the operator was never denied anything.
@@ -19,7 +19,7 @@ from typing import Any
 
 import pytest
 
-from mlendpoints.status import kstatus
+from mlendpoints_dev import kstatus
 from tests.chart import argo
 from tests.chart.conftest import (
     GROUP,

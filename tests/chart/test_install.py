@@ -24,7 +24,7 @@ import pytest
 import yaml
 
 from mlendpoints.api import crdgen
-from mlendpoints.status import kstatus
+from mlendpoints_dev import kstatus
 from tests.chart.conftest import (
     CHART,
     Release,

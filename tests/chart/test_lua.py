@@ -11,7 +11,7 @@ import pytest
 import yaml
 
 from mlendpoints.api.v1alpha1 import KINDS
-from mlendpoints.status import kstatus
+from mlendpoints_dev import kstatus
 from tests.chart import argo
 
 

@@ -1,7 +1,7 @@
 """End-to-end fixtures: a local cluster with its add-ons (Traefik, Azurite, the HTTPS file server).
 
 ``cluster`` here overrides the session cluster of tests/conftest.py for tests under tests/e2e/:
-a :class:`~mlendpoints.devcluster.LocalCluster` started with ``addons=True`` (what
+a :class:`~mlendpoints_dev.LocalCluster` started with ``addons=True`` (what
 ``mlendpoints dev cluster up`` runs), with our CRDs and the Gateway API CRDs installed. The
 ``namespace`` fixture of tests/conftest.py then makes namespaces in this cluster; ``addons``
 gives the add-ons' addresses (``state.json``'s ``addons`` record).
@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 if TYPE_CHECKING:
-    from mlendpoints.devcluster import LocalCluster
+    from mlendpoints_dev import LocalCluster
 
 REPO = Path(__file__).resolve().parents[2]
 E2E_DIR = Path(__file__).resolve().parent
@@ -32,7 +32,7 @@ def pytest_collection_finish(session: pytest.Session) -> None:
         return
     if not any(E2E_DIR in Path(str(item.path)).parents for item in session.items):
         return
-    from mlendpoints.devcluster import azurite
+    from mlendpoints_dev import azurite
 
     capture = session.config.pluginmanager.getplugin("capturemanager")
     if capture is not None:
@@ -49,8 +49,8 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalCluster]:
     """A local cluster with Traefik, Azurite and the file server, our CRDs and the Gateway API CRDs."""
     if os.environ.get("MLENDPOINTS_TEST_KUBECONFIG"):
         pytest.skip("end-to-end tests run on the local dev cluster only (MLENDPOINTS_TEST_KUBECONFIG is set)")
-    from mlendpoints.devcluster import LocalCluster
-    from mlendpoints.devcluster.install import install_crds
+    from mlendpoints_dev import LocalCluster
+    from mlendpoints_dev.install import install_crds
 
     state_dir = tmp_path_factory.mktemp("e2e-cluster")
     local = LocalCluster(f"e2e-{os.getpid()}", state_dir=state_dir, die_with_parent=True, addons=True)
@@ -72,7 +72,7 @@ def addons(cluster: LocalCluster) -> dict[str, Any]:
 @pytest.fixture(scope="session")
 def process_nodes(cluster: LocalCluster) -> list[dict[str, Any]]:
     """The cluster's process nodes (pods really run there); skips the test when there are none."""
-    from mlendpoints.devcluster.cluster import KWOK_NODE_ANNOTATION
+    from mlendpoints_dev.cluster import KWOK_NODE_ANNOTATION
 
     nodes = [
         n
@@ -110,8 +110,8 @@ def scoring(
     Returns ``gateway_url``, ``models`` ({"blue": az URI, "green": az URI}), ``expected``
     ({name: prediction for ``row``}), ``who`` ({prediction: name}) and ``row``.
     """
-    from mlendpoints.devcluster import azurite, demoscore
-    from mlendpoints.devcluster.nodeagent.nodes import KIND_LABEL
+    from mlendpoints_dev import azurite, demoscore
+    from mlendpoints_dev.nodeagent.nodes import KIND_LABEL
     from tests.e2e import helpers
     from tests.integration.conftest import condition, get, wait_for
 
@@ -148,7 +148,7 @@ def scoring(
 @pytest.fixture
 def ns(cluster: LocalCluster, namespace: str, addons: dict[str, Any], scoring: dict[str, Any]) -> str:
     """A test namespace with the Azurite credentials Secret and the scoring script ConfigMap."""
-    from mlendpoints.devcluster import azurite
+    from mlendpoints_dev import azurite
     from tests.e2e import helpers
 
     cluster.apply(azurite.secret_manifest(addons["azurite"]["connection_string"]), "-n", namespace)

@@ -19,7 +19,7 @@ from typing import Any
 
 import pytest
 
-from mlendpoints.devcluster import azurite, gateway
+from mlendpoints_dev import azurite, gateway
 from tests.integration.conftest import condition, get, wait_for
 
 pytestmark = pytest.mark.timeout(600)  # the first test also starts the cluster

@@ -59,7 +59,7 @@ def _write_inputs(folder: Path, names: list[str]) -> dict[str, float]:
     returns name -> the blue model's prediction."""
     from sklearn.datasets import load_diabetes
 
-    from mlendpoints.devcluster import demoscore
+    from mlendpoints_dev import demoscore
 
     model = demoscore._diabetes_models()["blue"]
     x = load_diabetes(as_frame=True).data
@@ -75,7 +75,7 @@ def _write_inputs(folder: Path, names: list[str]) -> dict[str, float]:
 
 def _inputs(conn: str, prefix: str, names: list[str]) -> dict[str, float]:
     """One single-row diabetes CSV per name under ``az://e2e/<prefix>/``; returns name -> prediction."""
-    from mlendpoints.devcluster import azurite
+    from mlendpoints_dev import azurite
 
     with tempfile.TemporaryDirectory() as tmp:
         expected = _write_inputs(Path(tmp), names)
@@ -211,7 +211,7 @@ def test_failing_script_fails_the_job_quoting_the_first_error(
 
 def _claim_folder(cluster: Any, ns: str, name: str) -> Path:
     """A ``dev-hostpath`` PersistentVolumeClaim, once bound: the host folder behind its volume."""
-    from mlendpoints.devcluster.nodeagent.provisioner import STORAGE_CLASS
+    from mlendpoints_dev.nodeagent.provisioner import STORAGE_CLASS
 
     cluster.apply(
         {"apiVersion": "v1", "kind": "PersistentVolumeClaim", "metadata": {"name": name},

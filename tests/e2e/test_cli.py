@@ -35,7 +35,7 @@ def run(cluster: Any, *args: str, code: int = 0) -> Result:
 def test_azure_yaml_with_local_folders_is_served_and_invoked(
     cluster: Any, ns: str, scoring: dict[str, Any], tmp_path: Path
 ) -> None:
-    from mlendpoints.devcluster import demoscore
+    from mlendpoints_dev import demoscore
 
     (tmp_path / "model").mkdir()
     joblib.dump(demoscore._diabetes_models()["blue"], tmp_path / "model" / "model.joblib")

@@ -228,7 +228,7 @@ def test_drift_monitor_job_runs_as_a_pod_and_reports_the_shifted_feature(
 ) -> None:
     from sklearn.datasets import load_diabetes
 
-    from mlendpoints.devcluster import azurite
+    from mlendpoints_dev import azurite
 
     conn = addons["azurite"]["connection_string"]
     x = load_diabetes(as_frame=True).data  # 442 rows, 10 scaled features (std ~0.048)

@@ -15,8 +15,8 @@ from typing import Any
 
 import pytest
 
-from mlendpoints.devcluster.cluster import AUDIT_READ_VERBS
-from mlendpoints.devcluster.nodeagent import KIND_LABEL, TAINT_KEY
+from mlendpoints_dev.cluster import AUDIT_READ_VERBS
+from mlendpoints_dev.nodeagent import KIND_LABEL, TAINT_KEY
 from tests.chart.conftest import Release, run_helm
 
 pytestmark = pytest.mark.timeout(600)

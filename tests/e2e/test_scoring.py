@@ -126,7 +126,7 @@ def test_slow_init_keeps_the_pod_unready_and_the_deployment_reconciling(
 def test_unreachable_model_uri_is_model_download_failed_with_the_fetch_error(
     cluster: Any, ns: str, addons: dict[str, Any], scoring: dict[str, Any]
 ) -> None:
-    from mlendpoints.devcluster.addons import _free_on
+    from mlendpoints_dev.addons import _free_on
 
     host = addons["files"]["host"]
     closed = _free_on(host, None)  # free right now: nothing listens there

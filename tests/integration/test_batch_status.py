@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from mlendpoints.status import kstatus
+from mlendpoints_dev import kstatus
 from tests.integration.conftest import get, wait_for
 from tests.integration.test_online import API
 

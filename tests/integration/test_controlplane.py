@@ -23,9 +23,9 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-from mlendpoints.devcluster import KubeCluster, versions
-from mlendpoints.devcluster.cluster import CPU_NODES, GPU_NODE, GPU_RESOURCE
-from mlendpoints.devcluster.pki import ensure_pki
+from mlendpoints_dev import KubeCluster, versions
+from mlendpoints_dev.cluster import CPU_NODES, GPU_NODE, GPU_RESOURCE
+from mlendpoints_dev.pki import ensure_pki
 
 T = TypeVar("T")
 TIMEOUT = 60
@@ -241,7 +241,7 @@ def test_version_is_stamped(cluster: KubeCluster) -> None:
 
 
 def test_audit_log_records_each_write_once(cluster: KubeCluster, namespace: str) -> None:
-    from mlendpoints.devcluster import LocalCluster
+    from mlendpoints_dev import LocalCluster
 
     if not isinstance(cluster, LocalCluster):
         pytest.skip("the audit log is only readable for the local control plane")

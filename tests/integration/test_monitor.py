@@ -23,7 +23,7 @@ import pytest
 from mlendpoints.runtime import config
 from mlendpoints.runtime.collector import Collector, Item
 from mlendpoints.runtime.metrics import Registry
-from mlendpoints.status import kstatus
+from mlendpoints_dev import kstatus
 from tests.integration.conftest import get, wait_for
 from tests.integration.test_online import API
 

@@ -16,8 +16,8 @@ from pathlib import Path
 import pytest
 from cryptography import x509
 
-from mlendpoints.devcluster import pki
-from mlendpoints.devcluster.nodeagent import apiproxy
+from mlendpoints_dev import pki
+from mlendpoints_dev.nodeagent import apiproxy
 
 
 def test_apiserver_certificate_names_the_node_addresses_once(tmp_path: Path) -> None:
@@ -77,8 +77,8 @@ def test_service_env_is_what_a_kubelet_sets() -> None:
 def test_without_the_ip_command_up_says_what_process_nodes_need(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from mlendpoints.devcluster import LocalCluster, processnodes
-    from mlendpoints.devcluster.nodeagent import network
+    from mlendpoints_dev import LocalCluster, processnodes
+    from mlendpoints_dev.nodeagent import network
 
     cluster = LocalCluster("no-ip", state_dir=tmp_path / "state", process_nodes=2)
     monkeypatch.setenv("PATH", str(tmp_path))  # no `ip` here

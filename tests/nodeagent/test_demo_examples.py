@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from mlendpoints.devcluster import KubeCluster
-from mlendpoints.devcluster.install import GPU_RESOURCE, gpu_examples, manifest_files, real_gpu_nodes
+from mlendpoints_dev import KubeCluster
+from mlendpoints_dev.install import GPU_RESOURCE, gpu_examples, manifest_files, real_gpu_nodes
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 
@@ -45,7 +45,7 @@ def test_kwoks_gpu_node_is_not_a_real_gpu_node(cluster: KubeCluster) -> None:
 
 
 def test_deployments_only_on_kwok_nodes_are_reported_as_simulated(cluster: KubeCluster) -> None:
-    from mlendpoints.devcluster.demoscore import simulated_deployments
+    from mlendpoints_dev.demoscore import simulated_deployments
 
     nodes = cluster.kubectl_json("get", "nodes")["items"]
     names = [n["metadata"]["name"] for n in nodes]

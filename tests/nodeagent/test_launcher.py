@@ -15,9 +15,9 @@ from pathlib import Path
 
 import pytest
 
-from mlendpoints.devcluster.nodeagent import network
-from mlendpoints.devcluster.nodeagent.fields import ConfigError, container_env, expand
-from mlendpoints.devcluster.nodeagent.volumes import write_atomic
+from mlendpoints_dev.nodeagent import network
+from mlendpoints_dev.nodeagent.fields import ConfigError, container_env, expand
+from mlendpoints_dev.nodeagent.volumes import write_atomic
 
 
 def test_atomic_layout_swaps_data_and_drops_removed_keys(tmp_path: Path) -> None:
@@ -88,7 +88,7 @@ def test_launcher_mounts_inside_only(tmp_path: Path) -> None:
     (tmp_path / "spec.json").write_text(json.dumps(spec))
     try:
         out = subprocess.run(
-            [sys.executable, "-m", "mlendpoints.devcluster.nodeagent.launch", str(tmp_path / "spec.json")],
+            [sys.executable, "-m", "mlendpoints_dev.nodeagent.launch", str(tmp_path / "spec.json")],
             capture_output=True, text=True, check=True, timeout=30,
         ).stdout.split()  # fmt: skip
     finally:
@@ -108,7 +108,7 @@ def test_launcher_reports_a_missing_command(tmp_path: Path) -> None:
     (tmp_path / "spec.json").write_text(json.dumps(spec))
     try:
         proc = subprocess.run(
-            [sys.executable, "-m", "mlendpoints.devcluster.nodeagent.launch", str(tmp_path / "spec.json")],
+            [sys.executable, "-m", "mlendpoints_dev.nodeagent.launch", str(tmp_path / "spec.json")],
             capture_output=True, text=True, check=False, timeout=30,
         )  # fmt: skip
     finally:
@@ -140,7 +140,7 @@ def test_launcher_runs_as_the_user_and_exposes_only_the_paths_it_needs(tmp_path:
     (tmp_path / "spec.json").write_text(json.dumps(spec))
     try:
         proc = subprocess.run(
-            [sys.executable, "-m", "mlendpoints.devcluster.nodeagent.launch", str(tmp_path / "spec.json")],
+            [sys.executable, "-m", "mlendpoints_dev.nodeagent.launch", str(tmp_path / "spec.json")],
             capture_output=True, text=True, check=False, timeout=30,
         )  # fmt: skip
     finally:

@@ -20,8 +20,8 @@ from typing import Any, TypeVar
 
 import pytest
 
-from mlendpoints.devcluster import KubeCluster, LocalCluster
-from mlendpoints.devcluster.nodeagent import KIND_LABEL, TAINT_KEY, network
+from mlendpoints_dev import KubeCluster, LocalCluster
+from mlendpoints_dev.nodeagent import KIND_LABEL, TAINT_KEY, network
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="process nodes need root (network namespaces)")
 
@@ -318,7 +318,7 @@ def test_pods_reach_the_api_server_with_their_service_account(cluster: KubeClust
 
 
 def network_address(cluster: KubeCluster, index: int) -> str:
-    from mlendpoints.devcluster import processnodes
+    from mlendpoints_dev import processnodes
 
     assert isinstance(cluster, LocalCluster)
     return str(processnodes.info(cluster)["nodes"][index]["address"])

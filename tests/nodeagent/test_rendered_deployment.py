@@ -21,8 +21,8 @@ from typing import Any
 import pytest
 import yaml
 
-from mlendpoints.devcluster import KubeCluster
-from mlendpoints.devcluster.nodeagent import KIND_LABEL, TAINT_KEY
+from mlendpoints_dev import KubeCluster
+from mlendpoints_dev.nodeagent import KIND_LABEL, TAINT_KEY
 from tests.nodeagent.test_process_nodes import cstatus, ready, wait_for
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="process nodes need root (network namespaces)")

@@ -6,6 +6,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 import yaml
 from click.testing import CliRunner
 
@@ -157,3 +158,40 @@ def test_a_closed_stdout_is_no_traceback() -> None:
         assert proc.returncode == 1
         assert "Traceback" not in err
         assert "BrokenPipe" not in err
+
+
+def test_dev_without_the_dev_package_says_what_to_install(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The local control plane is the separate dev package (not in the wheel or images)."""
+    for name in [m for m in sys.modules if m == "mlendpoints_dev" or m.startswith("mlendpoints_dev.")]:
+        monkeypatch.delitem(sys.modules, name)
+    monkeypatch.setitem(sys.modules, "mlendpoints_dev", None)  # import fails as if not installed
+    res = CliRunner().invoke(cli.root, ["dev", "cluster", "status"])
+    assert res.exit_code == 2
+    assert "mlendpoints-dev" in res.output
+    assert "not part of the mlendpoints package" in res.output
+
+
+def test_the_wheel_has_no_dev_tooling(tmp_path: Path) -> None:
+    """``pip wheel .`` builds the product without mlendpoints_dev (the node agent, the dev cluster)."""
+    root = Path(__file__).resolve().parents[2]
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            "--no-deps",
+            "-q",
+            "-w",
+            str(tmp_path),
+            str(root),
+        ],
+        check=True,
+        capture_output=True,
+    )
+    import zipfile
+
+    (wheel,) = tmp_path.glob("mlendpoints-*.whl")
+    names = zipfile.ZipFile(wheel).namelist()
+    assert "mlendpoints/cli.py" in names
+    assert not [n for n in names if "mlendpoints_dev" in n or "devcluster" in n or "nodeagent" in n]

@@ -14,7 +14,7 @@ import logging
 import shutil
 from pathlib import Path
 
-from mlendpoints.devcluster.nodeagent.kube import ApiError, Kube, Obj
+from mlendpoints_dev.nodeagent.kube import ApiError, Kube, Obj
 
 log = logging.getLogger("nodeagent")
 STORAGE_CLASS = "dev-hostpath"

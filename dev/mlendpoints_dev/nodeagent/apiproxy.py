@@ -4,7 +4,7 @@ kube-apiserver listens on loopback only, and a pod's loopback is its own. The ag
 every node's gateway address (``10.X.<n>.1``, which pods reach) at the API server's port and
 copies bytes both ways to ``127.0.0.1:<port>``. TLS is end to end (the forwarder never sees
 plaintext): the API server's serving certificate also names the node addresses (see
-:func:`mlendpoints.devcluster.processnodes.prepare_network`), so in-cluster clients verify it
+:func:`mlendpoints_dev.processnodes.prepare_network`), so in-cluster clients verify it
 with the ServiceAccount's ``ca.crt``. Pods are told where it is by ``KUBERNETES_SERVICE_HOST``
 and ``KUBERNETES_SERVICE_PORT`` (:func:`service_env`), and the ``kubernetes`` Service's
 endpoints name the first node's address.

@@ -26,8 +26,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from mlendpoints.devcluster import azurite
-from mlendpoints.devcluster.cluster import KWOK_NODE_ANNOTATION, KubeCluster
+from mlendpoints_dev import azurite
+from mlendpoints_dev.cluster import KWOK_NODE_ANNOTATION, KubeCluster
 
 CONTAINER = "models"
 SPLIT_REQUESTS = 200

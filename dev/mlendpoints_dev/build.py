@@ -23,8 +23,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TextIO
 
-from mlendpoints.devcluster import versions
-from mlendpoints.devcluster.versions import Binaries
+from mlendpoints_dev import versions
+from mlendpoints_dev.versions import Binaries
 
 SCRIPT = Path(__file__).with_name("build-binaries.sh")
 

@@ -1,6 +1,6 @@
 """A static HTTPS file server on the host, for ``https://`` model and code sources on the dev cluster.
 
-Run by ``mlendpoints dev cluster up`` as ``python -m mlendpoints.devcluster.fileserver``: it
+Run by ``mlendpoints dev cluster up`` as ``python -m mlendpoints_dev.fileserver``: it
 serves ``<state>/files/`` with folder listings (the standard library's ``SimpleHTTPRequestHandler``,
 whose index pages the storage initializer's folder download reads) over TLS, with a serving
 certificate signed by the cluster CA for the address it listens on.
@@ -64,7 +64,7 @@ def secret_manifest(ca_file: Path, namespace: str | None = None) -> dict[str, ob
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``python -m mlendpoints.devcluster.fileserver --root DIR --host H --port P [--cert C --key K]``."""
+    """``python -m mlendpoints_dev.fileserver --root DIR --host H --port P [--cert C --key K]``."""
     p = argparse.ArgumentParser(prog="mlendpoints-dev-fileserver", description=__doc__.splitlines()[0])
     p.add_argument("--root", required=True, type=Path)
     p.add_argument("--host", default="127.0.0.1")

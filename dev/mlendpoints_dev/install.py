@@ -14,8 +14,8 @@ from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from mlendpoints.devcluster.cluster import FIELD_MANAGER, KWOK_NODE_ANNOTATION, KubeCluster, KubectlError
-from mlendpoints.devcluster.versions import binary_paths
+from mlendpoints_dev.cluster import FIELD_MANAGER, KWOK_NODE_ANNOTATION, KubeCluster, KubectlError
+from mlendpoints_dev.versions import binary_paths
 
 MANIFEST_SUFFIXES = (".yaml", ".yml", ".json")
 
@@ -30,7 +30,7 @@ def repo_root(start: Path | None = None) -> Path | None:
     if env:
         return Path(env)
     first = (start or Path.cwd()).resolve()
-    for c in [first, *first.parents, Path(__file__).resolve().parents[3]]:
+    for c in [first, *first.parents, Path(__file__).resolve().parents[2]]:
         if (c / "pyproject.toml").is_file() and (c / "crds").is_dir():
             return c
     return None
@@ -81,7 +81,7 @@ def install_gateway_api(
     """
     path = manifest if manifest is not None else binary_paths().gateway_api_crds
     if not path.is_file():
-        from mlendpoints.devcluster.build import ensure_binaries
+        from mlendpoints_dev.build import ensure_binaries
 
         path = ensure_binaries().gateway_api_crds
     applied = _apply_files(cluster, [path])

@@ -1,6 +1,6 @@
 """The node-side resources of one pod: sandbox (netns + IP), volumes, launch specs, API writes.
 
-:class:`PodRuntime` is what :class:`~mlendpoints.devcluster.nodeagent.pods.PodWorker` drives;
+:class:`PodRuntime` is what :class:`~mlendpoints_dev.nodeagent.pods.PodWorker` drives;
 it knows the node (IP allocator, network, API client) but no lifecycle rules.
 """
 
@@ -19,17 +19,17 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from mlendpoints.devcluster.nodeagent import apiproxy, network
-from mlendpoints.devcluster.nodeagent.containers import (
+from mlendpoints_dev.nodeagent import apiproxy, network
+from mlendpoints_dev.nodeagent.containers import (
     ContainerRun,
     ImageProfile,
     command_line,
     image_profile,
     now_iso,
 )
-from mlendpoints.devcluster.nodeagent.fields import container_env
-from mlendpoints.devcluster.nodeagent.kube import ApiError, Kube, Obj
-from mlendpoints.devcluster.nodeagent.volumes import Lookup, PodVolumes, VolumeError
+from mlendpoints_dev.nodeagent.fields import container_env
+from mlendpoints_dev.nodeagent.kube import ApiError, Kube, Obj
+from mlendpoints_dev.nodeagent.volumes import Lookup, PodVolumes, VolumeError
 
 log = logging.getLogger("nodeagent")
 
@@ -220,7 +220,7 @@ class PodRuntime:
         f.write_text(json.dumps(spec))
         try:
             p = subprocess.run(
-                [sys.executable, "-m", "mlendpoints.devcluster.nodeagent.launch", str(f)],
+                [sys.executable, "-m", "mlendpoints_dev.nodeagent.launch", str(f)],
                 capture_output=True,
                 timeout=timeout + 2,
                 check=False,

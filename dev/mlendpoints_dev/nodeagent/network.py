@@ -32,7 +32,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from mlendpoints.devcluster import versions
+from mlendpoints_dev import versions
 
 #: First octet pairs tried for a cluster's pod range: 10.200.0.0/16 ... 10.239.0.0/16.
 CANDIDATE_RANGE = range(200, 240)

@@ -21,10 +21,10 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from mlendpoints.devcluster.nodeagent import apiproxy, kubelet, network, nodes, provisioner
-from mlendpoints.devcluster.nodeagent.kube import ApiError, Credentials, Kube, Obj
-from mlendpoints.devcluster.nodeagent.pods import PodWorker
-from mlendpoints.devcluster.nodeagent.runtime import NodeEnv, PodRuntime
+from mlendpoints_dev.nodeagent import apiproxy, kubelet, network, nodes, provisioner
+from mlendpoints_dev.nodeagent.kube import ApiError, Credentials, Kube, Obj
+from mlendpoints_dev.nodeagent.pods import PodWorker
+from mlendpoints_dev.nodeagent.runtime import NodeEnv, PodRuntime
 
 log = logging.getLogger("nodeagent")
 

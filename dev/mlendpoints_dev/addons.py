@@ -29,10 +29,10 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from mlendpoints.devcluster import azurite, fileserver, gateway
+from mlendpoints_dev import azurite, fileserver, gateway
 
 if TYPE_CHECKING:
-    from mlendpoints.devcluster.cluster import LocalCluster
+    from mlendpoints_dev.cluster import LocalCluster
 
 #: Namespaces that get the sources' Secrets at ``up`` (the examples live in ``default``).
 SECRET_NAMESPACES = ("default",)
@@ -45,7 +45,7 @@ def pod_host_address(cluster: LocalCluster) -> str:
     gateway), so it is reachable from every pod and from the host. kwok nodes (annotated
     ``kwok.x-k8s.io/node``) have made-up addresses and are skipped.
     """
-    from mlendpoints.devcluster.cluster import KWOK_NODE_ANNOTATION
+    from mlendpoints_dev.cluster import KWOK_NODE_ANNOTATION
 
     for node in cluster.kubectl_json("get", "nodes")["items"]:
         if KWOK_NODE_ANNOTATION in (node["metadata"].get("annotations") or {}):
@@ -108,8 +108,8 @@ def start(
     ``previous`` is the last run's ``addons`` record, whose addresses and ports are reused when
     free. The Gateway API CRDs are installed first (Traefik's provider watches them).
     """
-    from mlendpoints.devcluster.cluster import free_port
-    from mlendpoints.devcluster.install import install_gateway_api
+    from mlendpoints_dev.cluster import free_port
+    from mlendpoints_dev.install import install_gateway_api
 
     log = cluster._log
     host = pod_host_address(cluster)
@@ -140,7 +140,7 @@ def start(
     tls = _issue_files_cert(cluster, host)
     log(f"starting the file server on https://{host}:{files_port}/ ({files_root})")
     cluster._spawn(state, "fileserver", Path(sys.executable),
-                   ["-m", "mlendpoints.devcluster.fileserver", "--root", str(files_root), "--host", host,
+                   ["-m", "mlendpoints_dev.fileserver", "--root", str(files_root), "--host", host,
                     "--port", str(files_port), "--cert", str(tls[0]), "--key", str(tls[1])])  # fmt: skip
     wait("file server", lambda: _tcp_ok(host, files_port))
 
@@ -169,7 +169,7 @@ def _free_on(host: str, preferred: int | None) -> int:
 
 
 def _issue_files_cert(cluster: LocalCluster, host: str) -> tuple[Path, Path]:
-    from mlendpoints.devcluster.pki import issue_server
+    from mlendpoints_dev.pki import issue_server
 
     cc = issue_server(cluster.pki, "fileserver", ips=sorted({host, "127.0.0.1"}), dns=["localhost"])
     return cc.cert, cc.key

@@ -1,7 +1,7 @@
-"""Wiring of the process nodes into :class:`~mlendpoints.devcluster.LocalCluster` (small hooks).
+"""Wiring of the process nodes into :class:`~mlendpoints_dev.LocalCluster` (small hooks).
 
 ``up`` writes the agent's config (credentials, node count, taint) and starts
-``python -m mlendpoints.devcluster.nodeagent`` as one more recorded process; ``down`` stops it
+``python -m mlendpoints_dev.nodeagent`` as one more recorded process; ``down`` stops it
 like the others and then sweeps the cluster's network objects, so a killed agent leaves nothing.
 """
 
@@ -13,10 +13,10 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from mlendpoints.devcluster.nodeagent.nodes import KIND_LABEL
+from mlendpoints_dev.nodeagent.nodes import KIND_LABEL
 
 if TYPE_CHECKING:
-    from mlendpoints.devcluster.cluster import LocalCluster
+    from mlendpoints_dev.cluster import LocalCluster
 
 #: ``MLENDPOINTS_PROCESS_NODES`` overrides the default number of process nodes (2).
 DEFAULT_NODES = 2
@@ -46,10 +46,10 @@ def prepare_network(cluster: LocalCluster, count: int) -> list[str]:
     The agent later finds the bridge and keeps its range. The addresses are where pods reach
     the API server (the agent forwards them to it, see ``nodeagent/apiproxy.py``), so
     ``up`` adds them to the API server's certificate and advertises the first one in the
-    ``kubernetes`` Service. Raises :class:`~mlendpoints.devcluster.nodeagent.network.NetworkError`
+    ``kubernetes`` Service. Raises :class:`~mlendpoints_dev.nodeagent.network.NetworkError`
     when ``ip`` fails (e.g. not root) or no pod range is free.
     """
-    from mlendpoints.devcluster.nodeagent import network
+    from mlendpoints_dev.nodeagent import network
 
     try:
         net = network.setup_bridge(cluster.state_dir, count, info(cluster).get("cidr"))
@@ -75,7 +75,7 @@ def agent_args(cluster: LocalCluster, count: int, server: str, *, taint: bool) -
     path = cluster.state_dir / "nodeagent.json"
     path.write_text(json.dumps(config, indent=2) + "\n")
     path.chmod(0o600)
-    return Path(sys.executable), ["-m", "mlendpoints.devcluster.nodeagent", str(path)]
+    return Path(sys.executable), ["-m", "mlendpoints_dev.nodeagent", str(path)]
 
 
 def info(cluster: LocalCluster) -> dict[str, Any]:
@@ -90,7 +90,7 @@ def info(cluster: LocalCluster) -> dict[str, Any]:
 
 def sweep(cluster: LocalCluster) -> list[str]:
     """Remove this cluster's pod namespaces (and what runs in them), veths and bridge."""
-    from mlendpoints.devcluster.nodeagent import network
+    from mlendpoints_dev.nodeagent import network
 
     if not (cluster.state_dir / "nodeagent.json").exists():
         return []

@@ -26,8 +26,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from mlendpoints.devcluster.nodeagent.fields import field_value
-from mlendpoints.devcluster.nodeagent.kube import Obj
+from mlendpoints_dev.nodeagent.fields import field_value
+from mlendpoints_dev.nodeagent.kube import Obj
 
 #: path -> (content, mode)
 Payload = dict[str, tuple[bytes, int]]

@@ -10,7 +10,7 @@
 #
 # Needs: Go >= 1.26 on PATH, access to the Go module proxy, bash, python3 (or $PYTHON).
 # Usage: build-binaries.sh <k8s-version> <etcd-version> <kwok-version> <helm-version> <gateway-api-version> <traefik-version>
-# (the pinned versions live in operator/mlendpoints/devcluster/versions.py; `mlendpoints dev build` passes them)
+# (the pinned versions live in dev/mlendpoints_dev/versions.py; `mlendpoints dev build` passes them)
 set -euo pipefail
 if [ $# -ne 6 ]; then
   echo "usage: $0 <k8s-version> <etcd-version> <kwok-version> <helm-version> <gateway-api-version> <traefik-version>" >&2; exit 2

@@ -16,7 +16,7 @@ import time
 import urllib.request
 from pathlib import Path
 
-from mlendpoints.devcluster.cluster import LocalCluster, pid_runs
+from mlendpoints_dev.cluster import LocalCluster, pid_runs
 
 
 def _free_port() -> int:

@@ -11,8 +11,8 @@
 
 from __future__ import annotations
 
-from mlendpoints.devcluster.nodeagent.containers import ContainerRun, now_iso
-from mlendpoints.devcluster.nodeagent.kube import Obj
+from mlendpoints_dev.nodeagent.containers import ContainerRun, now_iso
+from mlendpoints_dev.nodeagent.kube import Obj
 
 
 def will_restart(policy: str, c: ContainerRun) -> bool:

@@ -21,8 +21,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from mlendpoints.devcluster.nodeagent.kube import Obj
-from mlendpoints.devcluster.nodeagent.probes import ProbeState
+from mlendpoints_dev.nodeagent.kube import Obj
+from mlendpoints_dev.nodeagent.probes import ProbeState
 
 VENV_BIN = str(Path(sys.executable).parent)
 BASE_PATH = f"{VENV_BIN}:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
@@ -119,7 +119,7 @@ class ContainerRun:
         log = self.log_path().open("ab")
         try:
             self.proc = subprocess.Popen(
-                [sys.executable, "-m", "mlendpoints.devcluster.nodeagent.launch", str(spec_file)],
+                [sys.executable, "-m", "mlendpoints_dev.nodeagent.launch", str(spec_file)],
                 stdin=subprocess.DEVNULL,
                 stdout=log,
                 stderr=subprocess.STDOUT,
@@ -226,7 +226,7 @@ def tail(path: Path, lines: int, limit: int) -> str:
 
 def command_line(spec: Obj, profile: ImageProfile, env: dict[str, str]) -> list[str]:
     """argv as a container runtime builds it from command/args and the image's ENTRYPOINT/CMD."""
-    from mlendpoints.devcluster.nodeagent.fields import expand
+    from mlendpoints_dev.nodeagent.fields import expand
 
     command = spec.get("command")
     args = spec.get("args")

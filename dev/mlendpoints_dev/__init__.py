@@ -6,9 +6,9 @@ compiles and caches the binaries; ``mlendpoints dev ...`` (``cli``) drives both.
 ``cluster`` fixture in ``tests/conftest.py`` is built on this package. See docs/devcluster.md.
 """
 
-from mlendpoints.devcluster.build import BuildError, ensure_binaries
-from mlendpoints.devcluster.cluster import ClusterError, KubeCluster, KubectlError, LocalCluster
-from mlendpoints.devcluster.versions import Binaries, binary_paths
+from mlendpoints_dev.build import BuildError, ensure_binaries
+from mlendpoints_dev.cluster import ClusterError, KubeCluster, KubectlError, LocalCluster
+from mlendpoints_dev.versions import Binaries, binary_paths
 
 __all__ = [
     "Binaries",

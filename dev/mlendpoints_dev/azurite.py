@@ -24,7 +24,7 @@ import sys
 from pathlib import Path
 from typing import TextIO
 
-from mlendpoints.devcluster import versions
+from mlendpoints_dev import versions
 
 ACCOUNT = "devstoreaccount1"
 #: Azurite's well-known development key (https://learn.microsoft.com/azure/storage/common/storage-use-azurite).
@@ -64,7 +64,7 @@ def ensure_installed(*, stream: TextIO | None = None, cache: Path | None = None)
     Installs into ``<prefix>.tmp`` and renames when complete (an interrupted install leaves no
     half-filled prefix), under the binary cache's build lock so two processes never race.
     """
-    from mlendpoints.devcluster.build import cache_lock
+    from mlendpoints_dev.build import cache_lock
 
     prefix = install_dir(cache)
     main = blob_main(prefix)

@@ -14,7 +14,7 @@ from collections.abc import Callable, Mapping
 
 from kubernetes.utils import parse_quantity
 
-from mlendpoints.devcluster.nodeagent.kube import Obj
+from mlendpoints_dev.nodeagent.kube import Obj
 
 Lookup = Callable[[str, str, str], Obj | None]
 

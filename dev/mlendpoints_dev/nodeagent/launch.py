@@ -1,6 +1,6 @@
 """The container launcher: the first program of every container process (and exec probe).
 
-``python -m mlendpoints.devcluster.nodeagent.launch SPEC.json`` joins the pod's network
+``python -m mlendpoints_dev.nodeagent.launch SPEC.json`` joins the pod's network
 namespace, enters a fresh mount and UTS namespace, builds the container's view of the file system
 and finally ``exec``s the container's command, so the PID the agent holds *is* the container.
 

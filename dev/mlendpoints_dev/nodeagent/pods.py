@@ -17,12 +17,12 @@ import time
 import traceback
 from dataclasses import dataclass
 
-from mlendpoints.devcluster.nodeagent import probes
-from mlendpoints.devcluster.nodeagent.containers import ContainerRun, image_profile, pull_error
-from mlendpoints.devcluster.nodeagent.kube import ApiError, Obj
-from mlendpoints.devcluster.nodeagent.podstatus import Conditions, phase, pod_conditions, will_restart
-from mlendpoints.devcluster.nodeagent.runtime import PodRuntime
-from mlendpoints.devcluster.nodeagent.volumes import VolumeError
+from mlendpoints_dev.nodeagent import probes
+from mlendpoints_dev.nodeagent.containers import ContainerRun, image_profile, pull_error
+from mlendpoints_dev.nodeagent.kube import ApiError, Obj
+from mlendpoints_dev.nodeagent.podstatus import Conditions, phase, pod_conditions, will_restart
+from mlendpoints_dev.nodeagent.runtime import PodRuntime
+from mlendpoints_dev.nodeagent.volumes import VolumeError
 
 log = logging.getLogger("nodeagent")
 TICK = 0.2

@@ -7,9 +7,9 @@ import ipaddress
 import socket
 from pathlib import Path
 
-from mlendpoints.devcluster import versions
-from mlendpoints.devcluster.nodeagent.kube import MERGE, ApiError, Kube, Obj
-from mlendpoints.devcluster.nodeagent.network import ClusterNet
+from mlendpoints_dev import versions
+from mlendpoints_dev.nodeagent.kube import MERGE, ApiError, Kube, Obj
+from mlendpoints_dev.nodeagent.network import ClusterNet
 
 #: Label every process node carries (select them with it); kwok nodes carry ``type=kwok``.
 KIND_LABEL = "mlendpoints.io/node-kind"
@@ -35,7 +35,7 @@ def serving_cert(state_dir: Path, addresses: list[str]) -> tuple[Path, Path]:
     from cryptography import x509
     from cryptography.x509.oid import ExtendedKeyUsageOID
 
-    from mlendpoints.devcluster import pki as pkimod
+    from mlendpoints_dev import pki as pkimod
 
     pki = pkimod.ensure_pki(state_dir / "pki")
     ca_cert = x509.load_pem_x509_certificate(pki.ca_cert.read_bytes())

@@ -39,13 +39,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from mlendpoints.devcluster import processnodes, versions
-from mlendpoints.devcluster.versions import Binaries
+from mlendpoints_dev import processnodes, versions
+from mlendpoints_dev.versions import Binaries
 
 if TYPE_CHECKING:
     from kubernetes.client import ApiClient
 
-    from mlendpoints.devcluster.pki import PKI
+    from mlendpoints_dev.pki import PKI
 
 #: Annotation kwok selects the nodes it plays by (``--manage-nodes-with-annotation-selector``).
 KWOK_NODE_ANNOTATION = "kwok.x-k8s.io/node"
@@ -468,7 +468,7 @@ class LocalCluster(KubeCluster):
     @property
     def pki(self) -> PKI:
         """The cluster's credentials (created on first start)."""
-        from mlendpoints.devcluster.pki import ensure_pki
+        from mlendpoints_dev.pki import ensure_pki
 
         return ensure_pki(self.state_dir / "pki")
 
@@ -564,7 +564,7 @@ class LocalCluster(KubeCluster):
         if missing and self._custom_binaries:
             raise ClusterError(f"binaries missing: {', '.join(missing)}")
         if missing:
-            from mlendpoints.devcluster.build import ensure_binaries
+            from mlendpoints_dev.build import ensure_binaries
 
             ensure_binaries()
         with self._locked():
@@ -656,7 +656,7 @@ class LocalCluster(KubeCluster):
         # Pods on process nodes reach it at their node's address (the agent forwards it there):
         # the certificate names those addresses and the `kubernetes` Service advertises the first.
         node_ips = processnodes.prepare_network(self, self.process_nodes) if self.process_nodes else []
-        from mlendpoints.devcluster.pki import ensure_apiserver_ips
+        from mlendpoints_dev.pki import ensure_apiserver_ips
 
         if node_ips and ensure_apiserver_ips(pki, node_ips):
             self._log(f"API server certificate now also names {', '.join(node_ips)}")
@@ -800,8 +800,8 @@ class LocalCluster(KubeCluster):
         self._log(f"cluster {self.name!r} ready in {state['ready_seconds']}s; KUBECONFIG={self.kubeconfig}")
 
     def _start_addons(self, state: dict[str, Any], deadline: float, previous: Mapping[str, Any]) -> None:
-        """Traefik, Azurite and the file server (see :mod:`mlendpoints.devcluster.addons`)."""
-        from mlendpoints.devcluster import addons
+        """Traefik, Azurite and the file server (see :mod:`mlendpoints_dev.addons`)."""
+        from mlendpoints_dev import addons
 
         def wait(what: str, probe: Callable[[], bool]) -> None:
             self._wait(what, state, deadline, probe)
@@ -850,7 +850,7 @@ class LocalCluster(KubeCluster):
                 self._log(f"stopping cluster {self.name!r}")
             self._stop_processes()
             if delete:
-                from mlendpoints.devcluster import addons
+                from mlendpoints_dev import addons
 
                 addons.cleanup(self)
                 shutil.rmtree(self.state_dir)
@@ -869,7 +869,7 @@ class LocalCluster(KubeCluster):
         Give the operator its own user this way and count its writes with
         ``audit_events(since, user=user)``. With ``groups=()`` the user has no RBAC rights at all.
         """
-        from mlendpoints.devcluster.pki import issue_client
+        from mlendpoints_dev.pki import issue_client
 
         server = self.server
         if not server:

@@ -21,8 +21,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from mlendpoints.devcluster import versions
-from mlendpoints.devcluster.cluster import GPU_NODE, KubectlError, LocalCluster
+from mlendpoints_dev import versions
+from mlendpoints_dev.cluster import GPU_NODE, KubectlError, LocalCluster
 
 
 def _err(msg: str) -> None:
@@ -58,7 +58,7 @@ def cmd_down(args: argparse.Namespace) -> int:
     if not cluster.state_dir.exists():
         _err(f"no cluster {cluster.name!r} (nothing under {cluster.state_dir})")
         return 0
-    from mlendpoints.devcluster import operator
+    from mlendpoints_dev import operator
 
     if operator.stop(cluster):
         print("operator stopped")
@@ -82,7 +82,7 @@ def cmd_env(args: argparse.Namespace) -> int:
         _err(
             f"warning: cluster {cluster.name!r} is not running (mlendpoints dev cluster up --name {cluster.name})"
         )
-    from mlendpoints.devcluster import addons
+    from mlendpoints_dev import addons
 
     for line in env_lines(cluster.kubeconfig, [cluster.bin("kubectl").parent, cluster.bin("helm").parent]):
         print(line)
@@ -117,7 +117,7 @@ def cmd_status(args: argparse.Namespace) -> int:
         print(
             f"  {name:<24} pid {procs[name]['pid']:<8} {'alive' if alive else 'DEAD'}  log {procs[name]['log']}"
         )
-    from mlendpoints.devcluster import processnodes
+    from mlendpoints_dev import processnodes
 
     pn = processnodes.info(cluster)
     if pn:
@@ -130,7 +130,7 @@ def cmd_status(args: argparse.Namespace) -> int:
 
 
 def cmd_build(args: argparse.Namespace) -> int:
-    from mlendpoints.devcluster.build import BuildError, ensure_binaries
+    from mlendpoints_dev.build import BuildError, ensure_binaries
 
     try:
         paths = ensure_binaries()
@@ -170,7 +170,7 @@ def _lc(ctx: DemoContext) -> LocalCluster:
 
 
 def _demo_crds(ctx: DemoContext) -> None:
-    from mlendpoints.devcluster.install import install_crds
+    from mlendpoints_dev.install import install_crds
 
     crd_dir = ctx.repo / "crds"
     applied = install_crds(_lc(ctx), crd_dir)
@@ -181,7 +181,7 @@ def _demo_crds(ctx: DemoContext) -> None:
 
 
 def _demo_gateway_api(ctx: DemoContext) -> None:
-    from mlendpoints.devcluster.install import install_gateway_api
+    from mlendpoints_dev.install import install_gateway_api
 
     applied = install_gateway_api(_lc(ctx))
     ctx.log(f"  {len([a for a in applied if a.startswith('customresourcedefinition')])} CRDs established")
@@ -190,7 +190,7 @@ def _demo_gateway_api(ctx: DemoContext) -> None:
 def _demo_examples(ctx: DemoContext) -> None:
     """Apply examples/, except those needing a GPU when no node with one really runs containers:
     on kwok's simulated GPU node they would report Ready without ever serving."""
-    from mlendpoints.devcluster.install import apply_examples, gpu_examples, manifest_files, real_gpu_nodes
+    from mlendpoints_dev.install import apply_examples, gpu_examples, manifest_files, real_gpu_nodes
 
     cluster, examples = _lc(ctx), ctx.repo / "examples"
     skip: dict[Path, str] = {}
@@ -207,7 +207,7 @@ def _demo_examples(ctx: DemoContext) -> None:
 
 
 def _demo_operator(ctx: DemoContext) -> None:
-    from mlendpoints.devcluster import operator
+    from mlendpoints_dev import operator
 
     info = operator.start(_lc(ctx))
     ctx.log(
@@ -248,19 +248,19 @@ def _addon(ctx: DemoContext, name: str) -> dict[str, str]:
 
 
 def _demo_models(ctx: DemoContext) -> None:
-    from mlendpoints.devcluster import demoscore
+    from mlendpoints_dev import demoscore
 
     ctx.expected = demoscore.train_and_upload(_addon(ctx, "azurite")["connection_string"], ctx.log)
 
 
 def _demo_wait_ready(ctx: DemoContext) -> None:
-    from mlendpoints.devcluster import demoscore
+    from mlendpoints_dev import demoscore
 
     demoscore.wait_ready(_lc(ctx), ctx.log)
 
 
 def _demo_score(ctx: DemoContext) -> None:
-    from mlendpoints.devcluster import demoscore
+    from mlendpoints_dev import demoscore
 
     key = demoscore.endpoint_key(_lc(ctx))
     demoscore.score_through_gateway(_addon(ctx, "gateway")["url"], key, ctx.expected, ctx.log)
@@ -271,7 +271,7 @@ def _demo_show(ctx: DemoContext) -> None:
     ctx.log("$ kubectl get ml -A")
     res = cluster.kubectl("get", "ml", "-A", check=False)
     ctx.log((res.stdout + res.stderr).rstrip() or "(none)")
-    from mlendpoints.devcluster.demoscore import simulated_deployments
+    from mlendpoints_dev.demoscore import simulated_deployments
 
     pods = cluster.kubectl_json("get", "pods", "-A", "-l", "mlendpoints.io/deployment")["items"]
     for name, nodes in simulated_deployments(pods, cluster.kubectl_json("get", "nodes")["items"]).items():
@@ -298,7 +298,7 @@ DEMO_STEPS: list[tuple[str, Callable[[DemoContext], None]]] = [
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    from mlendpoints.devcluster.install import repo_root
+    from mlendpoints_dev.install import repo_root
 
     repo = Path(args.repo) if args.repo else repo_root()
     if repo is None:

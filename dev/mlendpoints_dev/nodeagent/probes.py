@@ -15,7 +15,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from mlendpoints.devcluster.nodeagent.kube import Obj
+from mlendpoints_dev.nodeagent.kube import Obj
 
 ExecFn = Callable[[list[str], float], tuple[int, str]]
 

@@ -1,8 +1,0 @@
-"""``python -m mlendpoints.devcluster.nodeagent CONFIG.json``: run the node agent (see agent.py)."""
-
-import sys
-
-from mlendpoints.devcluster.nodeagent.agent import main
-
-if __name__ == "__main__":
-    main(sys.argv[1])
