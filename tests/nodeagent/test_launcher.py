@@ -148,3 +148,40 @@ def test_launcher_runs_as_the_user_and_exposes_only_the_paths_it_needs(tmp_path:
     assert proc.returncode == 0, proc.stderr + (tmp_path / "err").read_text()
     assert proc.stdout.split() == ["1000", "1000", "env", "denied"]
     assert (home.stat().st_mode & 0o777) == 0o700  # the host's directory is unchanged
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root for namespaces and mounts")
+def test_a_writable_volume_above_the_environment_does_not_hide_it(tmp_path: Path) -> None:
+    """An emptyDir at /tmp-like ``top`` over a checkout under it (``top/checkout/env``): the kept
+    path is bound back inside the volume, the volume stays writable and the host's volume folder
+    gets only the empty directories."""
+    ns = f"mlp-00000-{uuid.uuid4().hex[:8]}"
+    network.ip("netns", "add", ns)
+    top = tmp_path / "top"
+    env = top / "checkout" / "env"
+    (env / "bin").mkdir(parents=True)
+    (top / "checkout" / "other").write_text("host file next to the environment")
+    tool = env / "bin" / "tool.sh"
+    tool.write_text("#!/bin/sh\necho ran; echo scratch > " + str(top / "mine") + "; ls -A " + str(top) + "\n")
+    tool.chmod(0o755)
+    empty_dir = tmp_path / "emptydir"
+    empty_dir.mkdir()
+    (tmp_path / "root").mkdir()
+    spec = {"netns": f"/run/netns/{ns}", "root": str(tmp_path / "root"),
+            "mounts": [{"src": str(empty_dir), "dst": str(top), "ro": False}],
+            "env": {"PATH": "/usr/bin:/bin"}, "cwd": "/", "uid": None, "gid": None,
+            "keep": [str(env)], "argv": [str(tool)], "error_file": str(tmp_path / "err")}  # fmt: skip
+    (tmp_path / "spec.json").write_text(json.dumps(spec))
+    try:
+        proc = subprocess.run(
+            [sys.executable, "-m", "mlendpoints_dev.nodeagent.launch", str(tmp_path / "spec.json")],
+            capture_output=True, text=True, check=False, timeout=30,
+        )  # fmt: skip
+    finally:
+        network.ip("netns", "del", ns)
+    assert proc.returncode == 0, proc.stderr + (tmp_path / "err").read_text()
+    assert proc.stdout.split() == ["ran", "checkout", "mine"]  # the volume's view, not the host's
+    assert (empty_dir / "mine").read_text() == "scratch\n"
+    assert sorted(p.name for p in (empty_dir / "checkout").iterdir()) == ["env"]
+    assert list((empty_dir / "checkout" / "env").iterdir()) == []  # only a mount point
+    assert not (top / "mine").exists()

@@ -15,7 +15,8 @@ process; the host never sees a mount.
 Spec (JSON): ``netns`` (path under /run/netns), ``root`` (an empty host directory for the new
 root), ``hostname``, ``mounts`` ([{src, dst, ro, file}]), ``env`` ({}), ``cwd``, ``uid``/``gid``
 (null: stay root), ``groups``, ``expose`` (host paths the user must reach, e.g. the Python
-environment: see :meth:`RootBuilder.expose`), ``argv``, ``error_file`` (why the exec failed, read
+environment: see :meth:`RootBuilder.expose`), ``keep`` (host paths a volume must not hide: see
+:meth:`RootBuilder.bind`), ``argv``, ``error_file`` (why the exec failed, read
 by the agent).
 """
 
@@ -154,11 +155,25 @@ class RootBuilder:
                 self._ours.add(cur)
             host, cur = host_nxt, nxt
 
-    def bind(self, src: str, dst: str, *, ro: bool, file: bool) -> None:
+    def bind(self, src: str, dst: str, *, ro: bool, file: bool, keep: tuple[str, ...] = ()) -> None:
+        """Bind-mount ``src`` at ``dst`` in the new root.
+
+        ``keep`` are host paths the container must still see at the same path (the Python
+        environment and the project's sources). A writable directory volume mounted above one of
+        them (an emptyDir at ``/tmp`` over a checkout under ``/tmp``) would hide it: the path is
+        made inside the volume (empty directories, in the pod's own scratch) and the host path is
+        bound there again, so the environment stays reachable and the rest of the volume is its own.
+        """
         target = self.ensure(dst, file=file)
+        base = os.path.normpath(dst)
+        hidden = [] if file or ro else [p for p in keep if p.startswith(base.rstrip("/") + "/")]
+        for path in hidden:
+            os.makedirs(os.path.join(src, os.path.relpath(path, base)), exist_ok=True)
         _mount(src, target, None, MS_BIND | MS_REC)
         if ro:
             _mount(None, target, None, MS_REMOUNT | MS_BIND | MS_RDONLY)
+        for path in hidden:
+            _mount(path, os.path.join(target, os.path.relpath(path, base)), None, MS_BIND | MS_REC)
 
 
 def enter(spec: dict[str, Any]) -> None:
@@ -175,8 +190,9 @@ def enter(spec: dict[str, Any]) -> None:
         gids = {int(g) for g in [gid, *spec.get("groups", [])]}
         for path in spec.get("expose", []):
             rb.expose(path, int(spec["uid"]), gids)
+    keep = tuple(os.path.realpath(p) for p in spec.get("keep", []))
     for m in spec.get("mounts", []):
-        rb.bind(m["src"], m["dst"], ro=bool(m.get("ro")), file=bool(m.get("file")))
+        rb.bind(m["src"], m["dst"], ro=bool(m.get("ro")), file=bool(m.get("file")), keep=keep)
     cwd = spec.get("cwd") or "/"
     rb.ensure(cwd, file=False)
     if spec.get("error_file"):  # opened before chroot hides it; closed by a successful exec

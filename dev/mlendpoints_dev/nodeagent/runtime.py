@@ -78,6 +78,16 @@ def python_paths() -> list[str]:
     return list(dict.fromkeys(os.path.realpath(p) for p in paths))
 
 
+def environment_paths() -> list[str]:
+    """Host paths a container of the project's images runs from: :func:`python_paths` and the
+    source folder of the (editable) ``mlendpoints`` install. A volume mounted above one of them
+    must not hide it (see ``RootBuilder.bind``)."""
+    import mlendpoints
+
+    source = os.path.dirname(os.path.dirname(os.path.realpath(mlendpoints.__file__)))
+    return list(dict.fromkeys([*python_paths(), source]))
+
+
 def usable(path: str, uid: int, gids: set[int]) -> bool:
     """Whether ``uid``/``gids`` may read and execute (search) ``path`` itself, by its mode bits.
 
@@ -195,6 +205,7 @@ class PodRuntime:
             "gid": gid,
             "groups": groups,
             "expose": python_paths() if uid is not None else [],
+            "keep": environment_paths(),
             "argv": argv if argv is not None else command_line(spec, profile, env),
             "error_file": str(self.pod_dir / f"{c.name}.start-error"),
         }
