@@ -20,6 +20,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from mlendpoints_dev import versions
 from mlendpoints_dev.cluster import GPU_NODE, KubectlError, LocalCluster
@@ -273,6 +274,8 @@ def _demo_show(ctx: DemoContext) -> None:
     ctx.log((res.stdout + res.stderr).rstrip() or "(none)")
     from mlendpoints_dev.demoscore import simulated_deployments
 
+    for line in not_ready(cluster.kubectl_json("get", "ml", "-A")["items"]):
+        ctx.log(line)
     pods = cluster.kubectl_json("get", "pods", "-A", "-l", "mlendpoints.io/deployment")["items"]
     for name, nodes in simulated_deployments(pods, cluster.kubectl_json("get", "nodes")["items"]).items():
         ctx.log(
@@ -280,6 +283,29 @@ def _demo_show(ctx: DemoContext) -> None:
             "runs there, so its Ready shows scheduling, not serving (give it an InstanceType on the "
             "process nodes, like cpu-small, to run it)"
         )
+
+
+def not_ready(items: list[dict[str, Any]]) -> list[str]:
+    """One line per example object that is not Ready, with its Ready reason and message.
+
+    The demo provides the diabetes models (Azurite) and a cluster; some examples show fields that
+    need what it does not provide (your data in PVCs, Azure credentials), so they end Stalled or
+    waiting. Saying so beats leaving the reader to find out.
+    """
+    lines = []
+    for obj in items:
+        conds = {c["type"]: c for c in (obj.get("status") or {}).get("conditions") or []}
+        ready = conds.get("Ready") or {}
+        if ready.get("status") == "True":
+            continue
+        meta = obj["metadata"]
+        why = f"{ready.get('reason') or 'no status yet'}: {ready.get('message') or ''}".rstrip(": ")
+        lines.append(f"  NOT READY: {meta.get('namespace', '')}/{obj['kind']}/{meta['name']}: {why[:240]}")
+    if lines:
+        lines.append(
+            "  (examples that need data or credentials the demo does not provide: see each file's header)"
+        )
+    return lines
 
 
 #: The demo, in order. Later steps (e.g. starting the operator) slot in before "show".
@@ -305,10 +331,16 @@ def cmd_demo(args: argparse.Namespace) -> int:
         _err("error: run the demo from a source checkout (crds/ and examples/), or pass --repo")
         return 2
     ctx = DemoContext(name=args.name, repo=repo, state_dir=Path(args.state_dir) if args.state_dir else None)
+    env = f'eval "$(mlendpoints dev cluster env --name {args.name})"'
     for i, (title, step) in enumerate(DEMO_STEPS, 1):
         ctx.log(f"[demo {i}/{len(DEMO_STEPS)}] {title}")
-        step(ctx)
-    env = f'eval "$(mlendpoints dev cluster env --name {args.name})"'
+        try:
+            step(ctx)
+        except Exception as exc:  # the cluster may be up: say how to look at it and remove it
+            _err(f"error: demo step {i} ({title}) failed: {exc}")
+            _err(f"look:      {env}; kubectl get ml,pods -A; kubectl describe pods")
+            _err(f"tear down: mlendpoints dev cluster down --name {args.name}")
+            return 1
     ctx.log(f"\nexplore:   {env}; kubectl get ml,deploy,pods -A")
     ctx.log(f"tear down: mlendpoints dev cluster down --name {args.name}")
     return 0

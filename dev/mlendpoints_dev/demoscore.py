@@ -118,12 +118,23 @@ def post(url: str, body: bytes, headers: dict[str, str], timeout: float = 10) ->
         return int(e.code), e.read()
 
 
+#: Seconds an object must stay Stalled before :func:`wait_ready` gives up on it.
+STALLED_FOR = 30.0
+
+
 def wait_ready(
     cluster: KubeCluster, log: Callable[[str], None], timeout: float = 300, namespace: str = "default"
 ) -> None:
-    """Wait until the diabetes endpoint and both deployments are Ready, printing progress every 10 s."""
+    """Wait until the diabetes endpoint and both deployments are Ready, printing progress every 10 s.
+
+    Raises:
+        RuntimeError: not Ready within ``timeout`` s, or one of them has stayed Stalled for
+            :data:`STALLED_FOR` s (a Stalled object does not recover by itself; a short Stalled,
+            such as an InstanceType the operator has not seen yet, is waited out).
+    """
     deadline = time.monotonic() + timeout
     last = 0.0
+    stalled_since: dict[str, float] = {}
     while True:
         objs = cluster.kubectl_json("get", f"onlineendpoint/{ENDPOINT}", "onlinedeployment/blue",
                                     "onlinedeployment/green", "-n", namespace)["items"]  # fmt: skip
@@ -131,10 +142,16 @@ def wait_ready(
         for o in objs:
             conds = {c["type"]: c for c in (o.get("status") or {}).get("conditions") or []}
             ready = conds.get("Ready", {})
-            states[f"{o['kind']}/{o['metadata']['name']}"] = (
-                ready.get("status"),
-                ready.get("message") or ready.get("reason"),
-            )
+            name = f"{o['kind']}/{o['metadata']['name']}"
+            states[name] = (ready.get("status"), ready.get("message") or ready.get("reason"))
+            stalled = conds.get("Stalled", {})
+            if stalled.get("status") == "True":
+                since = stalled_since.setdefault(name, time.monotonic())
+                if time.monotonic() - since >= STALLED_FOR:
+                    why = f"{stalled.get('reason')}: {stalled.get('message')}"
+                    raise RuntimeError(f"{name} is Stalled ({why}); it will not become Ready by itself")
+            else:
+                stalled_since.pop(name, None)
         if len(states) == 3 and all(s == "True" for s, _ in states.values()):
             return
         if time.monotonic() - last >= 10:

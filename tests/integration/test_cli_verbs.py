@@ -146,6 +146,14 @@ def test_update_of_a_missing_endpoint_and_a_stalled_deployment(
     res = run(cluster, "online-deployment", "create", "-f", write(tmp_path / "bad.yml", bad), *ns, code=1)
     assert "OnlineDeployment blue is Stalled" in res.stderr
     assert "no-such-instancetype" in res.stderr
+    # Azure ML names deployments per endpoint; here per namespace: "blue" for another endpoint
+    # is refused, by create and by update, before anything is uploaded or applied
+    other = {**bad, "endpoint_name": "other-ep"}
+    for verb in ("create", "update"):
+        res = run(cluster, "online-deployment", verb, "-f", write(tmp_path / "other.yml", other), *ns, code=1)
+        assert f"OnlineDeployment blue already exists in {namespace} for endpoint cli-ep" in res.stderr
+        assert "deployment names are unique per namespace" in res.stderr
+    assert get(cluster, "onlinedeployment", "blue", namespace)["spec"]["endpointName"] == "cli-ep"  # type: ignore[index]
 
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "azure" / "batch"

@@ -114,7 +114,16 @@ def apply_files(kind: Kind, create: bool, opts: dict[str, Any]) -> list[dict[str
             click.echo(f"note: {up.what} would be uploaded to {up.uri}", err=True)
         return []
     for obj in mine:
-        exists = session.get(kind, obj["metadata"]["name"]) is not None
+        live = session.get(kind, obj["metadata"]["name"])
+        exists = live is not None
+        other = _other_endpoint(live, obj)
+        if other is not None:  # checked before anything is uploaded or applied
+            raise click.ClickException(
+                f"{kind.kind} {obj['metadata']['name']} already exists in {session.namespace} for "
+                f"endpoint {other}: deployment names are unique per namespace here (in Azure ML, per "
+                "endpoint), and a deployment cannot move to another endpoint; choose another "
+                "deployment name, or another namespace with --namespace"
+            )
         if create and exists:
             raise click.ClickException(
                 f"{kind.kind} {obj['metadata']['name']} already exists in {session.namespace}; use update"
@@ -181,3 +190,12 @@ def delete_options(f: F) -> F:
     for decorator in reversed(decorators):
         f = decorator(f)
     return f
+
+
+def _other_endpoint(live: dict[str, Any] | None, obj: dict[str, Any]) -> str | None:
+    """The endpoint a live deployment belongs to when ``obj`` names another one, else None."""
+    if live is None:
+        return None
+    have = (live.get("spec") or {}).get("endpointName")
+    want = (obj.get("spec") or {}).get("endpointName")
+    return str(have) if have and want and have != want else None

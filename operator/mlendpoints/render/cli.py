@@ -256,7 +256,7 @@ def _deployment_objects(
     if it_name and compute is None and dep.spec.instance_type:
         inputs.notes.append(
             f"OnlineDeployment {dep.metadata.name}: InstanceType {it_name} is not in the input; "
-            "rendered without it (the operator would wait for it)"
+            "rendered without it (the operator reports the deployment Stalled, UnknownInstanceType, until it exists)"
         )
     code_hash = None
     code = dep.spec.code_configuration
