@@ -6,8 +6,9 @@ from typing import Any
 
 import pytest
 
-from mlendpoints.status import conditions, kstatus, reasons, workloads
+from mlendpoints.status import conditions, reasons, workloads
 from mlendpoints.status.conditions import Outcome
+from mlendpoints_dev import kstatus
 
 
 def test_set_condition_moves_transition_time_only_on_status_change() -> None:
