@@ -139,7 +139,7 @@ class RootBuilder:
         """Make the host's ``path`` reachable by ``uid`` (with groups ``gids``) in this root.
 
         Each directory on the way that the user may not search (e.g. root's mode-700 home over a
-        Python under ``/root/.pyenv``) is replaced, in this root only, by a tmpfs (0755) holding
+        Python under ``~/.pyenv`` in root's home) is replaced, in this root only, by a tmpfs (0755) holding
         a bind mount of just the next entry: the user reaches ``path`` and nothing else there.
         Permissions of ``path`` itself are unchanged.
         """
