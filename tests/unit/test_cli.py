@@ -5,6 +5,7 @@ from __future__ import annotations
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
@@ -195,3 +196,27 @@ def test_the_wheel_has_no_dev_tooling(tmp_path: Path) -> None:
     names = zipfile.ZipFile(wheel).namelist()
     assert "mlendpoints/cli.py" in names
     assert not [n for n in names if "mlendpoints_dev" in n or "devcluster" in n or "nodeagent" in n]
+
+
+def test_get_logs_names_the_init_container_a_pod_waits_on() -> None:
+    from mlendpoints.azcli.ops import _unfinished_init
+
+    def pod(*states: dict[str, Any]) -> dict[str, Any]:
+        return {
+            "status": {
+                "initContainerStatuses": [{"name": f"init{i}", "state": s} for i, s in enumerate(states)]
+            }
+        }
+
+    ok = {"terminated": {"exitCode": 0}}
+    assert _unfinished_init(pod(ok, ok)) is None
+    assert _unfinished_init({"status": {}}) is None
+    assert _unfinished_init(pod(ok, {"waiting": {"reason": "CrashLoopBackOff"}})) == (
+        "init1",
+        "waiting: CrashLoopBackOff",
+    )
+    assert _unfinished_init(pod({"terminated": {"exitCode": 2, "reason": "Error"}})) == (
+        "init0",
+        "terminated: exit 2 Error",
+    )
+    assert _unfinished_init(pod({"running": {}})) == ("init0", "running")

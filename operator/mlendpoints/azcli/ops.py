@@ -129,6 +129,14 @@ def logs(session: Session, endpoint: str, deployment: str, *, lines: int | None,
         raise click.ClickException(
             f"pod {pod['metadata']['name']} has no container {container!r} (it has {', '.join(known)})"
         )
+    waiting_on = _unfinished_init(pod) if name in [c["name"] for c in spec.get("containers", [])] else None
+    if waiting_on is not None:
+        init_name, state = waiting_on
+        azure_name = next((a for a, ours in CONTAINERS.items() if ours == init_name), init_name)
+        raise click.ClickException(
+            f"container {container!r} of pod {pod['metadata']['name']} has not started: init container "
+            f"{init_name} is {state}; read its log with --container {azure_name}"
+        )
     core = client.CoreV1Api(session.kube.api)
     kwargs: dict[str, Any] = {"container": name}
     if lines is not None:
@@ -136,3 +144,19 @@ def logs(session: Session, endpoint: str, deployment: str, *, lines: int | None,
     with errors(f"reading the log of pod {pod['metadata']['name']}"):
         text: str = core.read_namespaced_pod_log(pod["metadata"]["name"], session.namespace, **kwargs)
     return text
+
+
+def _unfinished_init(pod: dict[str, Any]) -> tuple[str, str] | None:
+    """The first init container that has not completed, with its state (``waiting: Reason``,
+    ``running``, ``terminated: exit N``), from the pod's status; None when all completed."""
+    for st in (pod.get("status") or {}).get("initContainerStatuses") or []:
+        state = st.get("state") or {}
+        done = state.get("terminated") or {}
+        if done.get("exitCode") == 0:
+            continue
+        if done:
+            return st["name"], f"terminated: exit {done.get('exitCode')} {done.get('reason') or ''}".rstrip()
+        if "waiting" in state:
+            return st["name"], f"waiting: {(state['waiting'] or {}).get('reason') or 'not started'}"
+        return st["name"], "running"
+    return None
