@@ -12,7 +12,8 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
-from tests.chart.conftest import of_kind, one, template
+from tests.chart.conftest import of_kind, one
+from tests.chart.conftest import template as helm_template
 
 Triple = tuple[str, str, str]  # (apiGroup, resource, verb)
 
@@ -82,6 +83,16 @@ def granted(rules: Iterable[Mapping[str, Any]]) -> set[Triple]:
                     assert "*" not in (group, resource, verb), f"wildcard in {rule}"
                     out.add((group, resource, verb))
     return out
+
+
+def template(*args: Any, **kwargs: Any) -> list[Mapping[str, Any]]:
+    """The operator's objects: ``helm template`` without the ``helm test`` hooks (the test pod's own
+    ServiceAccount and its one-rule Role are checked in test_chart.py)."""
+    return [
+        o
+        for o in helm_template(*args, **kwargs)
+        if (o.get("metadata", {}).get("annotations") or {}).get("helm.sh/hook") != "test"
+    ]
 
 
 def test_cluster_wide_install_grants_exactly_the_table(helm: Path, tmp_path: Path) -> None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import threading
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
@@ -47,8 +48,13 @@ class Rejected(ApiException):
 
 
 def load_api_client(kubeconfig: str | None = None) -> client.ApiClient:
-    """In-cluster config when running in a pod, else the kubeconfig (``KUBECONFIG`` or ~/.kube/config)."""
+    """In-cluster config when running in a pod, else the kubeconfig (``KUBECONFIG`` or ~/.kube/config).
+
+    ``KUBECONFIG`` is read now: the kubernetes client reads it once, when it is first imported, so a
+    process whose environment changed since (a CLI run in-process, a test) would use a stale path.
+    """
     cfg = client.Configuration()
+    kubeconfig = kubeconfig or os.environ.get("KUBECONFIG") or None
     try:
         if kubeconfig:
             raise config.ConfigException("explicit kubeconfig")

@@ -25,8 +25,30 @@ from azure.identity import ClientSecretCredential, DefaultAzureCredential, Workl
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
-# Importing azure.ai.ml sets its logger to INFO with its own stderr handler (guide §2).
-logging.getLogger("azure.ai.ml").setLevel(logging.WARNING)
+
+def route_sdk_logs() -> None:
+    """Send azure-ai-ml's log records through the operator's handlers (JSON lines), at WARNING.
+
+    Importing azure.ai.ml gives ``azure.ai.ml`` and some of its modules their own plain-text
+    stderr handler, INFO level and ``propagate = False`` (guide §2; ``_utils/_logger_utils.py``),
+    so warnings such as "Instance type ... may be too small" would bypass the JSON log. Their
+    stream handlers are removed and the records propagate; ``azure.ai.ml`` stays at WARNING.
+    Idempotent; called after the SDK's modules are imported.
+    """
+    for name, logger in list(logging.Logger.manager.loggerDict.items()):
+        if not isinstance(logger, logging.Logger) or not (
+            name == "azure.ai.ml" or name.startswith("azure.ai.ml.")
+        ):
+            continue
+        for handler in [h for h in logger.handlers if type(h) is logging.StreamHandler]:
+            logger.removeHandler(handler)
+        logger.propagate = True
+        if name != "azure.ai.ml":
+            logger.setLevel(logging.NOTSET)
+    logging.getLogger("azure.ai.ml").setLevel(logging.WARNING)
+
+
+route_sdk_logs()
 logging.getLogger("azure.identity").setLevel(logging.WARNING)
 logging.getLogger("azure.core.pipeline.policies.http_logging_policy").setLevel(logging.WARNING)
 

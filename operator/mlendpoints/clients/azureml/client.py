@@ -31,6 +31,7 @@ from mlendpoints.clients.azureml.base import (
     Workspace,
     keep_environment,
     make_credential,
+    route_sdk_logs,
     translate,
     value_of,
 )
@@ -67,6 +68,7 @@ class AzureML:
                 connection_timeout=10,
                 read_timeout=60,
             )
+        route_sdk_logs()  # the operations modules MLClient imported set up their own handlers
         with self._lock:
             return self._clients.setdefault(key, ml)
 
