@@ -4,7 +4,7 @@
     mlendpoints dev cluster up [--name dev]    # start (no-op if already healthy)
     mlendpoints dev cluster env                # eval "$(mlendpoints dev cluster env)"
     mlendpoints dev cluster status
-    mlendpoints dev cluster down [--keep]
+    mlendpoints dev cluster down [--keep] [--keep-logs]
     mlendpoints dev demo                       # cluster + CRDs + Gateway API + examples/
 
 ``demo`` is a list of steps (:data:`DEMO_STEPS`) run in order against one :class:`DemoContext`;
@@ -63,6 +63,12 @@ def cmd_down(args: argparse.Namespace) -> int:
 
     if operator.stop(cluster):
         print("operator stopped")
+    if args.keep_logs:
+        from mlendpoints_dev.logarchive import archive_logs
+
+        cluster.stop()  # every process has closed its log before the copy
+        kept = archive_logs(cluster.state_dir, versions.cache_root() / "logs", cluster.name)
+        print(f"logs kept in {kept}")
     cluster.stop(delete=not args.keep)
     print(f"cluster {cluster.name!r} stopped" + ("" if args.keep else " and its state deleted"))
     return 0
@@ -376,6 +382,12 @@ def build_parser() -> argparse.ArgumentParser:
     up.set_defaults(func=cmd_up)
     down = named(csub.add_parser("down", help="stop the cluster and delete its state"))
     down.add_argument("--keep", action="store_true", help="keep the state (etcd data, certs) for the next up")
+    down.add_argument(
+        "--keep-logs",
+        action="store_true",
+        help="copy every log (components, operator, audit, pods' containers) to "
+        "~/.cache/mlendpoints/logs/<name>-<time>/ before deleting the state",
+    )
     down.set_defaults(func=cmd_down)
     named(csub.add_parser("env", help="print shell exports for KUBECONFIG and PATH")).set_defaults(
         func=cmd_env
