@@ -73,3 +73,15 @@ def test_a_closed_stdout_pipe_is_no_traceback(argv: list[str], tmp_path: Path) -
     proc.wait(timeout=60)
     assert "Traceback" not in err, err
     assert "BrokenPipeError" not in err, err
+
+
+def test_operator_stop_without_one_running_says_so(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["operator", "stop", "--name", "t3", "--state-dir", str(tmp_path)]) == 0
+    assert capsys.readouterr().out.strip() == "no operator was running"
+
+
+def test_operator_start_needs_a_running_cluster(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["operator", "start", "--name", "t4", "--state-dir", str(tmp_path)]) == 1
+    assert "cluster 't4' is not running (mlendpoints dev cluster up --name t4)" in capsys.readouterr().err
