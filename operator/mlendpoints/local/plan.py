@@ -150,6 +150,11 @@ def _local_limits(dep: OnlineDeployment) -> list[str]:
         out.append(f"{who}: instanceCount/scaleSettings: one local process, whatever the count")
     if spec.environment.image or spec.environment.conda_file or spec.environment.pip_requirements:
         out.append(f"{who}: environment: not built locally; this Python environment runs the scoring script")
+    if spec.model is not None and spec.model.credentials_secret_ref is not None:
+        out.append(
+            f"{who}: model.credentialsSecretRef: no Secrets locally; the download uses this shell's "
+            "environment (AZURE_STORAGE_CONNECTION_STRING, AWS_*, GOOGLE_APPLICATION_CREDENTIALS)"
+        )
     if spec.resources is not None or spec.instance_type:
         out.append(f"{who}: instanceType/resources: no resource limits on a local process")
     return out
