@@ -1,8 +1,8 @@
 """``local up`` and ``local down``: a :class:`~.plan.Plan` -> running processes -> ``endpoint.json``, and back.
 
 Order in :func:`up`: keys (authMode key) -> fetch what our manifests name by URI -> one runtime per
-deployment on a free loopback port -> wait for every readiness probe -> the front -> wait until it
-answers -> the state file gets every pid. Any failure stops what was started and removes the state,
+deployment on a free loopback port, and the front -> wait for every readiness probe, then until the
+front answers -> the state file gets the front's pid (``local list`` says "starting" until then). Any failure stops what was started and removes the state,
 so a failed ``up`` leaves no process behind.
 """
 
@@ -98,8 +98,7 @@ def up(
                 code_dir=str(dep.code.path) if dep.code else None,
                 timeout_s=dep.timeout_s,
             )
-        state.write(root, ep)
-        procs.wait_ready(started, timeout_s=timeout_s)
+        state.write(root, ep)  # the front reads the ports from it
         front = procs.spawn(
             "the front",
             [sys.executable, "-m", "mlendpoints.local.front", str(root), name],
@@ -107,7 +106,8 @@ def up(
             folder / "logs" / "front.log",
             ep.port,
         )
-        started.append(front)
+        started.append(front)  # it starts while the models load: up waits for the slower of the two
+        procs.wait_ready(started[:-1], timeout_s=timeout_s)
         procs.wait_ready([front], timeout_s=30, probe=procs.answers)
     except procs.StartError as exc:
         procs.stop([s.process.pid for s in started])

@@ -10,7 +10,7 @@ directory specification's place for state that outlives a process)::
     <root>/<endpoint>/logs/<deployment>.log   each runtime's stdout and stderr; front.log for the front
     <root>/<endpoint>/fetched/<deployment>/   models and code fetched from URIs (our manifests)
 
-The key file names are the runtime's (:data:`mlendpoints.runtime.auth.KEY_FILES`), so the front
+The key file names are the runtime's (:data:`mlendpoints.api.contract.KEY_FILES`), so the front
 and the runtimes check keys with the same :class:`~mlendpoints.runtime.auth.KeyStore`.
 """
 
@@ -22,7 +22,7 @@ from pathlib import Path
 
 from pydantic import BaseModel, ValidationError
 
-from mlendpoints.runtime.auth import KEY_FILES
+from mlendpoints.api.contract import KEY_FILES
 
 ENV_DIR = "MLENDPOINTS_LOCAL_DIR"
 STATE_FILE = "endpoint.json"
