@@ -59,6 +59,7 @@ def up(
     """Start the endpoint in -f with its deployments; return (--detach) or serve until Ctrl-C."""
     from mlendpoints.azcli import manifests
 
+    signal.signal(signal.SIGTERM, _interrupt)  # stop what was started, as Ctrl-C does
     root = state.root(state_dir)
     overrides = {
         "traffic": manifests.parse_traffic(traffic, "--traffic") if traffic is not None else None,
@@ -90,13 +91,12 @@ def _summary(ep: state.LocalEndpoint, root: Path) -> None:
     click.echo(f"invoke: mlendpoints online-endpoint invoke --local -n {ep.name} --request-file FILE")
 
 
+def _interrupt(signum: int, frame: FrameType | None) -> None:
+    raise KeyboardInterrupt
+
+
 def _foreground(root: Path, ep: state.LocalEndpoint) -> None:
     """Serve until Ctrl-C or SIGTERM (then stop everything), or until `local down` from elsewhere."""
-
-    def interrupt(signum: int, frame: FrameType | None) -> None:
-        raise KeyboardInterrupt
-
-    signal.signal(signal.SIGTERM, interrupt)
     click.echo("serving; Ctrl-C stops it", err=True)
     reported: set[str] = set()
     try:

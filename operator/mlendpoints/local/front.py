@@ -12,7 +12,9 @@ in this order:
 4. mirror traffic: ``mirrorTraffic`` percent of unpinned requests are copied to the mirror
    deployment in the background, and its answer is dropped.
 
-Requests are forwarded whole (body read, then sent) with httpx; the answer carries
+Requests are forwarded whole (body read, then sent) with httpx, in the ~30 lines of
+:meth:`Front._handle`/:meth:`Front._send`: the proxy libraries on PyPI (asgiproxy 0.2, on aiohttp and
+Starlette) would add two dependencies for that and still leave keys, pins and weights to us; the answer carries
 ``azureml-model-deployment: <deployment that served it>`` as Azure's does. The front's own errors
 are JSON ``{"error": ..., "code": ...}``, the runtime's shape. Run it with
 ``python -m mlendpoints.local.front STATE_DIR ENDPOINT`` (``local up`` does).

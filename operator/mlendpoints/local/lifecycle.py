@@ -67,13 +67,10 @@ def up(
             and log tail), or the front did not start.
     """
     name = p.endpoint.metadata.name
-    old = state.names(root)
-    if name in old and _running(state.read(root, name)):
+    if name in state.names(root) and _running(state.read(root, name)):
         raise UpError(f"local endpoint {name} is running already; `mlendpoints local down {name}` first")
-    folder = state.folder(root, name)
     keys = state.ensure_keys(root, name) if p.auth_mode == "key" else None
     prepare(p)
-    started: list[procs.Started] = []
     ep = state.LocalEndpoint(
         name=name,
         host=host,
@@ -84,46 +81,52 @@ def up(
         deployments={},
         supervisor_pid=os.getpid() if supervisor else None,
     )
-    try:
+    started: list[procs.Started] = []
+    try:  # on any failure (Ctrl-C while waiting included) nothing started is left running
         for dep in p.deployments:
-            log = folder / "logs" / f"{dep.name}.log"
-            s = _start_runtime(dep, log, keys)
-            started.append(s)
-            ep.deployments[dep.name] = state.LocalDeployment(
-                name=dep.name,
-                port=s.port,
-                pid=s.process.pid,
-                log=str(log),
-                model_dir=str(dep.model.path) if dep.model else None,
-                code_dir=str(dep.code.path) if dep.code else None,
-                timeout_s=dep.timeout_s,
-            )
+            started.append(_start_runtime(dep, root, ep, keys))
         state.write(root, ep)  # the front reads the ports from it
         front = procs.spawn(
             "the front",
             [sys.executable, "-m", "mlendpoints.local.front", str(root), name],
             dict(os.environ),
-            folder / "logs" / "front.log",
+            state.folder(root, name) / "logs" / "front.log",
             ep.port,
         )
         started.append(front)  # it starts while the models load: up waits for the slower of the two
         procs.wait_ready(started[:-1], timeout_s=timeout_s)
         procs.wait_ready([front], timeout_s=30, probe=procs.answers)
-    except procs.StartError as exc:
+    except BaseException as exc:
         procs.stop([s.process.pid for s in started])
         state.remove(root, name)
-        raise UpError(str(exc)) from exc
+        if isinstance(exc, procs.StartError):
+            raise UpError(str(exc)) from exc
+        raise
     ep.pid = front.process.pid
     state.write(root, ep)
     return ep
 
 
-def _start_runtime(dep: plan_.DeploymentPlan, log: Path, keys: Path | None) -> procs.Started:
+def _start_runtime(
+    dep: plan_.DeploymentPlan, root: Path, ep: state.LocalEndpoint, keys: Path | None
+) -> procs.Started:
+    """Start one runtime on a free port and record it in ``ep.deployments``."""
+    log = state.folder(root, ep.name) / "logs" / f"{dep.name}.log"
     port = procs.free_port()
     env = dict(os.environ) | dep.env | {contract.ENV_PORT: str(port)}
     if keys is not None:  # the runtime checks the key too: its loopback port is not a way around it
         env[contract.ENV_AUTH_KEY_DIR] = str(keys)
-    return procs.spawn(f"deployment {dep.name}", procs.runtime_argv(), env, log, port)
+    started = procs.spawn(f"deployment {dep.name}", procs.runtime_argv(), env, log, port)
+    ep.deployments[dep.name] = state.LocalDeployment(
+        name=dep.name,
+        port=port,
+        pid=started.process.pid,
+        log=str(log),
+        model_dir=str(dep.model.path) if dep.model else None,
+        code_dir=str(dep.code.path) if dep.code else None,
+        timeout_s=dep.timeout_s,
+    )
+    return started
 
 
 def _running(ep: state.LocalEndpoint) -> bool:

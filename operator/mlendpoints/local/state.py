@@ -71,13 +71,13 @@ class LocalEndpoint(BaseModel):
 
 
 def root(state_dir: str | None = None) -> Path:
-    """The state root (see the module docstring for the order in which it is chosen)."""
+    """The state root as an absolute path (see the module docstring for the order in which it is chosen)."""
     if state_dir:
-        return Path(state_dir)
+        return Path(state_dir).absolute()
     if os.environ.get(ENV_DIR):
-        return Path(os.environ[ENV_DIR])
+        return Path(os.environ[ENV_DIR]).absolute()
     xdg = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
-    return Path(xdg) / "mlendpoints" / "local"
+    return (Path(xdg) / "mlendpoints" / "local").absolute()
 
 
 def folder(root_dir: Path, endpoint: str) -> Path:
