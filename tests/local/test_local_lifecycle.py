@@ -46,11 +46,23 @@ def deployment_yaml(tmp_path: Path, name: str, *, model: str, code: Path, script
     return path
 
 
-def test_down_leaves_no_process(tmp_path: Path) -> None:
+def test_a_dead_runtime_is_502_and_down_leaves_no_process(tmp_path: Path) -> None:
     up = cli("local", "up", "--detach", *SAMPLE_ARGS, state_dir=tmp_path)
     assert up.returncode == 0, up.stderr
     state = json.loads(cli("local", "show", "-n", "local-demo", state_dir=tmp_path).stdout)
     assert all(running(p) for p in pids_of(state))
+    green = state["deployments"]["green"]["pid"]
+    os.killpg(green, signal.SIGKILL)
+    assert wait_gone([green]) == []
+    answer = httpx.post(
+        state["scoringUri"],
+        content=(SAMPLE / "request.json").read_bytes(),
+        headers={"Authorization": f"Bearer {state['primaryKey']}", "azureml-model-deployment": "green"},
+        timeout=30,
+    )
+    assert answer.status_code == 502
+    assert "deployment green did not answer" in answer.json()["error"]
+    assert "exited: green" in cli("local", "list", state_dir=tmp_path).stdout
     again = cli("local", "up", "--detach", *SAMPLE_ARGS, state_dir=tmp_path)
     assert again.returncode == 1
     assert "running already" in again.stderr
