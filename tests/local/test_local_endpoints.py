@@ -6,6 +6,7 @@ Real processes on loopback ports: the CLI in a subprocess, requests with httpx.
 from __future__ import annotations
 
 import json
+import time
 from collections import Counter
 from pathlib import Path
 
@@ -13,7 +14,7 @@ import httpx
 import pytest
 from scipy.stats import binomtest
 
-from tests.local.conftest import SAMPLE, cli
+from tests.local.conftest import SAMPLE, SAMPLE_ARGS, cli
 
 pytestmark = pytest.mark.timeout(300)
 
@@ -160,3 +161,34 @@ def test_get_logs_local_reads_the_runtime_log(sample: dict, local_dir: Path) -> 
     assert missing.returncode == 1
     assert "purple" in missing.stderr
     assert "Traceback" not in missing.stderr
+
+
+def test_regenerate_keys_local_rotates_one_key_without_a_restart(tmp_path: Path) -> None:
+    """On its own endpoint (not the module's sample, whose keys other tests use)."""
+    up = cli("local", "up", "--detach", *SAMPLE_ARGS, state_dir=tmp_path)
+    assert up.returncode == 0, up.stderr
+    try:
+        before = json.loads(cli("local", "show", "-n", "local-demo", state_dir=tmp_path).stdout)
+        done = cli(
+            "online-endpoint",
+            "regenerate-keys",
+            "--local",
+            "-n",
+            "local-demo",
+            "--key-type",
+            "secondary",
+            state_dir=tmp_path,
+        )
+        assert done.returncode == 0, done.stderr
+        after = json.loads(cli("local", "show", "-n", "local-demo", state_dir=tmp_path).stdout)
+        assert after["primaryKey"] == before["primaryKey"]
+        assert after["secondaryKey"] != before["secondaryKey"]
+        assert after["pid"] == before["pid"]  # no restart
+        deadline = time.monotonic() + 10
+        while post(after, key=before["secondaryKey"]).status_code != 401:
+            assert time.monotonic() < deadline, "the old secondary key still works"
+            time.sleep(0.2)
+        assert post(after, key=after["secondaryKey"]).status_code == 200
+        assert post(after, key=after["primaryKey"]).status_code == 200
+    finally:
+        cli("local", "down", "-n", "local-demo", state_dir=tmp_path)

@@ -166,9 +166,16 @@ def endpoint_keys(name: str, namespace: str | None, local: bool, state_dir: str 
 @verbs.namespace_option
 @click.option("--key-type", type=click.Choice(["primary", "secondary"]), default="primary", show_default=True)
 @click.option("--timeout", type=float, default=60, show_default=True)
-def endpoint_regenerate(name: str, namespace: str | None, key_type: str, timeout: float) -> None:
+@local_options
+def endpoint_regenerate(
+    name: str, namespace: str | None, key_type: str, timeout: float, local: bool, state_dir: str | None
+) -> None:
     """Rotate one key (the operator writes the new one; clients on the other key keep working)."""
-    ops.regenerate(cluster.connect(namespace), name, key_type, timeout)
+    if local:
+        with local_errors():
+            local_client.regenerate(local_state.root(state_dir), name, key_type)
+    else:
+        ops.regenerate(cluster.connect(namespace), name, key_type, timeout)
     click.echo(f"regenerated the {key_type} key of {name}", err=True)
 
 

@@ -28,6 +28,17 @@ def keys(root: Path, name: str) -> dict[str, str]:
     return state.read_keys(root, name)
 
 
+def regenerate(root: Path, name: str, key_type: str) -> None:
+    """Write a new ``primary`` or ``secondary`` key; the front and the runtimes take it within a
+    second (their :class:`~mlendpoints.runtime.auth.KeyStore` re-reads the files), no restart.
+
+    Raises:
+        state.StateError: authMode none, or an endpoint never started.
+    """
+    keys(root, name)  # the same checks as get-credentials
+    state.write_key(root, name, f"{key_type}Key")
+
+
 def scoring_request(root: Path, name: str, deployment: str | None) -> tuple[str, dict[str, str]]:
     """``(scoring URI, headers)`` for a request to a running local endpoint (key and pin included).
 

@@ -89,17 +89,25 @@ def keys_dir(root_dir: Path, endpoint: str) -> Path:
 
 
 def ensure_keys(root_dir: Path, endpoint: str) -> Path:
-    """The endpoint's keys folder, with two new random keys (``secrets.token_urlsafe(32)``, 43
-    characters, as the operator makes them) written once, mode 0600; returns the folder."""
+    """The endpoint's keys folder, with two new random keys written once; returns the folder."""
     where = keys_dir(root_dir, endpoint)
     where.mkdir(parents=True, exist_ok=True)
     for name in KEY_FILES:
-        path = where / name
-        if not path.exists():
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-            with os.fdopen(fd, "w") as fh:
-                fh.write(secrets.token_urlsafe(32))
+        if not (where / name).exists():
+            write_key(root_dir, endpoint, name)
     return where
+
+
+def write_key(root_dir: Path, endpoint: str, name: str) -> None:
+    """Write a new random key (``secrets.token_urlsafe(32)``, 43 characters, as the operator makes
+    them) to key file ``name``, mode 0600, atomically (a rename: readers see the old or the new key)."""
+    path = keys_dir(root_dir, endpoint) / name
+    tmp = path.with_suffix(".tmp")
+    tmp.unlink(missing_ok=True)
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        fh.write(secrets.token_urlsafe(32))
+    tmp.replace(path)
 
 
 def read_keys(root_dir: Path, endpoint: str) -> dict[str, str]:
