@@ -12,7 +12,7 @@ if [ ! -x "$VENV/bin/python" ]; then
   "$PY" -m venv "$VENV"
 fi
 stamp="$VENV/.mlendpoints-installed"
-EXTRAS=operator,azure,runtime,storage,dev
+EXTRAS=operator,azure,runtime,storage,local,dev
 want=$( (cat "$ROOT/pyproject.toml" "$ROOT/dev/pyproject.toml"; echo "$EXTRAS") | sha256sum | cut -d' ' -f1)
 # MLENDPOINTS_PIP_PROGRESS=1 (examples/demo.sh sets it): show pip's progress instead of --quiet.
 PIPQ=--quiet; [ "${MLENDPOINTS_PIP_PROGRESS:-}" = 1 ] && PIPQ=--progress-bar=off

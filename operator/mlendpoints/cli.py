@@ -43,6 +43,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "mlendpoints.azcli.batchverbs:deployment",
         "az ml batch-deployment: create|update|show|list|delete",
     ),
+    "local": (
+        "mlendpoints.azcli.localverbs:local",
+        "local endpoints without a cluster: local up|down|list|show (then invoke --local)",
+    ),
     "convert": (
         "mlendpoints.azcli.convertcmd:convert",
         "write mlendpoints manifests from Azure ML CLI v2 YAML",

@@ -23,3 +23,5 @@ ENV_MAX_QUEUE_WAIT_MS = "MLENDPOINTS_MAX_QUEUE_WAIT_MS"
 ENV_MODEL_NAME = "MLENDPOINTS_MODEL_NAME"
 #: Where the endpoint's keys Secret is mounted (authMode key only).
 ENV_AUTH_KEY_DIR = "MLENDPOINTS_AUTH_KEY_DIR"
+#: The files in that folder: the keys Secret's keys, one key each.
+KEY_FILES = ("primaryKey", "secondaryKey")

@@ -67,6 +67,20 @@ def parse_mappings(values: tuple[str, ...], option: str) -> dict[str, str]:
     return out
 
 
+def parse_traffic(value: str, option: str) -> dict[str, int]:
+    """``"blue=90 green=10"`` (Azure's --traffic) -> ``{"blue": 90, "green": 10}``.
+
+    Raises:
+        click.BadParameter: an item without ``=`` or a percentage that is not a whole number.
+    """
+    out = {}
+    for k, v in parse_mappings(tuple(value.replace(",", " ").split()), option).items():
+        if not v.isdigit():
+            raise click.BadParameter(f"{k}={v}: the percentage must be a whole number", param_hint=option)
+        out[k] = int(v)
+    return out
+
+
 def read(
     files: tuple[str, ...], namespace: str | None, store: StoreOptions, session: Session | None = None
 ) -> tuple[list[dict[str, Any]], azure.Result]:

@@ -9,7 +9,8 @@ cluster or resource error (one line), 2 a usage error.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import contextlib
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -17,18 +18,27 @@ import click
 
 from mlendpoints.azcli import cluster, manifests, ops, verbs
 from mlendpoints.azcli.cluster import DEPLOYMENT, ENDPOINT, Session
+from mlendpoints.local import client as local_client
+from mlendpoints.local import state as local_state
 
 F = verbs.F
 
 
-def _traffic(value: str, option: str) -> dict[str, int]:
-    """``"blue=90 green=10"`` (Azure's --traffic) -> ``{"blue": 90, "green": 10}``."""
-    out = {}
-    for k, v in manifests.parse_mappings(tuple(value.replace(",", " ").split()), option).items():
-        if not v.isdigit():
-            raise click.BadParameter(f"{k}={v}: the percentage must be a whole number", param_hint=option)
-        out[k] = int(v)
-    return out
+def local_options(f: F) -> F:
+    """``--local`` (the endpoint of ``mlendpoints local up``, no cluster) and its ``--state-dir``."""
+    f = click.option("--state-dir", envvar=local_state.ENV_DIR, help="local endpoints' state folder")(f)
+    return click.option(
+        "--local", is_flag=True, help="the local endpoint (mlendpoints local up), no cluster"
+    )(f)
+
+
+@contextlib.contextmanager
+def local_errors() -> Iterator[None]:
+    """A local endpoint that is not there (or has no keys) -> one ClickException line."""
+    try:
+        yield
+    except local_state.StateError as exc:
+        raise click.ClickException(str(exc)) from exc
 
 
 def set_traffic(session: Session, name: str, field: str, traffic: dict[str, int]) -> None:
@@ -69,9 +79,11 @@ def endpoint_update(
         raise click.UsageError("give -f FILE, or -n NAME with --traffic and/or --mirror-traffic")
     session = cluster.connect(opts["namespace"])
     if traffic is not None:
-        set_traffic(session, name, "traffic", _traffic(traffic, "--traffic"))
+        set_traffic(session, name, "traffic", manifests.parse_traffic(traffic, "--traffic"))
     if mirror_traffic is not None:
-        set_traffic(session, name, "mirrorTraffic", _traffic(mirror_traffic, "--mirror-traffic"))
+        set_traffic(
+            session, name, "mirrorTraffic", manifests.parse_traffic(mirror_traffic, "--mirror-traffic")
+        )
     obj = session.must_get(ENDPOINT, name)
     if not opts["no_wait"]:
         obj = cluster.wait_ready(session, ENDPOINT, name, opts["timeout"])
@@ -83,7 +95,9 @@ def _endpoint_apply(create: bool, traffic: str | None, output: str, opts: dict[s
     if traffic is not None and objs:
         session = cluster.connect(opts["namespace"])
         for obj in objs:
-            set_traffic(session, obj["metadata"]["name"], "traffic", _traffic(traffic, "--traffic"))
+            set_traffic(
+                session, obj["metadata"]["name"], "traffic", manifests.parse_traffic(traffic, "--traffic")
+            )
         wait = not opts["no_wait"]
         objs = [
             cluster.wait_ready(session, ENDPOINT, o["metadata"]["name"], opts["timeout"])
@@ -137,8 +151,13 @@ def endpoint_delete(name: str, namespace: str | None, yes: bool, no_wait: bool, 
 @endpoint.command("get-credentials")
 @click.option("-n", "--name", required=True)
 @verbs.namespace_option
-def endpoint_keys(name: str, namespace: str | None) -> None:
+@local_options
+def endpoint_keys(name: str, namespace: str | None, local: bool, state_dir: str | None) -> None:
     """Print the endpoint's primaryKey and secondaryKey (JSON)."""
+    if local:
+        with local_errors():
+            cluster.output(local_client.keys(local_state.root(state_dir), name), "json")
+        return
     cluster.output(ops.keys(cluster.connect(namespace), name), "json")
 
 
@@ -147,9 +166,16 @@ def endpoint_keys(name: str, namespace: str | None) -> None:
 @verbs.namespace_option
 @click.option("--key-type", type=click.Choice(["primary", "secondary"]), default="primary", show_default=True)
 @click.option("--timeout", type=float, default=60, show_default=True)
-def endpoint_regenerate(name: str, namespace: str | None, key_type: str, timeout: float) -> None:
+@local_options
+def endpoint_regenerate(
+    name: str, namespace: str | None, key_type: str, timeout: float, local: bool, state_dir: str | None
+) -> None:
     """Rotate one key (the operator writes the new one; clients on the other key keep working)."""
-    ops.regenerate(cluster.connect(namespace), name, key_type, timeout)
+    if local:
+        with local_errors():
+            local_client.regenerate(local_state.root(state_dir), name, key_type)
+    else:
+        ops.regenerate(cluster.connect(namespace), name, key_type, timeout)
     click.echo(f"regenerated the {key_type} key of {name}", err=True)
 
 
@@ -167,6 +193,7 @@ def endpoint_regenerate(name: str, namespace: str | None, key_type: str, timeout
 @click.option("--scoring-uri", help="override status.scoringUri (e.g. through kubectl port-forward)")
 @click.option("--timeout", type=float, default=60, show_default=True)
 @verbs.namespace_option
+@local_options
 def endpoint_invoke(
     name: str,
     deployment_name: str | None,
@@ -174,16 +201,23 @@ def endpoint_invoke(
     scoring_uri: str | None,
     timeout: float,
     namespace: str | None,
+    local: bool,
+    state_dir: str | None,
 ) -> None:
     """POST the request file to the scoring URI with the endpoint's key; print the response."""
-    status, body = ops.invoke(
-        cluster.connect(namespace),
-        name,
-        request_file.read_bytes(),
-        deployment=deployment_name,
-        scoring_uri=scoring_uri,
-        timeout=timeout,
-    )
+    if local:
+        with local_errors():
+            uri, headers = local_client.scoring_request(local_state.root(state_dir), name, deployment_name)
+        status, body = ops.post(scoring_uri or uri, request_file.read_bytes(), headers, timeout)
+    else:
+        status, body = ops.invoke(
+            cluster.connect(namespace),
+            name,
+            request_file.read_bytes(),
+            deployment=deployment_name,
+            scoring_uri=scoring_uri,
+            timeout=timeout,
+        )
     if status >= 400:
         click.echo(body.decode(errors="replace"), err=True)
         raise click.ClickException(f"the endpoint answered HTTP {status}")
@@ -191,9 +225,22 @@ def endpoint_invoke(
 
 
 def _logs(
-    endpoint_name: str, deployment: str, namespace: str | None, lines: int | None, container: str
+    endpoint_name: str,
+    deployment: str,
+    namespace: str | None,
+    lines: int | None,
+    container: str,
+    **local: Any,
 ) -> None:
-    text = ops.logs(cluster.connect(namespace), endpoint_name, deployment, lines=lines, container=container)
+    if local["local"]:
+        if container != "inference-server":
+            raise click.BadParameter("a local deployment has only inference-server", param_hint="--container")
+        with local_errors():
+            text = local_client.log(local_state.root(local["state_dir"]), endpoint_name, deployment, lines)
+    else:
+        text = ops.logs(
+            cluster.connect(namespace), endpoint_name, deployment, lines=lines, container=container
+        )
     click.echo(text, nl=not text.endswith("\n"))
 
 
@@ -207,6 +254,7 @@ LOG_OPTIONS: list[Callable[[F], F]] = [
         help="inference-server or storage-initializer",
     ),
     verbs.namespace_option,
+    local_options,
 ]
 
 
@@ -221,10 +269,10 @@ def log_options(f: F) -> F:
 @click.option("-d", "--deployment", required=True, help="deployment name")
 @log_options
 def endpoint_logs(
-    name: str, deployment: str, namespace: str | None, lines: int | None, container: str
+    name: str, deployment: str, namespace: str | None, lines: int | None, container: str, **local: Any
 ) -> None:
-    """Print a deployment's newest pod log."""
-    _logs(name, deployment, namespace, lines, container)
+    """Print a deployment's newest pod log (--local: its local runtime's log)."""
+    _logs(name, deployment, namespace, lines, container, **local)
 
 
 @click.group("online-deployment")
@@ -320,7 +368,7 @@ def deployment_delete(
 @click.option("-e", "--endpoint-name", required=True)
 @log_options
 def deployment_logs(
-    name: str, endpoint_name: str, namespace: str | None, lines: int | None, container: str
+    name: str, endpoint_name: str, namespace: str | None, lines: int | None, container: str, **local: Any
 ) -> None:
-    """Print the deployment's newest pod log."""
-    _logs(endpoint_name, name, namespace, lines, container)
+    """Print the deployment's newest pod log (--local: its local runtime's log)."""
+    _logs(endpoint_name, name, namespace, lines, container, **local)

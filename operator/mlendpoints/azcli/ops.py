@@ -90,6 +90,15 @@ def invoke(
         headers["Authorization"] = f"Bearer {keys(session, endpoint)['primaryKey']}"
     if deployment:
         headers[PIN_HEADER] = deployment
+    return post(uri, body, headers, timeout)
+
+
+def post(uri: str, body: bytes, headers: dict[str, str], timeout: float) -> tuple[int, bytes]:
+    """POST ``body`` to ``uri``; returns ``(status, response body)`` (an HTTP error status too).
+
+    Raises:
+        click.ClickException: not an http(s) URL, or it cannot be reached.
+    """
     if not uri.startswith(("http://", "https://")):
         raise click.ClickException(f"{uri}: not an http(s) URL")
     req = urllib.request.Request(uri, data=body, headers=headers, method="POST")  # noqa: S310 - checked above

@@ -107,7 +107,7 @@ def code_block(doc: Doc, raw: Any, opts: Options, result: Result) -> dict[str, A
         except local.LocalPathError as exc:
             raise ConvertError(f"{doc.where}: {exc}") from exc
         name = f"{doc.body.get('endpoint_name')}-{doc.body.get('name')}-code"[:253]
-        cm = local.code_config_map(folder, name, opts.namespace)
+        cm = None if opts.in_place else local.code_config_map(folder, name, opts.namespace)
         if cm is not None:
             result.objects.append(cm)
             out["configMap"] = {"name": name}

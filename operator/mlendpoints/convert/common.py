@@ -80,6 +80,10 @@ class Options:
     #: ``spec.azureml`` (subscriptionId, resourceGroup, workspaceName): convert for ``target: azureml``,
     #: where ``azureml:`` models and VM sizes are Azure ML's own
     azureml: dict[str, str] | None = None
+    #: keep local folders where they are (``mlendpoints local``): every local model and code folder is
+    #: planned as an :class:`~.local.Upload` to ``model_store`` (never a ConfigMap), and the caller
+    #: serves ``Upload.local`` in place of the URI instead of uploading it
+    in_place: bool = False
 
 
 @dataclass

@@ -22,9 +22,11 @@ import os
 import time
 from collections.abc import Callable
 
+from mlendpoints.api import contract
+
 log = logging.getLogger("mlendpoints.runtime.auth")
 
-KEY_FILES = ("primaryKey", "secondaryKey")
+KEY_FILES = contract.KEY_FILES
 _NO_KEY = b"\x00" * 32  # digest that no presented key can match (sha256 output is never all-zero)
 
 

@@ -363,3 +363,18 @@ def test_an_environment_asset_is_a_warning_here_and_an_error_for_target_azureml(
     )
     with pytest.raises(ConvertError, match="environment asset, which the manifest cannot name"):
         convert_doc(tmp_path, doc, azureml=WORKSPACE)
+
+
+def test_in_place_plans_every_local_folder_and_makes_no_config_map() -> None:
+    """``mlendpoints local``: code that would fit a ConfigMap is kept where it is, like the model."""
+    result = convert(
+        "managed/endpoint.yml", "managed/blue-deployment.yml", model_store="az://x", in_place=True
+    )
+    assert by_kind(result, "ConfigMap") == []
+    [dep] = by_kind(result, "OnlineDeployment")
+    planned = {u.uri: u.local for u in result.uploads}
+    assert planned[dep["spec"]["model"]["path"]] == (DATA / "managed" / "model-1" / "model").resolve()
+    assert (
+        planned[dep["spec"]["codeConfiguration"]["code"]]
+        == (DATA / "managed" / "model-1" / "onlinescoring").resolve()
+    )

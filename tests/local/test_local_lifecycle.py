@@ -1,0 +1,193 @@
+"""Starting and stopping local endpoints: foreground with Ctrl-C, ``local down``, and failed starts."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.local.conftest import RUNTIME_SCRIPTS, SAMPLE, SAMPLE_ARGS, cli, pids_of, running, wait_gone
+
+pytestmark = pytest.mark.timeout(300)
+
+
+def processes_using(state_dir: Path) -> list[int]:
+    """Pids whose environment names ``state_dir`` as MLENDPOINTS_LOCAL_DIR (what a start left running)."""
+    marker = f"MLENDPOINTS_LOCAL_DIR={state_dir}".encode()
+    found = []
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit() or int(proc.name) == os.getpid():
+            continue
+        try:
+            environ = (proc / "environ").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if marker in environ and running(int(proc.name)):
+            found.append(int(proc.name))
+    return found
+
+
+def deployment_yaml(tmp_path: Path, name: str, *, model: str, code: Path, script: str = "score.py") -> Path:
+    path = tmp_path / f"{name}.yml"
+    path.write_text(
+        "$schema: https://azuremlschemas.azureedge.net/latest/managedOnlineDeployment.schema.json\n"
+        f"name: {name}\nendpoint_name: local-demo\nmodel:\n  path: {model}\n"
+        f"code_configuration:\n  code: {code}\n  scoring_script: {script}\n"
+        f"environment_variables:\n  COLOR: {name}\n"
+    )
+    return path
+
+
+def test_a_dead_runtime_is_502_and_down_leaves_no_process(tmp_path: Path) -> None:
+    up = cli("local", "up", "--detach", *SAMPLE_ARGS, state_dir=tmp_path)
+    assert up.returncode == 0, up.stderr
+    state = json.loads(cli("local", "show", "-n", "local-demo", state_dir=tmp_path).stdout)
+    assert all(running(p) for p in pids_of(state))
+    green = state["deployments"]["green"]["pid"]
+    os.killpg(green, signal.SIGKILL)
+    assert wait_gone([green]) == []
+    answer = httpx.post(
+        state["scoringUri"],
+        content=(SAMPLE / "request.json").read_bytes(),
+        headers={"Authorization": f"Bearer {state['primaryKey']}", "azureml-model-deployment": "green"},
+        timeout=30,
+    )
+    assert answer.status_code == 502
+    assert "deployment green did not answer" in answer.json()["error"]
+    assert "exited: green" in cli("local", "list", state_dir=tmp_path).stdout
+    again = cli("local", "up", "--detach", *SAMPLE_ARGS, state_dir=tmp_path)
+    assert again.returncode == 1
+    assert "running already" in again.stderr
+    down = cli("local", "down", "-n", "local-demo", state_dir=tmp_path)
+    assert down.returncode == 0, down.stderr
+    assert wait_gone(pids_of(state)) == []
+    assert processes_using(tmp_path) == []
+    assert "local-demo" not in cli("local", "list", state_dir=tmp_path).stdout
+    gone = cli(
+        "online-endpoint",
+        "invoke",
+        "--local",
+        "-n",
+        "local-demo",
+        "--request-file",
+        SAMPLE / "request.json",
+        state_dir=tmp_path,
+    )
+    assert gone.returncode == 1
+    assert "no local endpoint local-demo is running" in gone.stderr
+
+
+def test_foreground_serves_a_0_percent_pin_and_mirrors_until_ctrl_c(tmp_path: Path) -> None:
+    env = dict(os.environ, MLENDPOINTS_LOCAL_DIR=str(tmp_path))
+    files = SAMPLE_ARGS
+    up = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "mlendpoints",
+            "local",
+            "up",
+            *files,
+            "--traffic",
+            "blue=100 green=0",
+            "--mirror-traffic",
+            "green=50",
+        ],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 120
+        state: dict = {}
+        while time.monotonic() < deadline and not state.get("pid"):
+            assert up.poll() is None, up.stderr.read() if up.stderr else ""
+            shown = cli("local", "show", "-n", "local-demo", state_dir=tmp_path)
+            state = json.loads(shown.stdout) if shown.returncode == 0 else {}
+            time.sleep(0.3)
+        assert state.get("pid"), "local up did not become ready"
+        key = {"Authorization": f"Bearer {state['primaryKey']}", "Content-Type": "application/json"}
+        body = (SAMPLE / "request.json").read_bytes()
+        with httpx.Client(timeout=30) as http:
+            pinned = http.post(
+                state["scoringUri"], content=body, headers=key | {"azureml-model-deployment": "green"}
+            )
+            assert pinned.status_code == 200
+            assert pinned.json()["deployment"] == "green"  # at 0 %
+            answers = [http.post(state["scoringUri"], content=body, headers=key) for _ in range(40)]
+        assert {a.json()["deployment"] for a in answers} == {"blue"}
+        # green saw copies of some of the 40 (50 % mirrored; its answers were dropped)
+        green = state["deployments"]["green"]["port"]
+        time.sleep(0.5)
+        metrics = httpx.get(f"http://127.0.0.1:{green}/metrics", timeout=10).text
+        scored = sum(
+            int(float(n))
+            for n in re.findall(r'mlendpoints_requests_total\{[^}]*route="/score"[^}]*\} (\S+)', metrics)
+        )
+        assert 1 + 5 <= scored <= 1 + 35, metrics  # the pinned request plus about 20 mirrored ones
+        up.send_signal(signal.SIGINT)
+        assert up.wait(timeout=30) == 0
+    finally:
+        if up.poll() is None:
+            up.kill()
+    assert "stopped local endpoint local-demo" in (up.stderr.read() if up.stderr else "")
+    assert wait_gone(pids_of(state)) == []
+    assert processes_using(tmp_path) == []
+
+
+def test_a_model_path_that_does_not_exist_is_one_line(tmp_path: Path) -> None:
+    bad = deployment_yaml(tmp_path, "blue", model="./nope", code=SAMPLE / "src")
+    result = cli(
+        "local",
+        "up",
+        "--detach",
+        "-f",
+        SAMPLE / "endpoint.yml",
+        "-f",
+        bad,
+        "--traffic",
+        "blue=100",
+        state_dir=tmp_path,
+    )
+    assert result.returncode == 1
+    errors = [line for line in result.stderr.splitlines() if not line.startswith("warning:")]
+    assert len(errors) == 1, result.stderr
+    assert "model" in errors[0]
+    assert "./nope: no such file or directory" in errors[0]
+    assert "Traceback" not in result.stderr
+
+
+def test_an_init_failure_names_the_deployment_and_shows_its_log(tmp_path: Path) -> None:
+    good = deployment_yaml(tmp_path, "blue", model=str(SAMPLE / "model"), code=SAMPLE / "src")
+    broken = deployment_yaml(
+        tmp_path, "broken", model=str(SAMPLE / "model"), code=RUNTIME_SCRIPTS, script="score_init_fails.py"
+    )
+    result = cli(
+        "local",
+        "up",
+        "--detach",
+        "-f",
+        SAMPLE / "endpoint.yml",
+        "-f",
+        good,
+        "-f",
+        broken,
+        "--traffic",
+        "blue=100",
+        state_dir=tmp_path,
+    )
+    assert result.returncode == 1
+    assert "deployment broken failed to start" in result.stderr
+    assert "cannot find model weights" in result.stderr  # the tail of its log
+    assert "Traceback (most recent call last)" not in result.stderr.split("the end of")[0]
+    assert not (tmp_path / "local-demo" / "endpoint.json").exists()
+    assert wait_gone(processes_using(tmp_path)) == []
