@@ -57,6 +57,13 @@ def _resolve(node: Any, defs: dict[str, Any]) -> Any:
     if "allOf" in node and len(node["allOf"]) == 1:
         inner = _resolve(node.pop("allOf")[0], defs)
         node = {**inner, **node}
+    return _structural(node, defs)
+
+
+def _structural(node: dict[str, Any], defs: dict[str, Any]) -> dict[str, Any]:
+    """One resolved node in structural-schema terms: pydantic's draft-2020 keywords rewritten
+    (``const``, numeric ``exclusive*``), titles and ``additionalProperties: false`` dropped, children
+    resolved, and the ``type`` a structural schema requires filled in."""
     out: dict[str, Any] = {}
     for key, value in node.items():
         if key in _DROP:

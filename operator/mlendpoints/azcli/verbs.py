@@ -81,6 +81,34 @@ def apply_options(f: F) -> F:
     return f
 
 
+def _check_existence(session: Session, kind: Kind, objects: list[dict[str, Any]], *, create: bool) -> None:
+    """Refuse before anything is uploaded or applied: create of an existing object, update of a
+    missing one, or a deployment name already used by another endpoint in the namespace.
+
+    Raises:
+        click.ClickException: naming the object, the namespace and what to do instead.
+    """
+    for obj in objects:
+        live = session.get(kind, obj["metadata"]["name"])
+        exists = live is not None
+        other = _other_endpoint(live, obj)
+        if other is not None:  # checked before anything is uploaded or applied
+            raise click.ClickException(
+                f"{kind.kind} {obj['metadata']['name']} already exists in {session.namespace} for "
+                f"endpoint {other}: deployment names are unique per namespace here (in Azure ML, per "
+                "endpoint), and a deployment cannot move to another endpoint; choose another "
+                "deployment name, or another namespace with --namespace"
+            )
+        if create and exists:
+            raise click.ClickException(
+                f"{kind.kind} {obj['metadata']['name']} already exists in {session.namespace}; use update"
+            )
+        if not create and not exists:
+            raise click.ClickException(
+                f"{kind.kind} {obj['metadata']['name']} does not exist in {session.namespace}; use create"
+            )
+
+
 def apply_files(kind: Kind, create: bool, opts: dict[str, Any]) -> list[dict[str, Any]]:
     """The shared body of create/update: read, convert, upload, check existence, apply, wait."""
     if not opts["files"]:
@@ -113,25 +141,7 @@ def apply_files(kind: Kind, create: bool, opts: dict[str, Any]) -> list[dict[str
         for up in result.uploads:
             click.echo(f"note: {up.what} would be uploaded to {up.uri}", err=True)
         return []
-    for obj in mine:
-        live = session.get(kind, obj["metadata"]["name"])
-        exists = live is not None
-        other = _other_endpoint(live, obj)
-        if other is not None:  # checked before anything is uploaded or applied
-            raise click.ClickException(
-                f"{kind.kind} {obj['metadata']['name']} already exists in {session.namespace} for "
-                f"endpoint {other}: deployment names are unique per namespace here (in Azure ML, per "
-                "endpoint), and a deployment cannot move to another endpoint; choose another "
-                "deployment name, or another namespace with --namespace"
-            )
-        if create and exists:
-            raise click.ClickException(
-                f"{kind.kind} {obj['metadata']['name']} already exists in {session.namespace}; use update"
-            )
-        if not create and not exists:
-            raise click.ClickException(
-                f"{kind.kind} {obj['metadata']['name']} does not exist in {session.namespace}; use create"
-            )
+    _check_existence(session, kind, mine, create=create)
     manifests.upload_all(session, result, store)
     converted_types = {id(o) for o in result.objects if o["kind"] == "InstanceType"}
     for obj in objects:

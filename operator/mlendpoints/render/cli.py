@@ -280,6 +280,39 @@ def _deployment_objects(
     return f"# OnlineDeployment {dep.metadata.namespace}/{dep.metadata.name}\n" + _dump(objects)
 
 
+def _endpoint_section(
+    ep: OnlineEndpoint,
+    deps: list[OnlineDeployment],
+    *,
+    settings: RenderSettings,
+    ready: bool,
+    gateway_api: bool,
+) -> tuple[str, list[str]]:
+    """``(text, problems)``: a comment header (routing, traffic, scoring URI, what is waited for)
+    and the YAML of the endpoint's own children; each problem would leave it Stalled."""
+    states = [
+        online.DeploymentState(d.metadata.name, ready=ready, scoring_path=_scoring_path(d)) for d in deps
+    ]
+    result = online.endpoint_children(
+        ep,
+        deployments=states,
+        keys=(KEY_PLACEHOLDER, KEY_PLACEHOLDER),
+        gateway_api_available=gateway_api,
+        settings=settings,
+    )
+    header = [
+        f"# OnlineEndpoint {ep.metadata.namespace}/{ep.metadata.name}: routing {result.routing}, "
+        f"traffic {traffic.summary(result.effective_traffic) or '-'}",
+        f"#   scoringUri {result.scoring_uri}",
+    ]
+    if any(result.effective_mirror.values()):
+        header.append(f"#   mirror {traffic.summary(result.effective_mirror)}")
+    header += [f"#   waiting for: {name}" for name in result.waiting]
+    header += [f"#   STALLED: {p} (routing objects not rendered)" for p in result.problems]
+    problems = [f"OnlineEndpoint {ep.metadata.name} would be Stalled: {p}" for p in result.problems]
+    return "\n".join(header) + "\n" + _dump(result.objects), problems
+
+
 def render(args: argparse.Namespace) -> tuple[str, list[str], list[str]]:
     """``(yaml stream, warnings, problems)`` for parsed arguments.
 
@@ -308,28 +341,11 @@ def render(args: argparse.Namespace) -> tuple[str, list[str], list[str]]:
             for d in inputs.deployments
             if d.spec.endpoint_name == ep.metadata.name and d.metadata.namespace == ep.metadata.namespace
         ]
-        states = [
-            online.DeploymentState(d.metadata.name, ready=args.ready, scoring_path=_scoring_path(d))
-            for d in deps
-        ]
-        result = online.endpoint_children(
-            ep,
-            deployments=states,
-            keys=(KEY_PLACEHOLDER, KEY_PLACEHOLDER),
-            gateway_api_available=args.gateway_api,
-            settings=settings,
+        text, stalled = _endpoint_section(
+            ep, deps, settings=settings, ready=args.ready, gateway_api=args.gateway_api
         )
-        header = [
-            f"# OnlineEndpoint {ep.metadata.namespace}/{ep.metadata.name}: routing {result.routing}, "
-            f"traffic {traffic.summary(result.effective_traffic) or '-'}",
-            f"#   scoringUri {result.scoring_uri}",
-        ]
-        if any(result.effective_mirror.values()):
-            header.append(f"#   mirror {traffic.summary(result.effective_mirror)}")
-        header += [f"#   waiting for: {name}" for name in result.waiting]
-        header += [f"#   STALLED: {p} (routing objects not rendered)" for p in result.problems]
-        problems += [f"OnlineEndpoint {ep.metadata.name} would be Stalled: {p}" for p in result.problems]
-        out.append("\n".join(header) + "\n" + _dump(result.objects))
+        problems += stalled
+        out.append(text)
         out += [_deployment_objects(d, ep, inputs, settings) for d in deps]
     for dep in inputs.deployments:
         if (dep.metadata.namespace, dep.spec.endpoint_name) in endpoints:

@@ -75,6 +75,41 @@ def arguments(spec: ModelMonitorSpec, target: str) -> list[str]:
     return args
 
 
+def _drift_pod(
+    spec: ModelMonitorSpec, *, image: str, target: str, volumes: list[Obj], mounts: list[Obj], labels: Obj
+) -> Obj:
+    """The pod template of one drift run: ``mlendpoints monitor drift`` over ``target``, non-root."""
+    container: Obj = {
+        "name": "drift",
+        "image": image,
+        "imagePullPolicy": sources.image_pull_policy(image),
+        "command": ["mlendpoints", "monitor", "drift", *arguments(spec, target)],
+        "env": [{"name": "HOME", "value": TMP}],
+        "volumeMounts": [{"name": "tmp", "mountPath": TMP}, *mounts],
+        "resources": {"requests": {"cpu": "250m", "memory": "512Mi"}, "limits": {"memory": "2Gi"}},
+        "securityContext": container_security(),
+        "terminationMessagePolicy": "FallbackToLogsOnError",
+    }
+    if spec.credentials_secret_ref is not None:
+        container["envFrom"] = [{"secretRef": {"name": spec.credentials_secret_ref.name}}]
+    pod: Obj = {
+        "metadata": {"labels": labels},
+        "spec": {
+            "restartPolicy": "Never",
+            "containers": [container],
+            "volumes": [{"name": "tmp", "emptyDir": {}}, *volumes],
+            "securityContext": {
+                "runAsNonRoot": True,
+                "runAsUser": RUNTIME_UID,
+                "runAsGroup": RUNTIME_UID,
+                "seccompProfile": {"type": "RuntimeDefault"},
+            },
+            "automountServiceAccountToken": False,
+        },
+    }
+    return pod
+
+
 def cron_job(mon: ModelMonitor, dep: OnlineDeployment, *, image: str) -> Obj:
     """The CronJob of ``mon`` (owned by it).
 
@@ -96,34 +131,7 @@ def cron_job(mon: ModelMonitor, dep: OnlineDeployment, *, image: str) -> Obj:
     }
     pod_labels = dict(labels)
     labels[OWNER_UID] = uid  # the CronJob's, for the reconciler's ownership check
-    container: Obj = {
-        "name": "drift",
-        "image": image,
-        "imagePullPolicy": sources.image_pull_policy(image),
-        "command": ["mlendpoints", "monitor", "drift", *arguments(spec, target)],
-        "env": [{"name": "HOME", "value": TMP}],
-        "volumeMounts": [{"name": "tmp", "mountPath": TMP}, *mounts],
-        "resources": {"requests": {"cpu": "250m", "memory": "512Mi"}, "limits": {"memory": "2Gi"}},
-        "securityContext": container_security(),
-        "terminationMessagePolicy": "FallbackToLogsOnError",
-    }
-    if spec.credentials_secret_ref is not None:
-        container["envFrom"] = [{"secretRef": {"name": spec.credentials_secret_ref.name}}]
-    pod: Obj = {
-        "metadata": {"labels": pod_labels},
-        "spec": {
-            "restartPolicy": "Never",
-            "containers": [container],
-            "volumes": [{"name": "tmp", "emptyDir": {}}, *volumes],
-            "securityContext": {
-                "runAsNonRoot": True,
-                "runAsUser": RUNTIME_UID,
-                "runAsGroup": RUNTIME_UID,
-                "seccompProfile": {"type": "RuntimeDefault"},
-            },
-            "automountServiceAccountToken": False,
-        },
-    }
+    pod = _drift_pod(spec, image=image, target=target, volumes=volumes, mounts=mounts, labels=pod_labels)
     cron: Obj = {
         "schedule": spec.schedule,
         "suspend": spec.suspend,

@@ -150,6 +150,22 @@ def _scoring_path(deployments: Sequence[DeploymentState], primary: str | None) -
     return routing_.RUNTIME_SCORING_PATH
 
 
+def _gated_traffic(
+    endpoint: OnlineEndpoint, ready: set[str], kind: str
+) -> tuple[dict[str, int], dict[str, int]]:
+    """Effective ``(live, mirror)`` percent per deployment: only ``ready`` ones (an available pod)
+    get traffic, within the routing ``kind``'s backend limit; only the Gateway API mirrors."""
+    spec = endpoint.spec
+    effective = traffic.limit_backends(
+        traffic.effective_traffic(spec.traffic, ready, shadows=spec.mirror_traffic),
+        routing_.BACKEND_LIMIT[kind],
+    )
+    mirror = traffic.effective_mirror(spec.mirror_traffic, ready, live=sum(effective.values()))
+    if kind != routing_.GATEWAY_API:
+        mirror = dict.fromkeys(mirror, 0)
+    return effective, mirror
+
+
 def endpoint_children(
     endpoint: OnlineEndpoint,
     *,
@@ -182,14 +198,7 @@ def endpoint_children(
     pinned = sorted({s.name for s in deployments if s.exists and not s.deleting})
     plan = routing_.plan(endpoint, gateway_api_available=gateway_api_available, settings=settings)
     problems = list(plan.problems) + routing_.capability_problems(endpoint, plan.kind)
-    effective = traffic.limit_backends(
-        traffic.effective_traffic(spec.traffic, ready, shadows=spec.mirror_traffic),
-        routing_.BACKEND_LIMIT[plan.kind],
-    )
-    live = sum(effective.values())
-    mirror = traffic.effective_mirror(spec.mirror_traffic, ready, live=live)
-    if plan.kind != routing_.GATEWAY_API:
-        mirror = dict.fromkeys(mirror, 0)
+    effective, mirror = _gated_traffic(endpoint, ready, plan.kind)
     primary = traffic.primary(effective)
     objects: list[dict[str, Any]] = [service.endpoint_service(endpoint, primary=primary)]
     if spec.auth_mode is AuthMode.key and keys is not None:

@@ -177,7 +177,6 @@ def pod_template(
     """
     spec = dep.spec
     runtime = spec.environment.inference_config is None
-    own_image = spec.environment.image is None
     image = spec.environment.image or settings.runtime_image
     pod = _Pod()
     destination = _sources(dep, endpoint, pod)
@@ -197,46 +196,19 @@ def pod_template(
     res = resources.container_resources(
         spec.resources, compute=compute, defaults=settings.default_resources, compute_name=compute_name
     )
-    ports, liveness, readiness = _ports_and_probes(dep)
-    container: Obj = {"name": CONTAINER, "image": image}
-    if own_image:
-        container["imagePullPolicy"] = settings.image_pull_policy
-    if runtime:
-        container["command"] = ["mlendpoints", "serve"]
-    container |= {"ports": ports, "env": env_list}
-    if pod.env_from:
-        container["envFrom"] = pod.env_from
-    container |= {
-        "resources": res,
-        "livenessProbe": liveness,
-        "readinessProbe": readiness,
-        "volumeMounts": pod.mounts,
-        "securityContext": container_security(),
-    }
+    container = _main_container(
+        dep, image=image, settings=settings, runtime=runtime, env_list=env_list, pod=pod, res=res
+    )
     init = [_fetch_container(f, settings=settings, resources_=_init_resources(res)) for f in pod.fetches]
     if reqs:
         init.append(_pip_container(reqs, main=container, resources_=_init_resources(res)))
-    pod_security: Obj = {"runAsNonRoot": True, "seccompProfile": {"type": "RuntimeDefault"}}
-    if own_image:
-        pod_security |= {"runAsUser": RUNTIME_UID, "runAsGroup": RUNTIME_UID, "fsGroup": RUNTIME_UID}
     pod_spec: Obj = {
         "automountServiceAccountToken": False,
         "enableServiceLinks": False,
         "terminationGracePeriodSeconds": _grace_seconds(dep),
-        "securityContext": pod_security,
+        "securityContext": _pod_security(own_image=spec.environment.image is None),
+        **_scheduling(compute, selector),
     }
-    if compute is not None and compute.node_selector:
-        pod_spec["nodeSelector"] = dict(compute.node_selector)
-    if compute is not None and compute.tolerations:
-        pod_spec["tolerations"] = [t.to_dict() for t in compute.tolerations]
-    pod_spec["topologySpreadConstraints"] = [
-        {
-            "maxSkew": 1,
-            "topologyKey": "kubernetes.io/hostname",
-            "whenUnsatisfiable": "ScheduleAnyway",
-            "labelSelector": {"matchLabels": dict(selector)},
-        }
-    ]
     if init:
         pod_spec["initContainers"] = init
     pod_spec |= {"containers": [container], "volumes": pod.volumes}
@@ -244,6 +216,62 @@ def pod_template(
     if code_hash:
         annotations[CODE_HASH_ANNOTATION] = code_hash
     return {"metadata": {"labels": dict(pod_labels), "annotations": annotations}, "spec": pod_spec}, ignored
+
+
+def _main_container(
+    dep: OnlineDeployment,
+    *,
+    image: str,
+    settings: RenderSettings,
+    runtime: bool,
+    env_list: list[Obj],
+    pod: _Pod,
+    res: Obj,
+) -> Obj:
+    """The scoring container: image (our runtime's command unless a custom container), ports, env,
+    resources, probes, the mounts collected in ``pod`` and a restricted security context."""
+    ports, liveness, readiness = _ports_and_probes(dep)
+    container: Obj = {"name": CONTAINER, "image": image}
+    if dep.spec.environment.image is None:
+        container["imagePullPolicy"] = settings.image_pull_policy
+    if runtime:
+        container["command"] = ["mlendpoints", "serve"]
+    container |= {"ports": ports, "env": env_list}
+    if pod.env_from:
+        container["envFrom"] = pod.env_from
+    return container | {
+        "resources": res,
+        "livenessProbe": liveness,
+        "readinessProbe": readiness,
+        "volumeMounts": pod.mounts,
+        "securityContext": container_security(),
+    }
+
+
+def _pod_security(*, own_image: bool) -> Obj:
+    """Pod securityContext: non-root with the default seccomp profile; our image's user and group."""
+    pod_security: Obj = {"runAsNonRoot": True, "seccompProfile": {"type": "RuntimeDefault"}}
+    if own_image:
+        pod_security |= {"runAsUser": RUNTIME_UID, "runAsGroup": RUNTIME_UID, "fsGroup": RUNTIME_UID}
+    return pod_security
+
+
+def _scheduling(compute: InstanceTypeSpec | None, selector: dict[str, str]) -> Obj:
+    """The InstanceType's nodeSelector and tolerations, and a soft spread of the pods over nodes."""
+    out: Obj = {}
+    if compute is not None and compute.node_selector:
+        out["nodeSelector"] = dict(compute.node_selector)
+    if compute is not None and compute.tolerations:
+        out["tolerations"] = [t.to_dict() for t in compute.tolerations]
+    out["topologySpreadConstraints"] = [
+        {
+            "maxSkew": 1,
+            "topologyKey": "kubernetes.io/hostname",
+            "whenUnsatisfiable": "ScheduleAnyway",
+            "labelSelector": {"matchLabels": dict(selector)},
+        }
+    ]
+    return out
 
 
 def _fetch_container(fetch: sources.Fetch, *, settings: RenderSettings, resources_: Obj) -> Obj:

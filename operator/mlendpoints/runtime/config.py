@@ -3,7 +3,7 @@
 The operator's pod renderer sets the environment variables; a person running ``mlendpoints serve``
 locally uses the flags. A flag always wins over its variable. One table (:data:`OPTIONS`) drives
 both, so the two can never drift apart, and ``mlendpoints serve --help`` lists the variable next to
-each flag.
+each flag. The table lives in :mod:`mlendpoints.runtime.options`; ``config.OPTIONS`` is the same object.
 """
 
 from __future__ import annotations
@@ -16,22 +16,9 @@ from typing import Any
 
 from mlendpoints import azmlinfsrv
 from mlendpoints.api import collector as dc
-from mlendpoints.api import contract
+from mlendpoints.runtime.options import OPTION_BY_FIELD, OPTIONS, parse_bool
 
 MiB = 1024 * 1024
-
-
-def _bool(value: str) -> bool:
-    lowered = value.strip().lower()
-    if lowered in {"1", "true", "yes", "on"}:
-        return True
-    if lowered in {"0", "false", "no", "off", ""}:
-        return False
-    raise ValueError(f"not a boolean: {value!r} (use true/false)")
-
-
-def _opt_str(value: str) -> str | None:
-    return value or None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -149,7 +136,7 @@ class Settings:
         )
         for name in positive:
             if getattr(self, name) <= 0:
-                raise ValueError(f"{_OPTION_BY_FIELD[name].env} must be > 0")
+                raise ValueError(f"{OPTION_BY_FIELD[name].env} must be > 0")
         for name in (
             "max_queue_wait_ms",
             "max_queue_size",
@@ -159,7 +146,7 @@ class Settings:
             "shutdown_drain_ms",
         ):
             if getattr(self, name) < 0:
-                raise ValueError(f"{_OPTION_BY_FIELD[name].env} must be >= 0")
+                raise ValueError(f"{OPTION_BY_FIELD[name].env} must be >= 0")
         if self.max_batch_latency_ms < 0:
             raise ValueError("MLENDPOINTS_MAX_BATCH_LATENCY_MS must be >= 0")
         if self.batching and self.max_batch_latency_ms >= self.max_queue_wait_ms:
@@ -191,211 +178,6 @@ class Settings:
     def collections(self) -> tuple[str, ...]:
         """The enabled payload collections, in :data:`dc.COLLECTIONS` order."""
         return tuple(c.strip() for c in self.collector_collections.split(",") if c.strip())
-
-
-@dataclasses.dataclass(frozen=True)
-class Option:
-    """One setting: its field, environment variable, flag, parser and help text."""
-
-    field: str
-    env: str
-    flag: str
-    parse: Any
-    help: str
-    #: older/Azure names read when ``env`` is unset
-    aliases: tuple[str, ...] = ()
-
-
-OPTIONS: tuple[Option, ...] = (
-    Option("model_dir", "AZUREML_MODEL_DIR", "--model-dir", _opt_str, "model folder"),
-    Option(
-        "source_dir",
-        "AZUREML_SOURCE_DIRECTORY",
-        "--source-dir",
-        _opt_str,
-        "code folder",
-        aliases=("AML_APP_ROOT",),
-    ),
-    Option("entry_script", "AZUREML_ENTRY_SCRIPT", "--entry-script", _opt_str, "scoring script"),
-    Option("model_type", contract.ENV_MODEL_TYPE, "--model-type", str, "auto | mlflow | custom"),
-    Option("model_name", contract.ENV_MODEL_NAME, "--model-name", str, "name on /v2/models/{name}"),
-    Option("host", "MLENDPOINTS_HOST", "--host", str, "listen address"),
-    Option("port", contract.ENV_PORT, "--port", int, "listen port", aliases=("SERVER_PORT",)),
-    Option(
-        "request_timeout_ms",
-        contract.ENV_REQUEST_TIMEOUT_MS,
-        "--request-timeout-ms",
-        int,
-        "scoring timeout -> 408",
-    ),
-    Option(
-        "max_concurrent_requests",
-        contract.ENV_MAX_CONCURRENT_REQUESTS,
-        "--max-concurrent-requests",
-        int,
-        "run() calls in flight",
-    ),
-    Option(
-        "max_queue_wait_ms",
-        contract.ENV_MAX_QUEUE_WAIT_MS,
-        "--max-queue-wait-ms",
-        int,
-        "queue wait -> 503",
-    ),
-    Option(
-        "max_queue_size",
-        "MLENDPOINTS_MAX_QUEUE_SIZE",
-        "--max-queue-size",
-        int,
-        "waiting requests before 429 (0 = 2 x concurrency x 32)",
-    ),
-    Option(
-        "auth_key_dir",
-        contract.ENV_AUTH_KEY_DIR,
-        "--auth-key-dir",
-        _opt_str,
-        "folder with primaryKey/secondaryKey; unset = no auth",
-    ),
-    Option("max_body_bytes", "MLENDPOINTS_MAX_BODY_BYTES", "--max-body-bytes", int, "body limit -> 413"),
-    Option("debug", "MLENDPOINTS_DEBUG", "--debug", _bool, "stack traces in 500 responses"),
-    Option(
-        "log_level",
-        "MLENDPOINTS_LOG_LEVEL",
-        "--log-level",
-        str,
-        "DEBUG, INFO, WARNING, ERROR",
-        aliases=("AZUREML_LOG_LEVEL",),
-    ),
-    Option("access_log", "MLENDPOINTS_ACCESS_LOG", "--access-log", _bool, "log every request"),
-    Option(
-        "max_batch_size",
-        "MLENDPOINTS_MAX_BATCH_SIZE",
-        "--max-batch-size",
-        int,
-        "micro-batching: rows per predict (0/1 = off)",
-    ),
-    Option(
-        "max_batch_latency_ms",
-        "MLENDPOINTS_MAX_BATCH_LATENCY_MS",
-        "--max-batch-latency-ms",
-        float,
-        "micro-batching: fill window",
-    ),
-    Option("raw_http", "MLENDPOINTS_RAW_HTTP", "--raw-http", _bool, "pass the request object to run()"),
-    Option(
-        "cancel_timed_out",
-        "MLENDPOINTS_CANCEL_TIMED_OUT",
-        "--cancel-timed-out",
-        _bool,
-        "interrupt timed-out run() calls",
-    ),
-    Option(
-        "wedged_after_ms",
-        "MLENDPOINTS_WEDGED_AFTER_MS",
-        "--wedged-after-ms",
-        int,
-        "liveness fails when all slots are stuck this long",
-    ),
-    Option(
-        "init_timeout_ms",
-        "MLENDPOINTS_INIT_TIMEOUT_MS",
-        "--init-timeout-ms",
-        int,
-        "liveness fails when loading takes longer (0 = never)",
-    ),
-    Option(
-        "raw_json_strings",
-        "MLENDPOINTS_RAW_JSON_STRINGS",
-        "--raw-json-strings",
-        _bool,
-        "send a str result that is JSON text as is (default: as a JSON string, like Azure ML)",
-    ),
-    Option("service_name", "SERVICE_NAME", "--service-name", _opt_str, "title of /swagger.json"),
-    Option("service_version", "SERVICE_VERSION", "--service-version", _opt_str, "version of /swagger.json"),
-    Option("endpoint_name", dc.ENV_ENDPOINT, "--endpoint-name", str, "endpoint name (logs, collector)"),
-    Option("deployment_name", dc.ENV_DEPLOYMENT, "--deployment-name", str, "deployment name"),
-    Option("collector_enabled", dc.ENV_ENABLED, "--collect", _bool, "collect request/response payloads"),
-    Option(
-        "collector_sampling_rate",
-        dc.ENV_SAMPLING_RATE,
-        "--collect-sampling-rate",
-        float,
-        "fraction of scoring requests collected",
-    ),
-    Option(
-        "collector_destination",
-        dc.ENV_DESTINATION,
-        "--collect-destination",
-        _opt_str,
-        "fsspec URI for payload files (unset = stdout)",
-    ),
-    Option(
-        "collector_collections",
-        dc.ENV_COLLECTIONS,
-        "--collect-collections",
-        str,
-        "model_inputs,model_outputs",
-    ),
-    Option(
-        "collector_rolling_rate",
-        dc.ENV_ROLLING_RATE,
-        "--collect-rolling-rate",
-        str,
-        "new file at least every minute | hour | day",
-    ),
-    Option("collector_binary", dc.ENV_BINARY, "--collect-binary", str, "non-JSON bodies: reference | skip"),
-    Option(
-        "collector_queue_size",
-        dc.ENV_QUEUE_SIZE,
-        "--collect-queue-size",
-        int,
-        "records waiting for the writer before drops",
-    ),
-    Option(
-        "collector_max_file_bytes",
-        dc.ENV_MAX_FILE_BYTES,
-        "--collect-max-file-bytes",
-        int,
-        "a payload file is closed at this size",
-    ),
-    Option(
-        "max_header_bytes",
-        "MLENDPOINTS_MAX_HEADER_BYTES",
-        "--max-header-bytes",
-        int,
-        "request line + headers limit -> 431",
-    ),
-    Option("max_headers", "MLENDPOINTS_MAX_HEADERS", "--max-headers", int, "header field count limit -> 431"),
-    Option(
-        "header_timeout_ms",
-        "MLENDPOINTS_HEADER_TIMEOUT_MS",
-        "--header-timeout-ms",
-        int,
-        "time to receive a request head -> 408",
-    ),
-    Option(
-        "body_timeout_ms",
-        "MLENDPOINTS_BODY_TIMEOUT_MS",
-        "--body-timeout-ms",
-        int,
-        "idle time while reading a body -> 408",
-    ),
-    Option(
-        "max_connections",
-        "MLENDPOINTS_MAX_CONNECTIONS",
-        "--max-connections",
-        int,
-        "open connections; more get 503",
-    ),
-    Option(
-        "shutdown_drain_ms",
-        "MLENDPOINTS_SHUTDOWN_DRAIN_MS",
-        "--shutdown-drain-ms",
-        int,
-        "after SIGTERM, readiness fails but requests are served this long before the server closes",
-    ),
-)
-_OPTION_BY_FIELD = {option.field: option for option in OPTIONS}
 
 
 def from_env(environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
@@ -472,7 +254,7 @@ def build_parser(prog: str = "mlendpoints serve") -> argparse.ArgumentParser:
             dest=option.field,
             type=option.parse,
             default=None,
-            metavar=option.field.upper() if option.parse is not _bool else "BOOL",
+            metavar=option.field.upper() if option.parse is not parse_bool else "BOOL",
             help=f"{option.help} [{option.env}; default {default!r}]",
         )
     return parser
@@ -483,3 +265,6 @@ def parse_args(argv: Sequence[str], environ: Mapping[str, str] | None = None) ->
     namespace = build_parser().parse_args(list(argv))
     flags = {key: value for key, value in vars(namespace).items() if value is not None}
     return from_env(environ, **flags)
+
+
+__all__ = ["OPTIONS", "MiB", "Settings", "build_parser", "from_env", "parse_args"]

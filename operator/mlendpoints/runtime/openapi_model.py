@@ -84,49 +84,50 @@ def _column_schema(spec: dict[str, Any]) -> dict[str, Any]:
     return {}
 
 
-def mlflow_schemas(
-    signature: Any, output_specs: list[dict[str, Any]]
-) -> tuple[dict[str, Any], dict[str, Any]]:
-    """(request, response) schemas of ``/score`` for an MLflow model's signature."""
-    alternatives: list[dict[str, Any]] = []
+def _one_of(key: str, schema: dict[str, Any]) -> dict[str, Any]:
+    return {"type": "object", "required": [key], "properties": {key: schema}, "additionalProperties": False}
 
-    def one_of(key: str, schema: dict[str, Any]) -> None:
-        alternatives.append(
-            {"type": "object", "required": [key], "properties": {key: schema}, "additionalProperties": False}
-        )
 
-    if signature.kind == "columns":
-        specs = [s for s in signature.specs if s.get("name") is not None]
-        names = [s["name"] for s in specs]
-        cells = {s["name"]: _column_schema(s) for s in specs}
-        same = {json.dumps(v, sort_keys=True) for v in cells.values()}
-        row: dict[str, Any] = {"type": "array", "minItems": len(names), "maxItems": len(names)}
-        row["items"] = json.loads(same.pop()) if len(same) == 1 else {}
-        split = {
-            "type": "object",
-            "required": ["columns", "data"],
-            "properties": {
-                "columns": {
-                    "type": "array",
-                    "items": {"type": "string", "enum": names},
-                    "minItems": len(names),
-                    "maxItems": len(names),
-                    "uniqueItems": True,
-                },
-                "index": {"type": "array", "items": {"type": "integer"}},
-                "data": {"type": "array", "minItems": 1, "items": row},
+def _columns_inputs(signature: Any) -> list[tuple[str, dict[str, Any]]]:
+    """(request key, schema) of a column signature: split (columns + rows) and records layouts."""
+    specs = [s for s in signature.specs if s.get("name") is not None]
+    names = [s["name"] for s in specs]
+    cells = {s["name"]: _column_schema(s) for s in specs}
+    same = {json.dumps(v, sort_keys=True) for v in cells.values()}
+    row: dict[str, Any] = {"type": "array", "minItems": len(names), "maxItems": len(names)}
+    row["items"] = json.loads(same.pop()) if len(same) == 1 else {}
+    split = {
+        "type": "object",
+        "required": ["columns", "data"],
+        "properties": {
+            "columns": {
+                "type": "array",
+                "items": {"type": "string", "enum": names},
+                "minItems": len(names),
+                "maxItems": len(names),
+                "uniqueItems": True,
             },
-        }
-        record = {"type": "object", "required": list(signature.required), "properties": cells}
-        one_of("input_data", split)
-        one_of("dataframe_split", split)
-        one_of("dataframe_records", {"type": "array", "minItems": 1, "items": record})
-        one_of("instances", {"type": "array", "minItems": 1, "items": record})
-    elif signature.kind == "tensor":
+            "index": {"type": "array", "items": {"type": "integer"}},
+            "data": {"type": "array", "minItems": 1, "items": row},
+        },
+    }
+    record = {"type": "object", "required": list(signature.required), "properties": cells}
+    return [
+        ("input_data", split),
+        ("dataframe_split", split),
+        ("dataframe_records", {"type": "array", "minItems": 1, "items": record}),
+        ("instances", {"type": "array", "minItems": 1, "items": record}),
+    ]
+
+
+def _inputs(signature: Any) -> list[tuple[str, dict[str, Any]]]:
+    """(request key, schema) of every request layout MLflow's scoring server accepts for ``signature``."""
+    if signature.kind == "columns":
+        return _columns_inputs(signature)
+    if signature.kind == "tensor":
         tensor = _tensor_schema(signature.dtype, signature.shape)
-        for key in ("input_data", "inputs", "instances"):
-            one_of(key, tensor)
-    elif signature.kind == "tensors":
+        return [(key, tensor) for key in ("input_data", "inputs", "instances")]
+    if signature.kind == "tensors":
         named = {
             "type": "object",
             "required": list(signature.required),
@@ -134,11 +135,21 @@ def mlflow_schemas(
                 name: _tensor_schema(dtype, shape) for name, (dtype, shape) in signature.tensors.items()
             },
         }
-        one_of("input_data", named)
-        one_of("inputs", named)
-    else:
-        for key in ("input_data", "dataframe_split", "dataframe_records", "instances", "inputs"):
-            one_of(key, {})
+        return [("input_data", named), ("inputs", named)]
+    return [
+        (key, {}) for key in ("input_data", "dataframe_split", "dataframe_records", "instances", "inputs")
+    ]
+
+
+def mlflow_schemas(
+    signature: Any, output_specs: list[dict[str, Any]]
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(request, response) schemas of ``/score`` for an MLflow model's signature.
+
+    The request is one object per accepted layout (``anyOf`` when there are several); the
+    response is the predictions (a typed array for a single tensor output), bare or wrapped.
+    """
+    alternatives = [_one_of(key, schema) for key, schema in _inputs(signature)]
     request = {"anyOf": alternatives} if len(alternatives) > 1 else alternatives[0]
     predictions: dict[str, Any] = {"type": "array"}
     if len(output_specs) == 1 and output_specs[0].get("type") == "tensor":

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import os
+from dataclasses import dataclass
 from typing import Any
 
 from mlendpoints import __version__
@@ -52,107 +53,73 @@ def json_of(ref: str) -> dict[str, Any]:
     return {"application/json": {"schema": {"$ref": f"#/components/schemas/{ref}"}}}
 
 
-def build(
-    *,
-    request_schema: dict[str, Any],
-    response_schema: dict[str, Any],
-    raw: bool,
-    auth: bool,
-    title: str,
-    version: str = "3.0.3",
-) -> dict[str, Any]:
-    """The OpenAPI document (3.x; :func:`to_swagger2` converts it)."""
-    secured: list[dict[str, list[str]]] = [{"bearer": []}] if auth else []
-    text = {"text/plain": {"schema": {"type": "string"}}}
-    fails = (400, 401, 408, 413, 415, 429, 500, 503)
-    score_body = (
-        {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}}
-        if raw
-        else json_of("ServiceInput")
-    )
-    model = [{"name": "model_name", "in": "path", "required": True, "schema": {"type": "string"}}]
-    paths: dict[str, Any] = {
-        "/": {
-            "get": {
-                "operationId": "liveness",
-                "summary": "Liveness probe",
-                "responses": {
-                    "200": {"description": "Healthy", "content": text},
-                    "503": {"description": "Unhealthy", "content": text},
-                },
-            }
-        },
-        "/readyz": {
-            "get": {
-                "operationId": "readiness",
-                "summary": "Readiness probe",
-                "responses": {
-                    "200": {"description": "Ready", "content": text},
-                    "503": {"description": "Not ready", "content": text},
-                },
-            }
-        },
-        "/score": {
-            "post": {
-                "operationId": "score",
-                "summary": "Score",
-                "security": secured,
-                "requestBody": {"required": True, "content": score_body},
-                "responses": {
-                    "200": {"description": "Predictions", "content": json_of("ServiceOutput")},
-                    **_error_responses(*fails),
-                },
-            }
-        },
-        "/v2/health/live": {
-            "get": {
-                "operationId": "v2_live",
-                "responses": {"200": {"description": "Live", "content": json_of("Health")}},
-            }
-        },
-        "/v2/health/ready": {
-            "get": {
-                "operationId": "v2_ready",
-                "responses": {
-                    "200": {"description": "Ready", "content": json_of("Health")},
-                    "503": {"description": "Not ready", "content": json_of("Health")},
-                },
-            }
-        },
-        "/v2/models/{model_name}": {
-            "get": {
-                "operationId": "v2_metadata",
-                "security": secured,
-                "parameters": model,
-                "responses": {
-                    "200": {"description": "Model metadata", "content": json_of("ModelMetadata")},
-                    **_error_responses(401, 404),
-                },
-            }
-        },
-        "/v2/models/{model_name}/ready": {
-            "get": {
-                "operationId": "v2_model_ready",
-                "parameters": model,
-                "responses": {
-                    "200": {"description": "Ready", "content": json_of("Health")},
-                    **_error_responses(404, 503),
-                },
-            }
-        },
-        "/v2/models/{model_name}/infer": {
-            "post": {
-                "operationId": "v2_infer",
-                "security": secured,
-                "parameters": model,
-                "requestBody": {"required": True, "content": json_of("InferenceRequest")},
-                "responses": {
-                    "200": {"description": "Outputs", "content": json_of("InferenceResponse")},
-                    **_error_responses(404, *fails),
-                },
-            }
-        },
-    }
+#: Status codes ``/score`` and ``infer`` can answer with an Error body.
+_FAILS = (400, 401, 408, 413, 415, 429, 500, 503)
+
+
+@dataclass(frozen=True)
+class _Operation:
+    """One operation of the document: what :func:`_operation` turns into an OpenAPI operation."""
+
+    path: str
+    method: str
+    operation_id: str
+    #: (status, description, "text" or a component schema name)
+    responses: tuple[tuple[int, str, str], ...]
+    errors: tuple[int, ...] = ()
+    summary: str | None = None
+    #: Needs the key when the endpoint has one.
+    secured: bool = False
+    #: Has the ``{model_name}`` path parameter.
+    model_param: bool = False
+    #: Request body: a component schema name, or "score" (ServiceInput, or raw bytes for raw scripts).
+    body: str | None = None
+
+
+#: Every route the runtime serves (runtime/app.py), in document order.
+OPERATIONS = (
+    _Operation("/", "get", "liveness", ((200, "Healthy", "text"), (503, "Unhealthy", "text")), summary="Liveness probe"),
+    _Operation("/readyz", "get", "readiness", ((200, "Ready", "text"), (503, "Not ready", "text")), summary="Readiness probe"),
+    _Operation("/score", "post", "score", ((200, "Predictions", "ServiceOutput"),), _FAILS, summary="Score", secured=True, body="score"),
+    _Operation("/v2/health/live", "get", "v2_live", ((200, "Live", "Health"),)),
+    _Operation("/v2/health/ready", "get", "v2_ready", ((200, "Ready", "Health"), (503, "Not ready", "Health"))),
+    _Operation("/v2/models/{model_name}", "get", "v2_metadata", ((200, "Model metadata", "ModelMetadata"),), (401, 404), secured=True, model_param=True),
+    _Operation("/v2/models/{model_name}/ready", "get", "v2_model_ready", ((200, "Ready", "Health"),), (404, 503), model_param=True),
+    _Operation("/v2/models/{model_name}/infer", "post", "v2_infer", ((200, "Outputs", "InferenceResponse"),), (404, *_FAILS), secured=True, model_param=True, body="InferenceRequest"),
+)  # fmt: skip
+
+
+def _operation(op: _Operation, *, raw: bool, auth: bool) -> dict[str, Any]:
+    """The OpenAPI 3 operation object of ``op`` (``raw``: /score takes bytes; ``auth``: bearer key)."""
+    out: dict[str, Any] = {"operationId": op.operation_id}
+    if op.summary:
+        out["summary"] = op.summary
+    if op.secured:
+        out["security"] = [{"bearer": []}] if auth else []
+    if op.model_param:
+        out["parameters"] = [
+            {"name": "model_name", "in": "path", "required": True, "schema": {"type": "string"}}
+        ]
+    if op.body == "score" and raw:
+        out["requestBody"] = {
+            "required": True,
+            "content": {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}},
+        }
+    elif op.body:
+        out["requestBody"] = {
+            "required": True,
+            "content": json_of("ServiceInput" if op.body == "score" else op.body),
+        }
+    responses: dict[str, Any] = {}
+    for status, description, content in op.responses:
+        media = {"text/plain": {"schema": {"type": "string"}}} if content == "text" else json_of(content)
+        responses[str(status)] = {"description": description, "content": media}
+    out["responses"] = {**responses, **_error_responses(*op.errors)}
+    return out
+
+
+def _v2_schemas() -> dict[str, Any]:
+    """Component schemas of errors, health and the Open Inference Protocol (a fresh copy per call)."""
     tensor_in = {
         "type": "object",
         "required": ["name", "shape", "datatype", "data"],
@@ -164,9 +131,7 @@ def build(
             "data": {"type": "array"},
         },
     }
-    schemas = {
-        "ServiceInput": request_schema,
-        "ServiceOutput": response_schema,
+    return {
         "Error": {
             "type": "object",
             "properties": {
@@ -206,6 +171,31 @@ def build(
             },
         },
     }
+
+
+def build(
+    *,
+    request_schema: dict[str, Any],
+    response_schema: dict[str, Any],
+    raw: bool,
+    auth: bool,
+    title: str,
+    version: str = "3.0.3",
+) -> dict[str, Any]:
+    """The OpenAPI document (3.x; :func:`to_swagger2` converts it) of :data:`OPERATIONS`.
+
+    Args:
+        request_schema: JSON schema of the ``/score`` body (``ServiceInput``).
+        response_schema: JSON schema of its answer (``ServiceOutput``).
+        raw: the script takes raw bytes (``/score`` then accepts application/octet-stream).
+        auth: the endpoint has keys (secured operations then require a bearer key).
+        title: ``info.title``.
+        version: the ``openapi`` version written (3.0.3 or 3.1.0).
+    """
+    paths: dict[str, Any] = {}
+    for op in OPERATIONS:
+        paths.setdefault(op.path, {})[op.method] = _operation(op, raw=raw, auth=auth)
+    schemas = {"ServiceInput": request_schema, "ServiceOutput": response_schema, **_v2_schemas()}
     doc: dict[str, Any] = {
         "openapi": version,
         "info": {"title": title, "version": __version__, "description": "mlendpoints scoring runtime"},

@@ -28,7 +28,8 @@ from mlendpoints.api.v1alpha1 import (
     OnlineDeployment,
     OnlineEndpoint,
 )
-from mlendpoints.api.v1alpha1.common import EnvironmentSpec, ModelSpec
+from mlendpoints.api.v1alpha1.common import CodeConfiguration, EnvironmentSpec, ModelSpec
+from mlendpoints.api.v1alpha1.online import ScaleSettings
 
 AUTH_MODES = {"key": "key", "amlToken": "aml_token", "aadToken": "aad_token"}
 #: References Azure ML resolves without uploading anything (guide §3.5, §10 items 7-9).
@@ -150,23 +151,31 @@ def online_endpoint(ep: OnlineEndpoint, *, traffic: dict[str, int], mirror: dict
     return Mapped(out, notes)
 
 
-def online_deployment(dep: OnlineDeployment, endpoint: OnlineEndpoint) -> Mapped:
-    """``ManagedOnlineDeployment`` / ``KubernetesOnlineDeployment`` arguments."""
-    spec, notes = dep.spec, []
-    assert endpoint.spec.azureml is not None
-    kubernetes = bool(endpoint.spec.azureml.compute)
-    code = None
-    if spec.code_configuration is not None:
-        if spec.code_configuration.config_map is not None:
-            raise Unsupported(
-                "codeConfiguration.configMap: not available on Azure ML; register the code "
-                "and use codeConfiguration.code: azureml:<code>:<version>"
-            )
-        code = {
-            "code": _asset(spec.code_configuration.code or "", "codeConfiguration.code"),
-            "scoring_script": spec.code_configuration.scoring_script,
-        }
-    scale = spec.scale_settings
+def _code(configuration: CodeConfiguration | None) -> dict[str, Any] | None:
+    """``CodeConfiguration`` arguments: a registered code asset and the scoring script.
+
+    Raises:
+        Unsupported: the code is a ConfigMap (Azure ML has none).
+    """
+    if configuration is None:
+        return None
+    if configuration.config_map is not None:
+        raise Unsupported(
+            "codeConfiguration.configMap: not available on Azure ML; register the code "
+            "and use codeConfiguration.code: azureml:<code>:<version>"
+        )
+    return {
+        "code": _asset(configuration.code or "", "codeConfiguration.code"),
+        "scoring_script": configuration.scoring_script,
+    }
+
+
+def _scale(scale: ScaleSettings, *, kubernetes: bool, notes: list[str]) -> dict[str, Any]:
+    """``scale_settings`` arguments; appends to ``notes`` what Azure ML ignores.
+
+    Raises:
+        Unsupported: targetUtilization on a managed (not Kubernetes-attached) deployment.
+    """
     if scale.type.value == "targetUtilization":
         if not kubernetes:
             raise Unsupported(
@@ -182,8 +191,18 @@ def online_deployment(dep: OnlineDeployment, endpoint: OnlineEndpoint) -> Mapped
         }
         if scale.behavior is not None:
             notes.append("scaleSettings.behavior (HorizontalPodAutoscaler only)")
-    else:
-        scale_out = {"type": "default"}
+        return scale_out
+    return {"type": "default"}
+
+
+def online_deployment(dep: OnlineDeployment, endpoint: OnlineEndpoint) -> Mapped:
+    """``ManagedOnlineDeployment`` / ``KubernetesOnlineDeployment`` arguments."""
+    spec = dep.spec
+    notes: list[str] = []
+    assert endpoint.spec.azureml is not None
+    kubernetes = bool(endpoint.spec.azureml.compute)
+    code = _code(spec.code_configuration)
+    scale_out = _scale(spec.scale_settings, kubernetes=kubernetes, notes=notes)
     if not spec.instance_type:
         raise Unsupported(
             "instanceType: required for target azureml (an Azure VM size such as "

@@ -200,6 +200,19 @@ async def _reconcile(ctx: Context, body: Body, status: OnlineDeploymentStatus) -
         live = await converge(ctx, desired, owner_uid=meta["uid"], namespace=namespace, prunable=CHILD_KINDS)
     except NameConflict as exc:
         return Outcome.stalled(reasons.NAME_CONFLICT, str(exc))
+    return _rollout_outcome(ctx, dep, live=live, status=status, namespace=namespace)
+
+
+def _rollout_outcome(
+    ctx: Context,
+    dep: OnlineDeployment,
+    *,
+    live: dict[tuple[str, str], Body],
+    status: OnlineDeploymentStatus,
+    namespace: str,
+) -> Outcome:
+    """Copy the child Deployment's rollout into ``status`` (replica counts, scale selector) and
+    say whether it is Ready, still rolling out, or stalled (from its pods' states)."""
     deployment = next((obj for (kind, _), obj in live.items() if kind == "Deployment"), None)
     autoscaled = dep.spec.scale_settings.type == "targetUtilization"
     want = None if autoscaled else dep.spec.instance_count
