@@ -151,16 +151,16 @@ def environment_block(doc: Doc, raw: Any, opts: Options, result: Result) -> dict
         )
     conda = raw.pop("conda_file", None)
     if conda is not None:
-        if isinstance(conda, dict):
+        if isinstance(conda, dict):  # inline (and what azure-ai-ml's Environment serializes a file to)
             import yaml
 
-            out["condaFile"] = yaml.safe_dump(conda, sort_keys=False)
+            text = yaml.safe_dump(conda, sort_keys=False)
         else:
             try:
                 text = local.resolve(str(conda), doc.base, "environment.conda_file").read_text()
             except (local.LocalPathError, OSError) as exc:
                 raise ConvertError(f"{doc.where}: {exc}") from exc
-            out["condaFile"] = text if opts.azureml is not None else _without_azure_server(doc, text, result)
+        out["condaFile"] = text if opts.azureml is not None else _without_azure_server(doc, text, result)
     if custom:
         cfg = raw.pop("inference_config") or {}
         out["inferenceConfig"] = {camel(k): v for k, v in cfg.items()}
