@@ -111,7 +111,7 @@ class Workspace:
             store = manifests.default_store(session, self.store)
             result = manifests.convert_docs([doc], session.namespace, store, session)
             for warning in result.warnings:
-                warnings.warn(warning, MlEndpointsWarning, stacklevel=4)
+                warnings.warn(warning, MlEndpointsWarning, stacklevel=3)  # the caller of the operation
             mine = [o for o in result.objects if o["kind"] == kind]
             verbs.check_existing(session, KINDS[kind], mine, None)
             manifests.apply_objects(session, result.objects, result, store, echo=log.info)
