@@ -24,7 +24,7 @@ ENDPOINT, DEPLOYMENT = "OnlineEndpoint", "OnlineDeployment"
 def _no_local(local: bool) -> None:
     if local:
         raise TypeError(
-            "local=True: not supported (use `mlendpoints local up` for endpoints without a cluster)"
+            "local=True: not supported (Azure's local Docker mode; mlendpoints.sdk works on a cluster)"
         )
 
 
