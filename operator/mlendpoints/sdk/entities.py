@@ -9,7 +9,8 @@ only adds what a dict from the SDK lacks or has extra:
   only what the caller set: empty ``tags``/``properties``/``environment_variables``/traffic maps,
   ``app_insights_enabled: false``, a batch endpoint's ``auth_mode: aad_token`` (its only mode and
   its default), ``type`` (given by the class), and the name, version and empty maps the SDK gives
-  an anonymous local model or environment (a hash, ``1``, ``CliV2AnonymousEnvironment``);
+  an anonymous local model or environment (a hash, ``1``, ``CliV2AnonymousEnvironment``), and
+  those :mod:`.readback` gives them (``<endpoint>-<deployment>-model``/``-env``);
 - the read-only fields of an entity read back by ``get`` (``provisioning_state``, ``scoring_uri``...).
 """
 
@@ -88,10 +89,16 @@ def prune(body: dict[str, Any], *, kind: str) -> dict[str, Any]:
         del out["app_insights_enabled"]
     if kind == "BatchEndpoint" and str(out.get("auth_mode", "")).lower() == "aad_token":
         del out["auth_mode"]
+    read_back = f"{out.get('endpoint_name')}-{out.get('name')}"  # the names readback gives assets
     if isinstance(out.get("model"), dict):
-        out["model"] = _anonymous(out["model"], lambda m: bool(_HASH.fullmatch(str(m.get("name", "")))))
+        out["model"] = _anonymous(
+            out["model"],
+            lambda m: bool(_HASH.fullmatch(str(m.get("name", "")))) or m.get("name") == f"{read_back}-model",
+        )
     if isinstance(out.get("environment"), dict):
-        out["environment"] = _anonymous(out["environment"], lambda e: e.get("name") == ANONYMOUS_ENVIRONMENT)
+        out["environment"] = _anonymous(
+            out["environment"], lambda e: e.get("name") in (ANONYMOUS_ENVIRONMENT, f"{read_back}-env")
+        )
     if isinstance(out.get("resources"), dict):  # batch: ResourceConfiguration's empty properties
         out["resources"] = {k: v for k, v in out["resources"].items() if v not in (None, {})}
         if not out["resources"]:

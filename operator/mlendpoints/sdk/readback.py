@@ -3,7 +3,9 @@
 The fields that have an Azure counterpart are filled in (the reverse of :mod:`mlendpoints.convert`);
 ``provisioning_state`` comes from the kstatus conditions (:func:`provisioning_state`), ``scoring_uri``
 and ``openapi_uri`` from the status. A model is returned as a ``Model`` named
-``<endpoint>-<deployment>-model``, version ``1``, whose ``path`` is the URI the pods load it from.
+``<endpoint>-<deployment>-model``, version ``1``, whose ``path`` is the URI the pods load it from;
+code in a ConfigMap as ``code: configmap:NAME``; so an entity from ``get`` can be changed and applied
+again (:mod:`.entities` drops those generated names).
 Online endpoints come back as ``ManagedOnlineEndpoint`` (there is no Azure compute to tell the
 kinds apart); a deployment with ``resources`` as ``KubernetesOnlineDeployment``.
 """
@@ -15,6 +17,7 @@ from typing import Any
 from azure.ai.ml import entities as e
 
 from mlendpoints.azcli import cluster
+from mlendpoints.convert.assets import CONFIGMAP_CODE
 
 #: our model types -> Azure's
 MODEL_TYPES = {"custom": "custom_model", "mlflow": "mlflow_model", "triton": "triton_model"}
@@ -76,7 +79,7 @@ def _assets(spec: dict[str, Any], endpoint: str, name: str) -> dict[str, Any]:
     out: dict[str, Any] = {"model": _model(spec, endpoint, name)}
     code = spec.get("codeConfiguration")
     if code:
-        where = code.get("code") or f"configmap:{(code.get('configMap') or {}).get('name')}"
+        where = code.get("code") or f"{CONFIGMAP_CODE}{(code.get('configMap') or {}).get('name')}"
         out["code_configuration"] = e.CodeConfiguration(code=where, scoring_script=code.get("scoringScript"))
     env = spec.get("environment") or {}
     if env.get("image"):

@@ -217,3 +217,32 @@ def test_other_classes_are_refused_with_the_supported_list(entity: Any) -> None:
         match=rf"^{type(obj).__name__}: not supported by mlendpoints.sdk .*ManagedOnlineEndpoint",
     ):
         entities.to_doc(obj)
+
+
+def test_a_deployment_read_back_can_be_changed_and_applied_again() -> None:
+    from mlendpoints.sdk import readback
+
+    live = {
+        "kind": "OnlineDeployment",
+        "metadata": {"name": "blue", "generation": 1},
+        "spec": {
+            "endpointName": "ep1",
+            "model": {"path": "az://up/ep1/blue-model/abc/", "type": "custom"},
+            "codeConfiguration": {"scoringScript": "score.py", "configMap": {"name": "ep1-blue-code"}},
+            "environment": {"image": "registry.example/score:1"},
+            "instanceType": "cpu-small",
+            "instanceCount": 1,
+        },
+    }
+    dep = readback.online_deployment(live)
+    dep.instance_count = 3
+    out, warned = convert(dep)
+    assert out["OnlineDeployment"]["spec"] == {
+        "endpointName": "ep1",
+        "model": {"path": "az://up/ep1/blue-model/abc/", "type": "custom"},
+        "codeConfiguration": {"scoringScript": "score.py", "configMap": {"name": "ep1-blue-code"}},
+        "environment": {"image": "registry.example/score:1"},
+        "instanceType": "cpu-small",
+        "instanceCount": 3,
+    }
+    assert warned == []
