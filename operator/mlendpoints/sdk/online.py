@@ -83,7 +83,7 @@ class OnlineEndpointOperations:
             raise ValueError(f"key_type: {key_type!r} is not one of primary, secondary")
         with translated():
             ops.regenerate(self._ws.session(), name, key_type, 60)
-        return finished(None)
+        return finished(None, f"regenerate {key_type} key of {name}")
 
     def invoke(
         self,

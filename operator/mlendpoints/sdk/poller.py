@@ -1,13 +1,12 @@
-"""Pollers for ``begin_*``: azure-core ``LROPoller``'s methods over kstatus conditions.
+"""Pollers for ``begin_*``: azure-core's own ``LROPoller`` with a polling method over kstatus.
 
-``result()`` waits until the resource is Ready for its current generation (kstatus, the same
-rule as the CLI's ``--wait``: :func:`mlendpoints.azcli.cluster.ready_state`) and returns it read
-back as an entity; a resource that is Stalled makes it raise :class:`StalledError` with the
-status message. Unlike azure-core's poller there is no background thread: ``wait``/``result``
-poll in the caller's thread, ``done``/``status`` read the resource once.
-
-As azure-core's ``LROPoller.result(timeout)`` does, a ``timeout`` that runs out returns the
-resource as it is then (its ``provisioning_state`` says ``Creating``/``Updating``), without raising.
+``begin_*`` returns an ``azure.core.polling.LROPoller`` (the class azure-ai-ml returns) driven by
+:class:`KstatusPolling`: ``result()`` waits until the resource is Ready for its current generation
+(kstatus, the CLI's ``--wait`` rule: :func:`mlendpoints.azcli.cluster.ready_state`) and returns it
+read back as an entity; a Stalled resource makes it raise :class:`StalledError` with the status
+message. ``wait``, ``done``, ``status``, ``add_done_callback`` and the background polling thread
+are azure-core's. As in azure-core, a ``result(timeout)`` that runs out returns the resource as it
+is then (its ``provisioning_state`` says ``Creating``/``Updating``) without raising.
 """
 
 from __future__ import annotations
@@ -15,9 +14,10 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, TypeVar, cast
 
 from azure.core.exceptions import HttpResponseError
+from azure.core.polling import LROPoller, PollingMethod
 
 T = TypeVar("T")
 
@@ -32,7 +32,7 @@ class StalledError(HttpResponseError):
 
 @dataclass(frozen=True)
 class Probe(Generic[T]):
-    """One read of the resource: azure-core's status string, whether it is final, the value so far."""
+    """One read of the resource: azure-core's status string, the value so far, the Stalled message."""
 
     #: ``InProgress``, ``Succeeded`` or ``Failed`` (azure-core's status strings)
     status: str
@@ -45,67 +45,68 @@ class Probe(Generic[T]):
         return self.status != "InProgress"
 
 
-class Poller(Generic[T]):
-    """An ``LROPoller``-like handle on one applied or deleted resource.
+class KstatusPolling(PollingMethod[T]):
+    """An azure-core polling method that reads the resource with ``probe`` until it is final.
 
     Args:
         probe: reads the resource once (it may raise the SDK's errors, e.g. ResourceNotFoundError).
-        interval: seconds between reads while waiting.
+        what: the operation, for the continuation token (``OnlineDeployment blue``).
+        interval: seconds between reads.
     """
 
-    def __init__(self, probe: Callable[[], Probe[T]], *, interval: float = INTERVAL) -> None:
+    def __init__(self, probe: Callable[[], Probe[T]], what: str, *, interval: float = INTERVAL) -> None:
         self._probe = probe
+        self._what = what
         self._interval = interval
-        self._last: Probe[T] | None = None
-        self._callbacks: list[Callable[[Poller[T]], None]] = []
+        self._last: Probe[T] = Probe("InProgress")
+        self._raised = False
 
-    def _read(self) -> Probe[T]:
-        if self._last is None or not self._last.done:
-            self._last = self._probe()
-            if self._last.done:
-                for callback in self._callbacks:
-                    callback(self)
-        return self._last
+    def initialize(self, client: Any, initial_response: Any, deserialization_callback: Any) -> None:
+        self._last = self._probe()  # done at once: LROPoller starts no thread
 
-    def status(self) -> str:
-        """``InProgress``, ``Succeeded`` or ``Failed`` (one read of the resource)."""
-        return self._read().status
-
-    def done(self) -> bool:
-        """Whether the resource is Ready, Stalled or (for a delete) gone (one read)."""
-        return self._read().done
-
-    def wait(self, timeout: float | None = None) -> None:
-        """Block until :meth:`done`, or until ``timeout`` seconds (None: no limit) have passed."""
-        deadline = None if timeout is None else time.monotonic() + timeout
-        while not self._read().done:
-            if deadline is not None and time.monotonic() >= deadline:
-                return
-            time.sleep(self._interval)
-
-    def result(self, timeout: float | None = None) -> T | None:
-        """Wait (see :meth:`wait`), then return the resource read back (None for a delete).
+    def run(self) -> None:
+        """Read until Ready, Stalled or gone (in LROPoller's thread).
 
         Raises:
-            StalledError: the resource is Stalled; the message is its status message.
+            StalledError: the resource is Stalled (LROPoller re-raises it from ``result()``).
         """
-        self.wait(timeout)
-        last = self._read()
-        if last.status == "Failed":
-            raise StalledError(message=last.error or "Stalled")
-        return last.value
+        while not self._last.done:
+            time.sleep(self._interval)
+            self._last = self._probe()
+        if self._last.status == "Failed":
+            self._raised = True
+            raise StalledError(message=self._last.error or "Stalled")
 
-    def add_done_callback(self, func: Callable[[Poller[T]], None]) -> None:
-        """Call ``func(poller)`` once the operation is done (at once if it already is)."""
-        if self._last is not None and self._last.done:
-            func(self)
-        else:
-            self._callbacks.append(func)
+    def status(self) -> str:
+        return self._last.status
+
+    def finished(self) -> bool:
+        # a Stalled resource is finished only once run() has raised, so that result() raises
+        return self._last.status == "Succeeded" or self._raised
+
+    def resource(self) -> T:
+        return cast(T, self._last.value)  # None only for deletes, whose T is None
+
+    def get_continuation_token(self) -> str:
+        return f"mlendpoints:{self._what}"  # informative only: from_continuation_token is not supported
+
+    @classmethod
+    def from_continuation_token(cls, continuation_token: str, **kwargs: Any) -> Any:
+        raise NotImplementedError("mlendpoints.sdk pollers cannot be resumed from a continuation token")
 
 
-def finished(value: T) -> Poller[T]:
+#: what ``begin_*`` returns
+Poller = LROPoller
+
+
+def poller(probe: Callable[[], Probe[T]], what: str, *, interval: float = INTERVAL) -> LROPoller[T]:
+    """An azure-core ``LROPoller`` over ``probe`` (read once now; polled in a thread until final)."""
+    return LROPoller(None, None, lambda raw: raw, KstatusPolling(probe, what, interval=interval))
+
+
+def finished(value: T, what: str) -> LROPoller[T]:
     """A poller whose operation already completed (e.g. a key regeneration waited for in ``begin_``)."""
-    return Poller(lambda: Probe("Succeeded", value))
+    return poller(lambda: Probe("Succeeded", value), what)
 
 
 def probe_of(obj: dict[str, Any] | None, readback: Callable[[dict[str, Any]], T]) -> Probe[T]:

@@ -23,7 +23,7 @@ from mlendpoints.azcli.cluster import Session
 from mlendpoints.clients import resources
 from mlendpoints.clients.resources import Kind
 from mlendpoints.sdk import entities, readback
-from mlendpoints.sdk.poller import Poller, Probe, probe_of
+from mlendpoints.sdk.poller import Poller, Probe, poller, probe_of
 
 log = logging.getLogger("mlendpoints.sdk")
 KINDS: dict[str, Kind] = {
@@ -125,7 +125,7 @@ class Workspace:
                 obj = self.session().get(KINDS[kind], name)
             return probe_of(obj, lambda o: readback.resource(kind, o))
 
-        return Poller(probe)
+        return poller(probe, f"{kind} {name}")
 
     def delete(self, kind: str, name: str) -> Poller[None]:
         """Delete ``kind``/``name``; the poller is done when it is gone.
@@ -142,4 +142,4 @@ class Workspace:
                 gone = self.session().get(KINDS[kind], name) is None
             return Probe("Succeeded" if gone else "InProgress")
 
-        return Poller(probe)
+        return poller(probe, f"delete {kind} {name}")

@@ -6,15 +6,17 @@ reads them through ``probe_of`` in order, as it would read them from the cluster
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 from azure.ai.ml import entities as e
 from azure.core.exceptions import HttpResponseError, ResourceNotFoundError
+from azure.core.polling import LROPoller
 
 from mlendpoints.sdk import readback
-from mlendpoints.sdk.poller import Poller, StalledError, probe_of
+from mlendpoints.sdk.poller import StalledError, poller, probe_of
 
 
 def endpoint(generation: int, observed: int | None, **conditions: tuple[str, str, str]) -> dict[str, Any]:
@@ -41,17 +43,19 @@ NOT_READY = ("False", "Progressing", "waiting for blue")
 STALLED = ("True", "InvalidSpec", "traffic: deployment nosuch does not exist")
 
 
-def poller(*reads: dict[str, Any] | None) -> tuple[Poller[Any], Iterator[Any]]:
+def reading(*reads: dict[str, Any] | None) -> tuple[LROPoller[Any], Iterator[Any]]:
+    """A poller that reads ``reads`` in order (the first one at once, as ``begin_*`` does)."""
     it = iter(reads)
-    return Poller(lambda: probe_of(next(it), readback.online_endpoint), interval=0), it
+    return poller(lambda: probe_of(next(it), readback.online_endpoint), "OnlineEndpoint ep1", interval=0), it
 
 
 def test_result_waits_for_ready_of_the_current_generation_and_reads_back() -> None:
-    p, left = poller(
+    p, left = reading(
         endpoint(2, 1, Ready=READY),  # Ready, but for the previous generation
         endpoint(2, 2, Ready=NOT_READY),
         endpoint(2, 2, Ready=READY),
     )
+    assert isinstance(p, LROPoller)  # azure-core's own class, as azure-ai-ml returns
     got = p.result()
     assert isinstance(got, e.ManagedOnlineEndpoint)
     assert (got.name, got.traffic, got.scoring_uri) == (
@@ -61,40 +65,58 @@ def test_result_waits_for_ready_of_the_current_generation_and_reads_back() -> No
     )
     assert got.provisioning_state == "Succeeded"
     assert list(left) == []
-    assert (p.done(), p.status()) == (True, "Succeeded")  # final: no further reads
+    assert (p.done(), p.status()) == (True, "Succeeded")
+
+
+def test_ready_at_once_starts_no_thread() -> None:
+    p, _ = reading(endpoint(1, 1, Ready=READY))
+    assert p.done()
+    assert p.result().provisioning_state == "Succeeded"
 
 
 def test_stalled_raises_with_the_status_message() -> None:
-    p, _ = poller(endpoint(1, 1, Ready=("False", "InvalidSpec", "x"), Stalled=STALLED))
-    assert p.status() == "Failed"
+    p, _ = reading(endpoint(1, 1, Ready=("False", "InvalidSpec", "x"), Stalled=STALLED))
     with pytest.raises(StalledError) as info:
         p.result()
     assert str(info.value) == (
         "OnlineEndpoint ep1 is Stalled: InvalidSpec: traffic: deployment nosuch does not exist"
     )
     assert isinstance(info.value, HttpResponseError)  # what azure-ai-ml code catches
+    assert (p.done(), p.status()) == (True, "Failed")
+
+
+def test_stalled_after_progressing_raises_too() -> None:
+    p, _ = reading(endpoint(1, None, Ready=NOT_READY), endpoint(1, 1, Stalled=STALLED))
+    with pytest.raises(StalledError, match="is Stalled: InvalidSpec"):
+        p.result()
 
 
 def test_a_timeout_returns_the_resource_as_it_is_like_azure_core() -> None:
-    p = Poller(lambda: probe_of(endpoint(1, 1, Ready=NOT_READY), readback.online_endpoint), interval=0.01)
+    ready_at = time.monotonic() + 0.5
+
+    def read() -> Any:
+        obj = endpoint(1, 1, Ready=READY if time.monotonic() > ready_at else NOT_READY)
+        return probe_of(obj, readback.online_endpoint)
+
+    p = poller(read, "OnlineEndpoint ep1", interval=0.01)
     got = p.result(timeout=0.05)
     assert got.provisioning_state == "Creating"
     assert (p.done(), p.status()) == (False, "InProgress")
+    assert p.result().provisioning_state == "Succeeded"  # no limit: until Ready
 
 
 def test_deleted_while_waiting_is_not_found() -> None:
-    p, _ = poller(None)
+    p, _ = reading(endpoint(1, None, Ready=NOT_READY), None)
     with pytest.raises(ResourceNotFoundError, match="deleted while waiting"):
-        p.wait()
+        p.result()
 
 
-def test_done_callbacks_run_once_when_done() -> None:
-    p, _ = poller(endpoint(1, None, Ready=NOT_READY), endpoint(1, 1, Ready=READY))
+def test_done_callbacks_run_when_done() -> None:
     seen: list[str] = []
-    p.add_done_callback(lambda q: seen.append(q.status()))
-    assert p.done() is False
+    p, _ = reading(endpoint(1, None, Ready=NOT_READY), endpoint(1, 1, Ready=READY))
+    p.add_done_callback(lambda method: seen.append(method.status()))
     p.wait()
-    p.add_done_callback(lambda q: seen.append("late"))
+    p.add_done_callback(lambda method: seen.append("late"))
     assert seen == ["Succeeded", "late"]
 
 
