@@ -42,13 +42,14 @@ def cache_lock(cache: Path, *, stream: TextIO | None = None, every: float = 30) 
     """
     out = stream if stream is not None else sys.stderr
     cache.mkdir(parents=True, exist_ok=True)
-    with (cache / ".build.lock").open("w") as fh:
+    lock = cache / ".build.lock"
+    with lock.open("a+") as fh:
         try:
             fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             t0 = time.monotonic()
             print(
-                f"[devcluster] another process is building into {cache}; waiting for its lock",
+                f"[devcluster] waiting for the build in {lock_holder(lock)} (building into {cache})",
                 file=out,
                 flush=True,
             )
@@ -67,10 +68,27 @@ def cache_lock(cache: Path, *, stream: TextIO | None = None, every: float = 30) 
                             file=out,
                             flush=True,
                         )
+        fh.seek(0)
+        fh.truncate()
+        fh.write(f"{os.getpid()} {time.time():.0f}\n")
+        fh.flush()
         try:
             yield
         finally:
+            fh.seek(0)
+            fh.truncate()
             fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+def lock_holder(lock: Path) -> str:
+    """``process N, started at HH:MM:SS UTC`` for the holder of ``lock`` (its pid and start time,
+    written by :func:`cache_lock`), or ``another process`` when the file says nothing usable."""
+    try:
+        pid, started = lock.read_text().split()[:2]
+        when = time.strftime("%H:%M:%S UTC", time.gmtime(float(started)))
+    except (OSError, ValueError):
+        return "another process"
+    return f"process {int(pid)}, started at {when}"
 
 
 def ensure_binaries(

@@ -4,7 +4,8 @@
     mlendpoints dev cluster up [--name dev]    # start (no-op if already healthy)
     mlendpoints dev cluster env                # eval "$(mlendpoints dev cluster env)"
     mlendpoints dev cluster status
-    mlendpoints dev cluster down [--keep]
+    mlendpoints dev cluster down [--keep] [--keep-logs]
+    mlendpoints dev operator start|stop        # the operator as a local process (the demo's)
     mlendpoints dev demo                       # cluster + CRDs + Gateway API + examples/
 
 ``demo`` is a list of steps (:data:`DEMO_STEPS`) run in order against one :class:`DemoContext`;
@@ -63,8 +64,32 @@ def cmd_down(args: argparse.Namespace) -> int:
 
     if operator.stop(cluster):
         print("operator stopped")
+    if args.keep_logs:
+        from mlendpoints_dev.logarchive import archive_logs
+
+        cluster.stop()  # every process has closed its log before the copy
+        kept = archive_logs(cluster.state_dir, versions.cache_root() / "logs", cluster.name)
+        print(f"logs kept in {kept}")
     cluster.stop(delete=not args.keep)
     print(f"cluster {cluster.name!r} stopped" + ("" if args.keep else " and its state deleted"))
+    return 0
+
+
+def cmd_operator(args: argparse.Namespace) -> int:
+    """``dev operator start|stop``: the operator as a local process (what the demo runs)."""
+    cluster = _cluster(args)
+    from mlendpoints_dev import operator
+
+    if args.action == "stop":
+        print("operator stopped" if operator.stop(cluster) else "no operator was running")
+        return 0
+    if not cluster.is_running():
+        _err(f"cluster {cluster.name!r} is not running (mlendpoints dev cluster up --name {cluster.name})")
+        return 1
+    info = operator.start(cluster)
+    print(
+        f"operator pid {info['pid']}, metrics http://127.0.0.1:{info['metrics']}/metrics, log {info['log']}"
+    )
     return 0
 
 
@@ -171,10 +196,11 @@ def _lc(ctx: DemoContext) -> LocalCluster:
 
 
 def _demo_crds(ctx: DemoContext) -> None:
-    from mlendpoints_dev.install import install_crds
+    from mlendpoints_dev.install import DEMO_HELM_RELEASE, install_crds
 
     crd_dir = ctx.repo / "crds"
-    applied = install_crds(_lc(ctx), crd_dir)
+    # Marked as the release README.md's `helm install` creates, so installing the chart later adopts them.
+    applied = install_crds(_lc(ctx), crd_dir, helm_release=DEMO_HELM_RELEASE)
     if not applied:
         ctx.log(f"  (no CRDs found in {crd_dir}; generate them with: mlendpoints crds)")
     for obj in applied:
@@ -376,6 +402,12 @@ def build_parser() -> argparse.ArgumentParser:
     up.set_defaults(func=cmd_up)
     down = named(csub.add_parser("down", help="stop the cluster and delete its state"))
     down.add_argument("--keep", action="store_true", help="keep the state (etcd data, certs) for the next up")
+    down.add_argument(
+        "--keep-logs",
+        action="store_true",
+        help="copy every log (components, operator, audit, pods' containers) to "
+        "~/.cache/mlendpoints/logs/<name>-<time>/ before deleting the state",
+    )
     down.set_defaults(func=cmd_down)
     named(csub.add_parser("env", help="print shell exports for KUBECONFIG and PATH")).set_defaults(
         func=cmd_env
@@ -383,6 +415,10 @@ def build_parser() -> argparse.ArgumentParser:
     named(csub.add_parser("status", help="show processes, ports and nodes")).set_defaults(func=cmd_status)
 
     sub.add_parser("build", help="build and cache the binaries only").set_defaults(func=cmd_build)
+    op = sub.add_parser("operator", help="start or stop the operator as a local process (as the demo does)")
+    osub = op.add_subparsers(dest="action", required=True)
+    for action, help_ in (("start", "(re)start `mlendpoints run` against the cluster"), ("stop", "stop it")):
+        named(osub.add_parser(action, help=help_)).set_defaults(func=cmd_operator)
 
     demo = named(sub.add_parser("demo", help="cluster up + CRDs + Gateway API CRDs + examples/"))
     demo.add_argument("--repo", help="source checkout holding crds/ and examples/ (default: found from cwd)")

@@ -64,11 +64,48 @@ def wait_established(cluster: KubeCluster, crds: Iterable[str], timeout: float =
         )
 
 
-def install_crds(cluster: KubeCluster, crd_dir: Path, *, timeout: float = 60) -> list[str]:
-    """Apply every manifest in ``crd_dir`` (our generated ``crds/*.yaml``) and wait until Established."""
+#: The release that ``helm install`` in README.md creates; the demo's CRDs are marked as its own.
+DEMO_HELM_RELEASE = ("mlendpoints", "mlendpoints")
+
+
+def install_crds(
+    cluster: KubeCluster,
+    crd_dir: Path,
+    *,
+    timeout: float = 60,
+    helm_release: tuple[str, str] | None = None,
+) -> list[str]:
+    """Apply every manifest in ``crd_dir`` (our generated ``crds/*.yaml``) and wait until Established.
+
+    ``helm_release=(name, namespace)`` also marks the CRDs as that release's (:func:`mark_for_helm`),
+    so a later ``helm install name charts/mlendpoints -n namespace`` adopts them instead of failing
+    with "invalid ownership metadata". Returns the applied objects' ``kind.group/name``.
+    """
     applied = _apply_files(cluster, manifest_files(crd_dir))
     wait_established(cluster, applied, timeout)
+    if helm_release is not None:
+        mark_for_helm(cluster, applied, *helm_release)
     return applied
+
+
+def mark_for_helm(cluster: KubeCluster, objects: Sequence[str], release: str, namespace: str) -> None:
+    """Give ``objects`` (``kind.group/name``) Helm's ownership label and annotations for ``release``.
+
+    Helm 3 adopts an existing object into a release when it carries
+    ``app.kubernetes.io/managed-by: Helm`` and the ``meta.helm.sh/release-name`` and
+    ``meta.helm.sh/release-namespace`` annotations of that release (Helm docs, "helm install",
+    and helm/helm#7649). Raises ``KubectlError`` when kubectl fails.
+    """
+    if not objects:
+        return
+    cluster.kubectl("label", *objects, "app.kubernetes.io/managed-by=Helm", "--overwrite")
+    cluster.kubectl(
+        "annotate",
+        *objects,
+        f"meta.helm.sh/release-name={release}",
+        f"meta.helm.sh/release-namespace={namespace}",
+        "--overwrite",
+    )
 
 
 def install_gateway_api(

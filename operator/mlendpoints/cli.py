@@ -19,6 +19,7 @@ Exit status: the subcommand's; 2 for a usage error, including ``mlendpoints`` wi
 from __future__ import annotations
 
 import importlib
+import os
 import sys
 from typing import Any
 
@@ -159,7 +160,21 @@ def completion(shell: str) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Run the CLI with ``argv`` (default ``sys.argv[1:]``); returns the exit status (never raises SystemExit)."""
+    """Run the CLI with ``argv`` (default ``sys.argv[1:]``); returns the exit status (never raises SystemExit).
+
+    A reader that goes away (``mlendpoints … | head``) ends the command with status 1 and no
+    ``BrokenPipeError`` message, as the Python docs advise (library/signal, "Note on SIGPIPE").
+    """
+    try:
+        code = _main(argv)
+        sys.stdout.flush()
+    except BrokenPipeError:
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1
+    return code
+
+
+def _main(argv: list[str] | None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
     try:
         rv: Any = root.main(args=args, prog_name="mlendpoints", standalone_mode=True)

@@ -14,10 +14,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 from mlendpoints_dev.cluster import AUDIT_READ_VERBS
+from mlendpoints_dev.install import install_crds
 from mlendpoints_dev.nodeagent import KIND_LABEL, TAINT_KEY
-from tests.chart.conftest import Release, run_helm
+from tests.chart.conftest import CRDS, REPO, Release, restore_crds, run_helm
 
 pytestmark = pytest.mark.timeout(600)
 
@@ -25,14 +27,17 @@ pytestmark = pytest.mark.timeout(600)
 def test_helm_test_passes_with_the_chart_running_on_process_nodes(
     cluster: Any, namespace: str, process_nodes: list[dict[str, Any]], tmp_path: Path
 ) -> None:
-    values = {
-        "operator": {"watchNamespaces": [namespace]},
-        "crds": {"enabled": False},  # the session installed them; this release must not own them
+    """README.md's order on the demo's cluster: the demo's CRD step, then `helm install` with the chart's
+    CRDs enabled (Helm adopts them) and `-f dev/values/process-nodes.yaml`, then `helm test`."""
+    placement = yaml.safe_load((REPO / "dev" / "values" / "process-nodes.yaml").read_text())
+    assert placement == {
         "nodeSelector": {KIND_LABEL: "process"},
         "tolerations": [{"key": TAINT_KEY, "operator": "Exists", "effect": "NoSchedule"}],
     }
+    values = {"operator": {"watchNamespaces": [namespace]}, **placement}
     release = Release(cluster=cluster, helm=cluster.helm, name="mlep", namespace=namespace,
                       work=tmp_path, values=values)  # fmt: skip
+    install_crds(cluster, CRDS, helm_release=("mlep", namespace))  # as `mlendpoints dev demo` does
     try:
         release.install()  # --wait: the operator pod runs and its Deployment is available
         pods = cluster.kubectl_json("get", "pods", "-n", namespace)["items"]
@@ -55,3 +60,4 @@ def test_helm_test_passes_with_the_chart_running_on_process_nodes(
         run_helm(
             cluster.helm, *release.helm_args("uninstall", "mlep", "--ignore-not-found"), env=cluster.env()
         )
+        restore_crds(cluster)  # kept by `helm.sh/resource-policy: keep`; back to the pristine crds/

@@ -1,0 +1,87 @@
+"""``mlendpoints dev cluster down --keep-logs`` keeps every log and nothing else; the CLI survives a closed pipe."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from mlendpoints_dev.cli import main
+
+
+def _state(tmp_path: Path) -> Path:
+    state = tmp_path / "state"
+    for rel, text in {
+        "logs/kube-apiserver.log": "apiserver started\n",
+        "logs/operator.log": '{"message": "reconciled"}\n',
+        "audit.log": '{"verb": "create"}\n',
+        "nodes/pn-0/pods/ns_score-abc/main/0.log": "init() done\n",
+        "etcd/member/snap/db": "not a log",
+        "pki/ca.key": "secret",
+    }.items():
+        (state / rel).parent.mkdir(parents=True, exist_ok=True)
+        (state / rel).write_text(text)
+    (state / "state.json").write_text("{}")
+    return state
+
+
+def test_keep_logs_copies_every_log_then_deletes_the_state(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    state = _state(tmp_path)
+    assert main(["cluster", "down", "--name", "t1", "--state-dir", str(state), "--keep-logs"]) == 0
+    out = capsys.readouterr().out
+    kept = Path(out.split("logs kept in ", 1)[1].splitlines()[0])
+    assert kept.parent == tmp_path / "cache" / "mlendpoints" / "logs"
+    assert kept.name.startswith("t1-")
+    copied = sorted(str(p.relative_to(kept)) for p in kept.rglob("*") if p.is_file())
+    assert copied == [
+        "audit.log",
+        "logs/kube-apiserver.log",
+        "logs/operator.log",
+        "nodes/pn-0/pods/ns_score-abc/main/0.log",
+    ]
+    assert (kept / "nodes/pn-0/pods/ns_score-abc/main/0.log").read_text() == "init() done\n"
+    assert not state.exists()
+
+
+def test_down_without_keep_logs_keeps_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    state = _state(tmp_path)
+    assert main(["cluster", "down", "--name", "t2", "--state-dir", str(state)]) == 0
+    assert not state.exists()
+    assert not (tmp_path / "cache" / "mlendpoints" / "logs").exists()
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [["completion", "bash"], ["online-endpoint", "--help"], ["dev", "cluster", "status", "--name", "none"]],
+)
+def test_a_closed_stdout_pipe_is_no_traceback(argv: list[str], tmp_path: Path) -> None:
+    """``mlendpoints … | head`` : the reader went away before the first write."""
+    env = {"XDG_CACHE_HOME": str(tmp_path), "PATH": "/usr/bin:/bin"}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "mlendpoints", *argv], stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env
+    )
+    assert proc.stdout is not None
+    assert proc.stderr is not None
+    proc.stdout.close()
+    err = proc.stderr.read().decode()
+    proc.wait(timeout=60)
+    assert "Traceback" not in err, err
+    assert "BrokenPipeError" not in err, err
+
+
+def test_operator_stop_without_one_running_says_so(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["operator", "stop", "--name", "t3", "--state-dir", str(tmp_path)]) == 0
+    assert capsys.readouterr().out.strip() == "no operator was running"
+
+
+def test_operator_start_needs_a_running_cluster(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["operator", "start", "--name", "t4", "--state-dir", str(tmp_path)]) == 1
+    assert "cluster 't4' is not running (mlendpoints dev cluster up --name t4)" in capsys.readouterr().err
