@@ -63,7 +63,6 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _job_manifest(args: argparse.Namespace) -> dict[str, Any]:
-    from mlendpoints.api.v1alpha1.batch import BatchJob
     from mlendpoints.batch.settings import parse_overrides
 
     inputs = {}
@@ -72,19 +71,53 @@ def _job_manifest(args: argparse.Namespace) -> dict[str, Any]:
         if not sep or "://" in name:
             name, uri = ("data" if len(args.input) == 1 else f"input{n}"), raw
         inputs[name] = {"type": args.input_type, "path": uri}
-    spec: dict[str, Any] = {"endpointName": args.endpoint, "inputs": inputs}
-    if args.deployment:
-        spec["deploymentName"] = args.deployment
-    if args.output:
-        spec["output"] = {"path": args.output}
-    if args.overrides:
-        spec["overrides"] = parse_overrides(args.overrides).to_dict()
+    overrides = parse_overrides(args.overrides).to_dict() if args.overrides else None
+    return job_manifest(
+        args.endpoint,
+        inputs,
+        namespace=args.namespace,
+        deployment=args.deployment,
+        output=args.output,
+        overrides=overrides,
+        name=args.name,
+    )
+
+
+def job_manifest(
+    endpoint: str,
+    inputs: dict[str, dict[str, str]],
+    *,
+    namespace: str,
+    deployment: str | None = None,
+    output: str | None = None,
+    overrides: dict[str, Any] | None = None,
+    name: str | None = None,
+) -> dict[str, Any]:
+    """A validated BatchJob manifest (also used by :mod:`mlendpoints.sdk`'s ``batch_endpoints.invoke``).
+
+    Args:
+        inputs: ``{input name: {"type": "uri_folder"|"uri_file", "path": URI}}``.
+        overrides: the deployment settings to override (camelCase, as ``spec.overrides``).
+        name: the job's name (default: ``<endpoint>-<6 random hex digits>``).
+
+    Raises:
+        ValueError: a manifest the API server's schema would reject (pydantic's ValidationError).
+    """
+    from mlendpoints.api.v1alpha1.batch import BatchJob
+
+    spec: dict[str, Any] = {"endpointName": endpoint, "inputs": inputs}
+    if deployment:
+        spec["deploymentName"] = deployment
+    if output:
+        spec["output"] = {"path": output}
+    if overrides:
+        spec["overrides"] = overrides
     # names are at most 32 characters (Azure ML's limit, a CRD rule)
-    name = args.name or f"{args.endpoint[:25].rstrip('-')}-{uuid.uuid4().hex[:6]}"
+    name = name or f"{endpoint[:25].rstrip('-')}-{uuid.uuid4().hex[:6]}"
     body = {
         "apiVersion": API_VERSION,
         "kind": "BatchJob",
-        "metadata": {"name": name, "namespace": args.namespace},
+        "metadata": {"name": name, "namespace": namespace},
         "spec": spec,
     }
     BatchJob.model_validate(body)  # the same rules the API server's schema enforces, with clearer messages

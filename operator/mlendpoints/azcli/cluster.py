@@ -111,8 +111,9 @@ class Session:
             return bool(self.kube.delete(kind, self.namespace, name))
 
 
-def connect(namespace: str | None) -> Session:
-    """A :class:`Session` on the current kubeconfig (``KUBECONFIG``), checked with one request.
+def connect(namespace: str | None, kubeconfig: str | None = None) -> Session:
+    """A :class:`Session` on ``kubeconfig`` (default: the first file of ``KUBECONFIG``, else
+    ``~/.kube/config``), checked with one request.
 
     Raises:
         click.ClickException: no kubeconfig, or the API server does not answer.
@@ -120,7 +121,7 @@ def connect(namespace: str | None) -> Session:
     from mlendpoints.clients.kube import Kube, load_api_client
 
     with errors("connecting to the cluster"):
-        api = load_api_client(os.environ.get("KUBECONFIG", "").split(os.pathsep)[0] or None)
+        api = load_api_client(kubeconfig or os.environ.get("KUBECONFIG", "").split(os.pathsep)[0] or None)
         api.configuration.retries = 1
         kube = Kube(api, field_manager=FIELD_MANAGER)
         kube.has_resource("v1", "namespaces")  # one cheap request: fail here, with one line

@@ -12,6 +12,7 @@ from __future__ import annotations
 import base64
 import contextlib
 import dataclasses
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -19,7 +20,7 @@ import click
 
 from mlendpoints.azcli.cluster import Session
 from mlendpoints.clients import resources
-from mlendpoints.convert import ConvertError, azure, load
+from mlendpoints.convert import ConvertError, Doc, azure, load
 from mlendpoints.convert.common import UnknownInstanceType
 
 #: the dev cluster's Azurite Secret (``mlendpoints dev cluster up`` creates it in ``default``)
@@ -92,7 +93,28 @@ def read(
     """
     try:
         objects, docs = load(list(files))
-        result = azure.convert(
+    except ConvertError as exc:
+        raise click.ClickException(str(exc)) from exc
+    result = convert_docs(docs, namespace, store, session)
+    for obj in objects:
+        if not isinstance(obj.get("metadata"), dict) or not obj["metadata"].get("name"):
+            raise click.ClickException(f"{obj.get('kind', 'object')} without metadata.name")
+        if namespace and resources.of(obj).namespaced:
+            obj["metadata"].setdefault("namespace", namespace)
+    return result.objects + objects, result
+
+
+def convert_docs(
+    docs: list[Doc], namespace: str | None, store: StoreOptions, session: Session | None = None
+) -> azure.Result:
+    """Convert Azure ML documents (from files, or from azure-ai-ml entities) with the store options.
+
+    Raises:
+        click.ClickException: a document that cannot be converted (an unknown VM size lists the
+            ``session``'s cluster's InstanceTypes too).
+    """
+    try:
+        return azure.convert(
             docs,
             azure.Options(
                 namespace=namespace,
@@ -111,12 +133,6 @@ def read(
         raise click.ClickException(f"{exc}{listed}") from exc
     except ConvertError as exc:
         raise click.ClickException(str(exc)) from exc
-    for obj in objects:
-        if not isinstance(obj.get("metadata"), dict) or not obj["metadata"].get("name"):
-            raise click.ClickException(f"{obj.get('kind', 'object')} without metadata.name")
-        if namespace and resources.of(obj).namespaced:
-            obj["metadata"].setdefault("namespace", namespace)
-    return result.objects + objects, result
 
 
 def default_store(session: Session, store: StoreOptions) -> StoreOptions:
@@ -130,8 +146,15 @@ def default_store(session: Session, store: StoreOptions) -> StoreOptions:
     )
 
 
-def upload_all(session: Session, result: azure.Result, store: StoreOptions) -> None:
-    """Upload every planned local folder to its ``az://`` URI with the store Secret's connection string.
+def _stderr(line: str) -> None:
+    click.echo(line, err=True)
+
+
+def upload_all(
+    session: Session, result: azure.Result, store: StoreOptions, echo: Callable[[str], None] = _stderr
+) -> None:
+    """Upload every planned local folder to its ``az://`` URI with the store Secret's connection string;
+    ``echo`` gets one line per upload.
 
     Raises:
         click.ClickException: no store Secret, a store that is not az://, or a failed upload.
@@ -157,7 +180,34 @@ def upload_all(session: Session, result: azure.Result, store: StoreOptions) -> N
             count = upload(conn, up.local, container, prefix)
         except Exception as exc:
             raise click.ClickException(f"uploading {up.what} to {up.uri}: {exc}") from exc
-        click.echo(f"uploaded {up.what}: {count} file(s) to {up.uri}", err=True)
+        echo(f"uploaded {up.what}: {count} file(s) to {up.uri}")
+
+
+def apply_objects(
+    session: Session,
+    objects: list[dict[str, Any]],
+    result: azure.Result,
+    store: StoreOptions,
+    echo: Callable[[str], None] = _stderr,
+) -> None:
+    """Upload ``result``'s local folders, then server-side apply ``objects`` in order; ``echo`` gets
+    one line per step. An InstanceType from the VM-size table is skipped when the cluster has one
+    of that name (the cluster's own wins).
+
+    Raises:
+        click.ClickException: a failed upload or a rejected apply.
+    """
+    upload_all(session, result, store, echo)
+    converted_types = {id(o) for o in result.objects if o["kind"] == "InstanceType"}
+    for obj in objects:
+        if (
+            id(obj) in converted_types
+            and session.get(resources.INSTANCE_TYPE, obj["metadata"]["name"]) is not None
+        ):
+            echo(f"InstanceType {obj['metadata']['name']} exists: used as it is")
+            continue
+        session.apply(obj)
+        echo(f"applied {obj['kind']} {obj['metadata']['name']}")
 
 
 def upload(conn: str, local: Any, container: str, prefix: str) -> int:

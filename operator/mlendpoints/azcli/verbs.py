@@ -16,7 +16,6 @@ import click
 
 from mlendpoints.azcli import cluster, manifests
 from mlendpoints.azcli.cluster import Session
-from mlendpoints.clients import resources
 from mlendpoints.clients.resources import Kind
 
 F = Callable[..., Any]
@@ -81,34 +80,6 @@ def apply_options(f: F) -> F:
     return f
 
 
-def _check_existence(session: Session, kind: Kind, objects: list[dict[str, Any]], *, create: bool) -> None:
-    """Refuse before anything is uploaded or applied: create of an existing object, update of a
-    missing one, or a deployment name already used by another endpoint in the namespace.
-
-    Raises:
-        click.ClickException: naming the object, the namespace and what to do instead.
-    """
-    for obj in objects:
-        live = session.get(kind, obj["metadata"]["name"])
-        exists = live is not None
-        other = _other_endpoint(live, obj)
-        if other is not None:  # checked before anything is uploaded or applied
-            raise click.ClickException(
-                f"{kind.kind} {obj['metadata']['name']} already exists in {session.namespace} for "
-                f"endpoint {other}: deployment names are unique per namespace here (in Azure ML, per "
-                "endpoint), and a deployment cannot move to another endpoint; choose another "
-                "deployment name, or another namespace with --namespace"
-            )
-        if create and exists:
-            raise click.ClickException(
-                f"{kind.kind} {obj['metadata']['name']} already exists in {session.namespace}; use update"
-            )
-        if not create and not exists:
-            raise click.ClickException(
-                f"{kind.kind} {obj['metadata']['name']} does not exist in {session.namespace}; use create"
-            )
-
-
 def apply_files(kind: Kind, create: bool, opts: dict[str, Any]) -> list[dict[str, Any]]:
     """The shared body of create/update: read, convert, upload, check existence, apply, wait."""
     if not opts["files"]:
@@ -141,22 +112,41 @@ def apply_files(kind: Kind, create: bool, opts: dict[str, Any]) -> list[dict[str
         for up in result.uploads:
             click.echo(f"note: {up.what} would be uploaded to {up.uri}", err=True)
         return []
-    _check_existence(session, kind, mine, create=create)
-    manifests.upload_all(session, result, store)
-    converted_types = {id(o) for o in result.objects if o["kind"] == "InstanceType"}
-    for obj in objects:
-        if (
-            id(obj) in converted_types
-            and session.get(resources.INSTANCE_TYPE, obj["metadata"]["name"]) is not None
-        ):
-            # the cluster's own InstanceType of that name wins over the VM-size table's
-            click.echo(f"InstanceType {obj['metadata']['name']} exists: used as it is", err=True)
-            continue
-        session.apply(obj)
-        click.echo(f"applied {obj['kind']} {obj['metadata']['name']}", err=True)
+    check_existing(session, kind, mine, create)
+    manifests.apply_objects(session, objects, result, store)
     if opts["no_wait"]:
         return [session.must_get(kind, o["metadata"]["name"]) for o in mine]
     return [cluster.wait_ready(session, kind, o["metadata"]["name"], opts["timeout"]) for o in mine]
+
+
+def check_existing(session: Session, kind: Kind, mine: list[dict[str, Any]], create: bool | None) -> None:
+    """Check ``mine`` against the cluster before anything is uploaded or applied.
+
+    Args:
+        create: True (create: must not exist), False (update: must exist), None (either).
+
+    Raises:
+        click.ClickException: a deployment of another endpoint has the name, or the existence rule fails.
+    """
+    for obj in mine:
+        live = session.get(kind, obj["metadata"]["name"])
+        exists = live is not None
+        other = _other_endpoint(live, obj)
+        if other is not None:
+            raise click.ClickException(
+                f"{kind.kind} {obj['metadata']['name']} already exists in {session.namespace} for "
+                f"endpoint {other}: deployment names are unique per namespace here (in Azure ML, per "
+                "endpoint), and a deployment cannot move to another endpoint; choose another "
+                "deployment name, or another namespace with --namespace"
+            )
+        if create is True and exists:
+            raise click.ClickException(
+                f"{kind.kind} {obj['metadata']['name']} already exists in {session.namespace}; use update"
+            )
+        if create is False and not exists:
+            raise click.ClickException(
+                f"{kind.kind} {obj['metadata']['name']} does not exist in {session.namespace}; use create"
+            )
 
 
 def print_all(objs: list[dict[str, Any]], fmt: str) -> None:

@@ -88,8 +88,13 @@ def upload(doc: Doc, value: str, what: str, slug: str, opts: Options, result: Re
     return uri
 
 
+#: ``code: configmap:NAME`` names a ConfigMap in the namespace (the code of a deployment read back)
+CONFIGMAP_CODE = "configmap:"
+
+
 def code_block(doc: Doc, raw: Any, opts: Options, result: Result) -> dict[str, Any]:
-    """Azure's ``code_configuration`` -> ours: a local folder becomes a ConfigMap (or an upload)."""
+    """Azure's ``code_configuration`` -> ours: a local folder becomes a ConfigMap (or an upload),
+    ``configmap:NAME`` refers to an existing ConfigMap."""
     raw = dict(raw or {})
     script = raw.pop("scoring_script", None)
     code = raw.pop("code", None)
@@ -101,7 +106,9 @@ def code_block(doc: Doc, raw: Any, opts: Options, result: Result) -> dict[str, A
         raise ConvertError(
             f"{doc.where}: code_configuration.code: {code} is an Azure ML code asset; give its folder"
         )
-    if local.is_local(code):
+    if code.startswith(CONFIGMAP_CODE):  # a ConfigMap already in the namespace (what `get` reads back)
+        out["configMap"] = {"name": code.removeprefix(CONFIGMAP_CODE)}
+    elif local.is_local(code):
         try:
             folder = local.resolve(code, doc.base, "code_configuration.code")
         except local.LocalPathError as exc:
@@ -151,16 +158,16 @@ def environment_block(doc: Doc, raw: Any, opts: Options, result: Result) -> dict
         )
     conda = raw.pop("conda_file", None)
     if conda is not None:
-        if isinstance(conda, dict):
+        if isinstance(conda, dict):  # inline (and what azure-ai-ml's Environment serializes a file to)
             import yaml
 
-            out["condaFile"] = yaml.safe_dump(conda, sort_keys=False)
+            text = yaml.safe_dump(conda, sort_keys=False)
         else:
             try:
                 text = local.resolve(str(conda), doc.base, "environment.conda_file").read_text()
             except (local.LocalPathError, OSError) as exc:
                 raise ConvertError(f"{doc.where}: {exc}") from exc
-            out["condaFile"] = text if opts.azureml is not None else _without_azure_server(doc, text, result)
+        out["condaFile"] = text if opts.azureml is not None else _without_azure_server(doc, text, result)
     if custom:
         cfg = raw.pop("inference_config") or {}
         out["inferenceConfig"] = {camel(k): v for k, v in cfg.items()}
