@@ -102,12 +102,12 @@ def _keyword(where: str, body: str) -> tuple[str, Any]:
         raise ValuesSchemaError(f"{where}: `# @schema {body}`: the value is not YAML ({exc})") from None
 
 
-def _comments(lines: list[str], line: int, where: str) -> _Comments:
-    """Description and ``# @schema`` keywords from the comment block above a key."""
+def _comments(lines: list[str], line: int, filename: str, key: str) -> _Comments:
+    """Description and ``# @schema`` keywords from the comment block above the key on ``line``."""
     found = _Comments()
     parts: list[str] | None = None
     for number, body in _comment_block(lines, line):
-        at = f"{where} (line {number + 1})"
+        at = f"{filename}:{number + 1}: {key}"
         if body.startswith("@schema"):
             if parts is not None:
                 raise ValuesSchemaError(f"{at}: `# @schema` lines go above the `# --` description")
@@ -157,7 +157,7 @@ class _Builder:
             key = str(key_node.value)
             dotted = f"{path}.{key}" if path else key
             where = f"{self.filename}:{key_node.start_mark.line + 1}: {dotted}"
-            comments = _comments(self.lines, key_node.start_mark.line, where)
+            comments = _comments(self.lines, key_node.start_mark.line, self.filename, dotted)
             flag = comments.keywords.get("required")
             if isinstance(flag, bool):  # `required: true` lists the key in its parent
                 del comments.keywords["required"]

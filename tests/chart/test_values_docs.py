@@ -88,8 +88,16 @@ def test_wrong_values_fail_naming_the_key(helm: Path, setting: str, key: str, ex
     assert "Traceback" not in proc.stderr
 
 
-#: Values the chart must accept: the open parts of the schema (Kubernetes objects passed through).
+#: Values the chart must accept: what tests/e2e/test_helm.py, tests/chart/test_gitops.py and
+#: docs/install.md install with, and the open parts of the schema (Kubernetes objects passed through).
 ACCEPTED: list[dict[str, Any]] = [
+    {
+        "operator": {"watchNamespaces": ["team-a", "team-b"]},
+        "crds": {"enabled": False},
+        "nodeSelector": {"mlendpoints.io/node-kind": "process"},
+        "tolerations": [{"key": "mlendpoints.io/process-node", "operator": "Exists", "effect": "NoSchedule"}],
+    },
+    {"operator": {"extraEnv": [{"name": "MLENDPOINTS_STALL_AFTER", "value": "3600"}]}},
     {
         "podSecurityContext": {
             "fsGroup": 2000,
