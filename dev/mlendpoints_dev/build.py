@@ -118,7 +118,7 @@ def ensure_binaries(
         go = shutil.which("go")
         if go is None:
             raise BuildError(
-                "the local control plane's binaries are not cached yet ("
+                "the pinned binaries (control plane, helm, helm-docs) are not all cached yet ("
                 + ", ".join(missing)
                 + f" missing under {root}) and building them needs Go >= 1.26 on PATH, which was not "
                 "found. Install Go from https://go.dev/dl/ (or your package manager), or point "
