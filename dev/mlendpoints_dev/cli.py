@@ -405,7 +405,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
 # ------------------------------------------------------------------------------ main
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
-        prog="mlendpoints dev", description="local Kubernetes control plane (no Docker)"
+        prog="mlendpoints dev", description="local Kubernetes control plane (no Docker); chart docs"
     )
     sub = p.add_subparsers(dest="cmd", required=True)
 
