@@ -126,6 +126,12 @@ def test_the_schema_accepts_kubernetes_objects_and_numbers(
     assert "0 chart(s) failed" in out
 
 
+@pytest.mark.parametrize("path", sorted((REPO / "dev" / "values").glob("*.yaml")), ids=lambda p: p.name)
+def test_the_schema_accepts_the_values_files_in_the_repository(helm: Path, path: Path) -> None:
+    out = run_helm(helm, "lint", "--strict", str(CHART), "--values", str(path))
+    assert "0 chart(s) failed" in out
+
+
 #: Boundary values of every operator setting the chart passes on (key -> candidates).
 CANDIDATES: dict[str, list[Any]] = {
     "operator.workers": [-1, 0, 1, 8, 100000, 1.5],
