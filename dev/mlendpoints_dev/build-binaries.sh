@@ -9,13 +9,16 @@
 # never leaves a half-filled cache directory behind.
 #
 # Needs: Go >= 1.26 on PATH, access to the Go module proxy, bash, python3 (or $PYTHON).
-# Usage: build-binaries.sh <k8s-version> <etcd-version> <kwok-version> <helm-version> <gateway-api-version> <traefik-version>
+# Usage: build-binaries.sh <k8s-version> <etcd-version> <kwok-version> <helm-version> <gateway-api-version> <traefik-version> <helm-docs-version>
 # (the pinned versions live in dev/mlendpoints_dev/versions.py; `mlendpoints dev build` passes them)
+# MLENDPOINTS_BUILD_ONLY="helm-docs ..." (component names as in the cache directories) builds
+# only those components; unset or empty: all of them.
 set -euo pipefail
-if [ $# -ne 6 ]; then
-  echo "usage: $0 <k8s-version> <etcd-version> <kwok-version> <helm-version> <gateway-api-version> <traefik-version>" >&2; exit 2
+if [ $# -ne 7 ]; then
+  echo "usage: $0 <k8s-version> <etcd-version> <kwok-version> <helm-version> <gateway-api-version> <traefik-version> <helm-docs-version>" >&2; exit 2
 fi
-K8S=$1 ETCD=$2 KWOK=$3 HELM=$4 GWAPI=$5 TRAEFIK=$6
+K8S=$1 ETCD=$2 KWOK=$3 HELM=$4 GWAPI=$5 TRAEFIK=$6 HELM_DOCS=$7
+ONLY=" ${MLENDPOINTS_BUILD_ONLY:-} "
 CACHE=${MLENDPOINTS_BIN_CACHE:-$HOME/.cache/mlendpoints/bin}
 PY=${PYTHON:-python3}
 export GOTOOLCHAIN=local CGO_ENABLED=0 GOFLAGS="-trimpath -buildvcs=false"
@@ -156,11 +159,26 @@ build_traefik() {
   log "traefik $TRAEFIK ready in $out"
 }
 
+build_helm_docs() {
+  local out=$CACHE/helm-docs-$HELM_DOCS
+  [ -x "$out/helm-docs" ] && return
+  log "building helm-docs $HELM_DOCS (the chart's values table; cold: ~1 min)"
+  rm -rf "$out.tmp"; mkdir -p "$out.tmp"
+  GOBIN="$out.tmp" run "$out.tmp/.log" go install -ldflags "-s -w" "github.com/norwoodj/helm-docs/cmd/helm-docs@$HELM_DOCS"
+  rm -f "$out.tmp/.log"
+  "$out.tmp/helm-docs" --help >/dev/null || die "built helm-docs does not run"
+  rm -rf "$out"; mv "$out.tmp" "$out"
+}
+
+# want <component>: selected by MLENDPOINTS_BUILD_ONLY (or everything when it is empty).
+want() { [ -z "${ONLY// /}" ] || [[ "$ONLY" == *" $1 "* ]]; }
+
 mkdir -p "$CACHE"
-fetch_gateway_api
-build_etcd
-build_kwok
-build_helm
-build_k8s
-build_traefik
-log "all binaries cached under $CACHE"
+if want gateway-api; then fetch_gateway_api; fi
+if want etcd; then build_etcd; fi
+if want kwok; then build_kwok; fi
+if want helm; then build_helm; fi
+if want helm-docs; then build_helm_docs; fi
+if want kubernetes; then build_k8s; fi
+if want traefik; then build_traefik; fi
+log "binaries cached under $CACHE"

@@ -18,7 +18,7 @@ import shutil
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TextIO
@@ -92,27 +92,33 @@ def lock_holder(lock: Path) -> str:
 
 
 def ensure_binaries(
-    cache: Path | None = None, *, stream: TextIO | None = None, force_check: bool = False
+    cache: Path | None = None,
+    *,
+    stream: TextIO | None = None,
+    force_check: bool = False,
+    only: Collection[str] = (),
 ) -> Binaries:
     """Return the cached binaries' paths, running ``build-binaries.sh`` first if any are missing.
 
-    The script's progress lines are copied to ``stream`` (stderr by default) as they come, so a
-    cold build (minutes) is visibly alive. Raises :class:`BuildError` with an actionable
-    message when Go is missing or the build fails.
+    ``only``: artifact names (keys of :meth:`Binaries.all`, e.g. ``("helm-docs",)``) to make sure
+    of, building just their components; empty means every artifact. The script's progress lines
+    are copied to ``stream`` (stderr by default) as they come, so a cold build (minutes) is
+    visibly alive. Raises :class:`BuildError` with an actionable message when Go is missing or
+    the build fails.
     """
     root = cache if cache is not None else versions.bin_cache()
     paths = versions.binary_paths(root)
-    if not paths.missing() and not force_check:
+    if not paths.missing(only) and not force_check:
         return paths
     out = stream if stream is not None else sys.stderr
     with cache_lock(root, stream=out):
-        missing = paths.missing()  # another process may have finished the build while we waited
+        missing = paths.missing(only)  # another process may have finished the build while we waited
         if not missing:
             return paths
         go = shutil.which("go")
         if go is None:
             raise BuildError(
-                "the local control plane's binaries are not cached yet ("
+                "the pinned binaries (control plane, helm, helm-docs) are not all cached yet ("
                 + ", ".join(missing)
                 + f" missing under {root}) and building them needs Go >= 1.26 on PATH, which was not "
                 "found. Install Go from https://go.dev/dl/ (or your package manager), or point "
@@ -126,28 +132,36 @@ def ensure_binaries(
         ]
         note = f" (from cold Go caches on 2 cores: {', '.join(slow)})" if slow else ""
         print(f"[devcluster] building {', '.join(missing)} into {root}{note}", file=out, flush=True)
-        env = dict(os.environ, MLENDPOINTS_BIN_CACHE=str(root), PYTHON=sys.executable)
-        env["PATH"] = os.pathsep.join([str(Path(go).parent), env.get("PATH", "")])
-        proc = subprocess.Popen(
-            ["bash", str(SCRIPT), *versions.BUILD_ARGS],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-            text=True,
-            env=env,
-        )
-        assert proc.stdout is not None
-        tail: list[str] = []
-        for line in proc.stdout:
-            out.write(line)
-            out.flush()
-            tail = [*tail[-40:], line]
-        rc = proc.wait()
-        if rc != 0:
-            raise BuildError(
-                f"build-binaries.sh failed with exit code {rc}; last output:\n" + "".join(tail[-20:])
-            )
-        still = paths.missing()
+        components = sorted({versions.COMPONENT_OF.get(m, m) for m in missing}) if only else []
+        _run_script(root, go, components, out)
+        still = paths.missing(only)
         if still:
             raise BuildError(f"build-binaries.sh finished but these are still missing: {', '.join(still)}")
     return paths
+
+
+def _run_script(root: Path, go: str, components: list[str], out: TextIO) -> None:
+    """Run ``build-binaries.sh`` into ``root`` (only ``components``; all when empty), copying its
+    output to ``out`` line by line. Raises :class:`BuildError` with the output's tail on failure."""
+    env = dict(os.environ, MLENDPOINTS_BIN_CACHE=str(root), PYTHON=sys.executable)
+    env["MLENDPOINTS_BUILD_ONLY"] = " ".join(components)
+    env["PATH"] = os.pathsep.join([str(Path(go).parent), env.get("PATH", "")])
+    proc = subprocess.Popen(
+        ["bash", str(SCRIPT), *versions.BUILD_ARGS],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        stdin=subprocess.DEVNULL,
+        text=True,
+        env=env,
+    )
+    assert proc.stdout is not None
+    tail: list[str] = []
+    for line in proc.stdout:
+        out.write(line)
+        out.flush()
+        tail = [*tail[-40:], line]
+    rc = proc.wait()
+    if rc != 0:
+        raise BuildError(
+            f"build-binaries.sh failed with exit code {rc}; last output:\n" + "".join(tail[-20:])
+        )

@@ -7,6 +7,7 @@
     mlendpoints dev cluster down [--keep] [--keep-logs]
     mlendpoints dev operator start|stop        # the operator as a local process (the demo's)
     mlendpoints dev demo                       # cluster + CRDs + Gateway API + examples/
+    mlendpoints dev values [--check]           # chart values.schema.json + tables from values.yaml
 
 ``demo`` runs the steps of :data:`mlendpoints_dev.demo.DEMO_STEPS` in order against one
 :class:`~mlendpoints_dev.demo.DemoContext`.
@@ -165,6 +166,35 @@ def cmd_build(args: argparse.Namespace) -> int:
     return 0
 
 
+# ---------------------------------------------------------------------------- values
+def cmd_values(args: argparse.Namespace) -> int:
+    """Regenerate (or with ``--check`` verify) the chart's values schema and values tables."""
+    from mlendpoints_dev import valuesdocs
+    from mlendpoints_dev.build import ensure_binaries
+    from mlendpoints_dev.install import repo_root
+
+    repo = Path(args.repo) if args.repo else repo_root()
+    if repo is None:
+        _err("error: run this in a source checkout (charts/mlendpoints), or pass --repo")
+        return 2
+    files = valuesdocs.generate(repo, ensure_binaries(only=("helm-docs",)).helm_docs)
+    if args.check:
+        stale = valuesdocs.diff(files, repo)
+        if stale:
+            print(stale, end="")
+            _err(f"stale: regenerate with `{valuesdocs.COMMAND}` and commit the result")
+            return 1
+        print(", ".join(str(f.path) for f in files) + ": current")
+        return 0
+    root = Path(args.out) if args.out else repo
+    changed = valuesdocs.write(files, root)
+    for path in changed:
+        print(f"updated {root / path}")
+    if not changed:
+        print("all current; nothing written")
+    return 0
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     from mlendpoints_dev.install import repo_root
 
@@ -191,7 +221,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
 # ------------------------------------------------------------------------------ main
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
-        prog="mlendpoints dev", description="local Kubernetes control plane (no Docker)"
+        prog="mlendpoints dev", description="local Kubernetes control plane (no Docker); chart docs"
     )
     sub = p.add_subparsers(dest="cmd", required=True)
 
@@ -235,6 +265,14 @@ def build_parser() -> argparse.ArgumentParser:
     osub = op.add_subparsers(dest="action", required=True)
     for action, help_ in (("start", "(re)start `mlendpoints run` against the cluster"), ("stop", "stop it")):
         named(osub.add_parser(action, help=help_)).set_defaults(func=cmd_operator)
+
+    values = sub.add_parser(
+        "values", help="generate the chart's values.schema.json and values tables from values.yaml"
+    )
+    values.add_argument("--check", action="store_true", help="write nothing; exit 1 with a diff if stale")
+    values.add_argument("--out", help="write into this directory (same relative paths), not the checkout")
+    values.add_argument("--repo", help="source checkout holding charts/mlendpoints (default: found from cwd)")
+    values.set_defaults(func=cmd_values)
 
     demo = named(sub.add_parser("demo", help="cluster up + CRDs + Gateway API CRDs + examples/"))
     demo.add_argument("--repo", help="source checkout holding crds/ and examples/ (default: found from cwd)")

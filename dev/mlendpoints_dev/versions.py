@@ -18,11 +18,14 @@ Why these versions:
   cannot be built from the proxy (its go.mod replaces a nested module the proxy does not serve,
   and some DNS-provider dependencies answer 403); v3.6.12 builds inside a copy of its module source.
 * Azurite 3.37.0: Microsoft's Azure Storage emulator (npm), for ``az://``/``abfss://`` sources.
+* helm-docs v1.14.2: renders the chart's values table from the ``# --`` comments in values.yaml
+  (``mlendpoints dev values``); the newest tag the proxy serves, and a plain ``go install``.
 """
 
 from __future__ import annotations
 
 import os
+from collections.abc import Collection
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -33,9 +36,20 @@ HELM = "v3.21.4"
 GATEWAY_API = "v1.6.3"
 TRAEFIK = "v3.6.12"
 AZURITE = "3.37.0"
+HELM_DOCS = "v1.14.2"
 
 #: Argument order of ``build-binaries.sh``.
-BUILD_ARGS: tuple[str, ...] = (KUBERNETES, ETCD, KWOK, HELM, GATEWAY_API, TRAEFIK)
+BUILD_ARGS: tuple[str, ...] = (KUBERNETES, ETCD, KWOK, HELM, GATEWAY_API, TRAEFIK, HELM_DOCS)
+
+#: The build script's component that produces each artifact of :class:`Binaries` (others: its own name).
+COMPONENT_OF: dict[str, str] = {
+    "kube-apiserver": "kubernetes",
+    "kube-controller-manager": "kubernetes",
+    "kube-scheduler": "kubernetes",
+    "kubectl": "kubernetes",
+    "kwok-stages": "kwok",
+    "gateway-api-crds": "gateway-api",
+}
 
 
 def cache_root() -> Path:
@@ -70,6 +84,7 @@ class Binaries:
     helm: Path
     gateway_api_crds: Path
     traefik: Path
+    helm_docs: Path
 
     def all(self) -> dict[str, Path]:
         """Name -> path, in build-script order (handy for checks and messages)."""
@@ -84,12 +99,18 @@ class Binaries:
             "helm": self.helm,
             "gateway-api-crds": self.gateway_api_crds,
             "traefik": self.traefik,
+            "helm-docs": self.helm_docs,
         }
 
-    def missing(self) -> list[str]:
-        """Names of artifacts that are not in the cache yet (executables must be executable)."""
+    def missing(self, only: Collection[str] = ()) -> list[str]:
+        """Names of artifacts that are not in the cache yet (executables must be executable).
+
+        ``only``: artifact names (keys of :meth:`all`) to look at; empty means all of them.
+        """
         out = []
         for name, path in self.all().items():
+            if only and name not in only:
+                continue
             wants_exec = path.suffix != ".yaml"
             if not path.is_file() or (wants_exec and not os.access(path, os.X_OK)):
                 out.append(name)
@@ -112,4 +133,5 @@ def binary_paths(cache: Path | None = None) -> Binaries:
         helm=root / f"helm-{HELM}" / "helm",
         gateway_api_crds=root / f"gateway-api-{GATEWAY_API}" / "standard-install.yaml",
         traefik=root / f"traefik-{TRAEFIK}" / "traefik",
+        helm_docs=root / f"helm-docs-{HELM_DOCS}" / "helm-docs",
     )

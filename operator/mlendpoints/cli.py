@@ -62,7 +62,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "monitor": ("mlendpoints.monitoring.cli", "model monitoring: monitor drift --baseline URI --target URI"),
     "profile": ("mlendpoints.monitoring.profile", "load-test a deployment locally and recommend its sizing"),
     "batch": ("mlendpoints.batchctl", "batch jobs: run (locally or in a pod), invoke, show, list, cancel"),
-    "dev": ("mlendpoints_dev.cli", "local control plane: dev cluster up|down|env|status, dev demo"),
+    "dev": ("mlendpoints_dev.cli", "local control plane (dev cluster, dev demo); chart docs (dev values)"),
     "completion": (
         "mlendpoints.cli:completion",
         "print the shell completion script: completion bash|zsh|fish",
