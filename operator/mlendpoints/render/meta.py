@@ -1,8 +1,8 @@
 """Object metadata and owner references for rendered children.
 
 Children are owned by the custom resource that caused them (``controller: true``,
-``blockOwnerDeletion: true``), so Kubernetes garbage-collects them when it is deleted and kopf
-routes their events back to the owner.
+``blockOwnerDeletion: true``), so Kubernetes garbage-collects them when it is deleted and the
+watch table (``controller/watches.py``) maps their events back to the owner by this reference.
 """
 
 from __future__ import annotations

@@ -37,18 +37,6 @@ QUALIFIED_NAME_PATTERN = (
 LABEL_VALUE_PATTERN = r"^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$"
 
 #: Model and code locations the storage initializer understands.
-URI_SCHEMES = (
-    "azureml:",
-    "pvc://",
-    "https://",
-    "http://",
-    "s3://",
-    "gs://",
-    "az://",
-    "abfss://",
-    "wasbs://",
-    "oci://",
-)
 MODEL_URI_PATTERN = r"^(azureml:|azureml://|pvc://|https?://|s3://|gs://|az://|abfss://|wasbs://|oci://)\S+$"
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from typing import Any, ClassVar, Literal
+from typing import ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -57,8 +57,3 @@ class Resource(ApiModel):
         ):
             raise ValueError(f"metadata.name: {name!r} must be {NAME_MIN}-{NAME_MAX} characters, DNS-1035")
         return self
-
-    @classmethod
-    def from_body(cls, body: Any) -> Any:
-        """Validate a raw Kubernetes body (dict or kopf Body) into the typed model."""
-        return cls.model_validate(dict(body))
