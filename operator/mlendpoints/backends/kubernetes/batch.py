@@ -5,11 +5,11 @@ from __future__ import annotations
 
 from pydantic import ValidationError
 
+from mlendpoints.api.errors import validation_message
 from mlendpoints.api.v1alpha1 import BatchDeployment, BatchEndpoint
 from mlendpoints.api.v1alpha1.batch import BatchDeploymentStatus, BatchEndpointStatus
 from mlendpoints.backends.kubernetes import batchjob, outcome, references
 from mlendpoints.backends.kubernetes.context import Context
-from mlendpoints.backends.kubernetes.outcome import validation_message
 from mlendpoints.clients import resources
 from mlendpoints.clients.store import Body
 from mlendpoints.status import reasons

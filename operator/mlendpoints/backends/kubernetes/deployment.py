@@ -6,13 +6,14 @@ import logging
 
 from pydantic import ValidationError
 
+from mlendpoints.api.errors import validation_message
 from mlendpoints.api.v1alpha1 import DEFAULT_INSTANCE_TYPE, InstanceType, OnlineDeployment, OnlineEndpoint
 from mlendpoints.api.v1alpha1.instancetype import InstanceTypeSpec
 from mlendpoints.api.v1alpha1.online import OnlineDeploymentStatus
 from mlendpoints.backends.kubernetes import outcome, references
 from mlendpoints.backends.kubernetes.context import Context
 from mlendpoints.backends.kubernetes.converge import NameConflict, converge
-from mlendpoints.backends.kubernetes.outcome import owner_reference, validation_message
+from mlendpoints.backends.kubernetes.outcome import owner_reference
 from mlendpoints.clients import resources
 from mlendpoints.clients.store import Body
 from mlendpoints.render import codehash, names

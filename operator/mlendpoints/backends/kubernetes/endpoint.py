@@ -18,12 +18,12 @@ import time
 
 from pydantic import ValidationError
 
+from mlendpoints.api.errors import validation_message
 from mlendpoints.api.v1alpha1 import OnlineEndpoint
 from mlendpoints.api.v1alpha1.online import DeploymentSummary, OnlineEndpointStatus
 from mlendpoints.backends.kubernetes import outcome, references, routecheck
 from mlendpoints.backends.kubernetes.context import Context
 from mlendpoints.backends.kubernetes.converge import NameConflict, converge, prune_by_name
-from mlendpoints.backends.kubernetes.outcome import validation_message
 from mlendpoints.clients import resources
 from mlendpoints.clients.store import Body
 from mlendpoints.render import labels, names

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from pydantic import ValidationError
 
+from mlendpoints.api.errors import validation_message
 from mlendpoints.api.v1alpha1 import DEFAULT_INSTANCE_TYPE, InstanceType
 from mlendpoints.api.v1alpha1.instancetype import InstanceTypeStatus
 from mlendpoints.backends.kubernetes import outcome
 from mlendpoints.backends.kubernetes.context import Context
-from mlendpoints.backends.kubernetes.outcome import validation_message
 from mlendpoints.clients.store import Body
 from mlendpoints.status import reasons
 from mlendpoints.status.conditions import Outcome

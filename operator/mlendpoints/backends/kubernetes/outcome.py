@@ -15,8 +15,6 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from pydantic import ValidationError
-
 from mlendpoints.api.v1alpha1 import batch, instancetype, online
 from mlendpoints.api.v1alpha1 import monitor as monitor_api
 from mlendpoints.api.v1alpha1.common import Condition, StatusBase
@@ -48,14 +46,6 @@ STATUS: dict[str, type[StatusBase]] = {
 def serialize(status: StatusBase) -> dict[str, Any]:
     """The fields set on ``status``, by alias, as JSON values (None: remove the field)."""
     return status.model_dump(by_alias=True, mode="json", exclude_unset=True)
-
-
-def validation_message(exc: ValidationError) -> str:
-    parts = []
-    for err in exc.errors()[:5]:
-        loc = ".".join(str(p) for p in err["loc"])
-        parts.append(f"{loc}: {err['msg']}" if loc else err["msg"])
-    return "; ".join(parts)
 
 
 def owner_reference(body: Body) -> dict[str, Any]:
