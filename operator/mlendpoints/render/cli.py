@@ -25,7 +25,7 @@ import yaml
 from pydantic import ValidationError
 
 from mlendpoints.api import errors
-from mlendpoints.api.v1alpha1 import KINDS, InstanceType, OnlineDeployment, OnlineEndpoint
+from mlendpoints.api.v1alpha1 import KINDS, InstanceType, OnlineDeployment, OnlineEndpoint, instancetype
 from mlendpoints.api.v1alpha1.base import API_VERSION, Target
 from mlendpoints.render import batchcli, codehash, online, routing, traffic
 from mlendpoints.render.errors import RenderError
@@ -234,7 +234,7 @@ def _dump(objects: list[dict[str, Any]]) -> str:
 def _deployment_objects(
     dep: OnlineDeployment, ep: OnlineEndpoint, inputs: Inputs, settings: RenderSettings
 ) -> str:
-    it_name = online.instance_type_name(dep)
+    it_name = instancetype.resolve_name(dep.spec.instance_type, dep.spec.resources)
     compute = inputs.instance_types.get(it_name) if it_name else None
     if it_name and compute is None and dep.spec.instance_type:
         inputs.notes.append(

@@ -48,17 +48,6 @@ def serialize(status: StatusBase) -> dict[str, Any]:
     return status.model_dump(by_alias=True, mode="json", exclude_unset=True)
 
 
-def owner_reference(body: Body) -> dict[str, Any]:
-    return {
-        "apiVersion": body["apiVersion"],
-        "kind": body["kind"],
-        "name": body["metadata"]["name"],
-        "uid": body["metadata"]["uid"],
-        "controller": True,
-        "blockOwnerDeletion": True,
-    }
-
-
 async def conclude(
     ctx: Context, body: Body, status: StatusBase | dict[str, Any], outcome: Outcome, *, events: bool
 ) -> bool:
