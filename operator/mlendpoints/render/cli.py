@@ -26,7 +26,7 @@ from pydantic import ValidationError
 
 from mlendpoints.api import errors
 from mlendpoints.api.v1alpha1 import KINDS, InstanceType, OnlineDeployment, OnlineEndpoint, instancetype
-from mlendpoints.api.v1alpha1.base import API_VERSION, Target
+from mlendpoints.api.v1alpha1.base import API_VERSION, on_kubernetes
 from mlendpoints.render import batchcli, codehash, online, routing, traffic
 from mlendpoints.render.errors import RenderError
 from mlendpoints.render.settings import RenderSettings
@@ -281,7 +281,7 @@ def render(args: argparse.Namespace) -> tuple[str, list[str], list[str]]:
     problems: list[str] = []
     endpoints = {(e.metadata.namespace, e.metadata.name): e for e in inputs.endpoints}
     for ep in inputs.endpoints:
-        if ep.spec.target is not Target.kubernetes:
+        if not on_kubernetes(ep.spec.target):
             inputs.notes.append(
                 f"OnlineEndpoint {ep.metadata.name}: target azureml creates no Kubernetes objects"
             )

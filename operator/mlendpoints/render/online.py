@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from mlendpoints.api.v1alpha1.base import Target
+from mlendpoints.api.v1alpha1.base import on_kubernetes
 from mlendpoints.api.v1alpha1.instancetype import InstanceTypeSpec
 from mlendpoints.api.v1alpha1.online import AuthMode, OnlineDeployment, OnlineEndpoint, ScaleType
 from mlendpoints.render import autoscaler, deployment, meta, networkpolicy, pdb, secret, service, traffic
@@ -22,7 +22,7 @@ from mlendpoints.render.settings import RenderSettings
 
 
 def _check_kubernetes(endpoint: OnlineEndpoint) -> None:
-    if endpoint.spec.target is not Target.kubernetes:
+    if not on_kubernetes(endpoint.spec.target):
         raise RenderError(
             f"OnlineEndpoint {endpoint.metadata.name!r} has target {endpoint.spec.target.value}: "
             "it is realised in Azure ML, not as Kubernetes objects"

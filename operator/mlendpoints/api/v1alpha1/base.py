@@ -127,6 +127,19 @@ class Target(StrEnum):
     azureml = "azureml"
 
 
+def on_kubernetes(target: str | None) -> bool:
+    """Whether an endpoint with this ``spec.target`` is realised as Kubernetes objects.
+
+    The one test of the target: the controller's routing (everything else goes to the Azure ML
+    backend), the Kubernetes reconcilers, the renderers and ``mlendpoints render`` use it.
+
+    Args:
+        target: ``spec.target`` of an OnlineEndpoint or BatchEndpoint, typed or as in the body;
+            None when unset (the API's default, ``kubernetes``).
+    """
+    return target is None or target == Target.kubernetes
+
+
 class DeletionPolicy(StrEnum):
     """What happens to Azure ML resources when the custom resource is deleted."""
 

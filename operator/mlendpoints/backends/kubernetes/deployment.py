@@ -172,12 +172,9 @@ async def _reconcile(ctx: Context, body: Body, status: OnlineDeploymentStatus) -
         return Outcome.progressing(
             reasons.WAITING_FOR_ENDPOINT, f"OnlineEndpoint {dep.spec.endpoint_name!r} is invalid"
         )
-    if endpoint.spec.target != "kubernetes":
-        return Outcome.stalled(
-            reasons.TARGET_UNSUPPORTED,
-            f"endpoint {endpoint.metadata.name!r} has target {endpoint.spec.target}; this operator build reconciles "
-            "target kubernetes only",
-        )
+    wrong = outcome.check_target("OnlineEndpoint", dep.spec.endpoint_name, endpoint.spec.target)
+    if wrong is not None:
+        return wrong
     problem = await _references(ctx, dep, endpoint_body, meta["uid"])
     if problem is not None:
         return problem

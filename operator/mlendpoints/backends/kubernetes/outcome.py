@@ -17,6 +17,7 @@ from typing import Any
 
 from mlendpoints.api.v1alpha1 import batch, instancetype, online
 from mlendpoints.api.v1alpha1 import monitor as monitor_api
+from mlendpoints.api.v1alpha1.base import on_kubernetes
 from mlendpoints.api.v1alpha1.common import Condition, StatusBase
 from mlendpoints.backends.kubernetes.context import Context
 from mlendpoints.backends.kubernetes.converge import write_status
@@ -46,6 +47,25 @@ STATUS: dict[str, type[StatusBase]] = {
 def serialize(status: StatusBase) -> dict[str, Any]:
     """The fields set on ``status``, by alias, as JSON values (None: remove the field)."""
     return status.model_dump(by_alias=True, mode="json", exclude_unset=True)
+
+
+def check_target(kind: str, name: str, target: str) -> Outcome | None:
+    """None for an endpoint on target kubernetes, else ``Stalled/TargetUnsupported``.
+
+    The controller routes other targets to the Azure ML backend (``backends.azureml.handles``,
+    from the cache); this guards the Kubernetes reconcilers, which read the endpoint live.
+
+    Args:
+        kind: ``OnlineEndpoint`` or ``BatchEndpoint``.
+        name: The endpoint's name.
+        target: Its ``spec.target``.
+    """
+    if on_kubernetes(target):
+        return None
+    return Outcome.stalled(
+        reasons.TARGET_UNSUPPORTED,
+        f"{kind} {name!r} has target {target}: the Kubernetes reconciler handles target kubernetes only",
+    )
 
 
 async def conclude(
