@@ -7,13 +7,14 @@ docstrings into field descriptions so ``kubectl explain`` documents every field.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Annotated, Any
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, WithJsonSchema
 from pydantic.alias_generators import to_camel
+
+from mlendpoints.api import quantity
 
 GROUP = "mlendpoints.io"
 VERSION = "v1alpha1"
@@ -25,7 +26,7 @@ NAME_PATTERN = r"^[a-z]([-a-z0-9]*[a-z0-9])?$"
 NAME_MIN, NAME_MAX = 3, 32
 
 #: Kubernetes resource.Quantity, as the core API spells it in its own OpenAPI.
-QUANTITY_PATTERN = r"^(\+|-)?(([0-9]+(\.[0-9]*)?)|(\.[0-9]+))(([KMGTPE]i)|[numkMGTPE]|([eE](\+|-)?(([0-9]+(\.[0-9]*)?)|(\.[0-9]+))))?$"
+QUANTITY_PATTERN = quantity.PATTERN
 
 #: A label key (qualified name): optional DNS-1123 subdomain prefix and '/', then a name of at most
 #: 63 characters (apimachinery ``IsQualifiedName``). Keys are at most 316 characters in all.
@@ -88,17 +89,9 @@ def immutable(what: str) -> dict[str, Any]:
     return rules(Rule("self == oldSelf", f"{what} is immutable", reason="FieldValueForbidden"))
 
 
-def _check_quantity(value: int | str) -> int | str:
-    if isinstance(value, str) and not _QUANTITY_RE.match(value):
-        raise ValueError(f"{value!r} is not a Kubernetes quantity (e.g. 500m, 2, 4Gi)")
-    return value
-
-
-_QUANTITY_RE = re.compile(QUANTITY_PATTERN)
-
 Quantity = Annotated[
     int | str,
-    AfterValidator(_check_quantity),
+    AfterValidator(quantity.check),
     WithJsonSchema(
         {
             "anyOf": [{"type": "integer"}, {"type": "string"}],
