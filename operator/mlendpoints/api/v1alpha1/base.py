@@ -177,7 +177,10 @@ class CrdInfo:
     columns: tuple[PrinterColumn, ...] = ()
     scale: dict[str, str] | None = None
     categories: tuple[str, ...] = ("ml", "mlendpoints")
-    root_rules: tuple[Rule, ...] = field(default_factory=tuple)
+    #: CEL rules on ``metadata.name``. The generator puts them on the ``metadata.name`` property,
+    #: not the root: the API server then names the field in its error, and a root rule would add
+    #: "<nil>: some validation rules were not checked" to every other rejection.
+    name_rules: tuple[Rule, ...] = field(default_factory=tuple)
 
     @property
     def singular(self) -> str:
@@ -188,11 +191,12 @@ class CrdInfo:
         return f"{self.plural}.{GROUP}"
 
 
+#: Rules on ``metadata.name`` (``self`` is the name), for :attr:`CrdInfo.name_rules`.
 NAME_RULE = Rule(
-    f"size(self.metadata.name) >= {NAME_MIN} && size(self.metadata.name) <= {NAME_MAX}",
-    f"metadata.name must be {NAME_MIN}-{NAME_MAX} characters (Azure ML's limit for endpoint and deployment names)",
+    f"size(self) >= {NAME_MIN} && size(self) <= {NAME_MAX}",
+    f"must be {NAME_MIN}-{NAME_MAX} characters (Azure ML's limit for endpoint and deployment names)",
 )
 NAME_DNS1035_RULE = Rule(
-    f"self.metadata.name.matches('{NAME_PATTERN}')",
-    "metadata.name must be a DNS-1035 label: lower-case letters, digits and '-', starting with a letter",
+    f"self.matches('{NAME_PATTERN}')",
+    "must be a DNS-1035 label: lower-case letters, digits and '-', starting with a letter",
 )

@@ -277,7 +277,7 @@ class OnlineEndpoint(Resource):
             REASON_COLUMN,
             AGE_COLUMN,
         ),
-        root_rules=(NAME_RULE, NAME_DNS1035_RULE),
+        name_rules=(NAME_RULE, NAME_DNS1035_RULE),
     )
 
     kind: Literal["OnlineEndpoint"] = "OnlineEndpoint"
@@ -537,7 +537,7 @@ class OnlineDeployment(Resource):
             "statusReplicasPath": ".status.replicas",
             "labelSelectorPath": ".status.selector",
         },
-        root_rules=(NAME_RULE, NAME_DNS1035_RULE),
+        name_rules=(NAME_RULE, NAME_DNS1035_RULE),
     )
 
     kind: Literal["OnlineDeployment"] = "OnlineDeployment"
