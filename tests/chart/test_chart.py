@@ -34,7 +34,12 @@ DIGEST = "sha256:" + "ab" * 32
 
 
 #: Maps whose keys are free (typed by additionalProperties in the schema).
-FREE_MAPS = ("resources.requests", "resources.limits")
+FREE_MAPS = (
+    "resources.requests",
+    "resources.limits",
+    "operator.defaultResources.requests",
+    "operator.defaultResources.limits",
+)
 
 
 def inside_passthrough(path: str) -> bool:
@@ -88,6 +93,10 @@ def test_schema_is_strict_and_self_contained() -> None:
         ({"operator": {"logLevel": "LOUD"}}, "logLevel"),
         ({"operator": {"watchNamespaces": ["Not_A_Namespace"]}}, "watchNamespaces"),
         ({"operator": {"metricsPort": 8080, "healthPort": 8080}}, "must differ"),
+        ({"runtimeImage": {"pullPolicy": "Sometimes"}}, "pullPolicy"),
+        ({"operator": {"clusterDomain": "Not_A_Domain"}}, "clusterDomain"),
+        ({"operator": {"defaultResources": {"requests": {"cpu": "lots"}}}}, "cpu"),
+        ({"operator": {"defaultResources": {"requests": {"disk": "1Gi"}}}}, "disk"),
     ],
 )
 def test_bad_values_are_rejected(helm: Path, tmp_path: Path, values: dict[str, Any], message: str) -> None:
@@ -205,6 +214,31 @@ def test_network_policy_values_become_the_operators_environment(helm: Path, tmp_
     assert env["MLENDPOINTS_NETWORK_POLICY"] == "false"
     assert env["MLENDPOINTS_NETWORK_POLICY_NAMESPACES"] == "monitoring,traefik"
     assert env["MLENDPOINTS_NETWORK_POLICY_SAME_NAMESPACE"] == "false"
+
+
+def test_rendering_values_reach_the_operators_render_settings(
+    helm: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Chart values -> the Deployment's environment -> OperatorSettings -> what the renderers use."""
+    from mlendpoints.controller.settings import OperatorSettings
+
+    values = {
+        "runtimeImage": {"pullPolicy": "Always"},
+        "operator": {
+            "clusterDomain": "corp.example",
+            "defaultResources": {"requests": {"cpu": "250m"}, "limits": {"memory": "2Gi"}},
+        },
+    }
+    for name, value in container_env(one(template(helm, tmp_path, values), "Deployment")).items():
+        if name.startswith("MLENDPOINTS_"):
+            monkeypatch.setenv(name, value)
+    render = OperatorSettings.from_env().render_settings()
+    assert (render.image_pull_policy, render.cluster_domain) == ("Always", "corp.example")
+    # Helm merges maps: the memory request keeps the chart's default.
+    assert render.default_resources == {
+        "requests": {"cpu": "250m", "memory": "256Mi"},
+        "limits": {"memory": "2Gi"},
+    }
 
 
 def test_scheduling_values_reach_the_pod(helm: Path, tmp_path: Path) -> None:

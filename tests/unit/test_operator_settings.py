@@ -148,3 +148,50 @@ def test_a_confined_client_refuses_calls_outside_its_namespaces_before_sending()
     )
     assert sent == []
     assert Kube(Recording()).in_scope(resources.SERVICE, "anything")  # unconfined
+
+
+def test_rendering_settings_from_env_reach_the_scoring_pods(monkeypatch: pytest.MonkeyPatch) -> None:
+    from tests.unit.render import builders
+
+    monkeypatch.setenv("MLENDPOINTS_IMAGE_PULL_POLICY", "Always")
+    monkeypatch.setenv("MLENDPOINTS_CLUSTER_DOMAIN", "corp.example")
+    monkeypatch.setenv(
+        "MLENDPOINTS_DEFAULT_RESOURCES", '{"requests": {"cpu": "250m"}, "limits": {"memory": 2}}'
+    )
+    render = OperatorSettings.from_env().render_settings()
+    container = builders.container(builders.deployment(), settings=render)
+    assert container["imagePullPolicy"] == "Always"
+    assert container["resources"] == {"requests": {"cpu": "250m"}, "limits": {"memory": "2"}}
+    ep = builders.endpoint(routing={"type": "none"}, traffic={"blue": 100})
+    states = [online.DeploymentState(name="blue", ready=True)]
+    rendered = online.endpoint_children(
+        ep, deployments=states, keys=None, gateway_api_available=False, settings=render
+    )
+    assert rendered.scoring_uri == "http://ep1.ml.svc.corp.example/score"
+
+
+def test_defaults_match_the_renderers_defaults() -> None:
+    from mlendpoints.render.settings import RenderSettings
+
+    assert OperatorSettings().render_settings() == RenderSettings()
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        (
+            '{"limits": {"memory": "1Mb"}}',
+            "MLENDPOINTS_DEFAULT_RESOURCES: limits.memory: '1Mb' is not a Kubernetes quantity",
+        ),
+        ('{"requests": {"cpu": "2"}, "limits": {"cpu": "1"}}', "requests.cpu must not be above limits.cpu"),
+        ('{"requests": {"disk": "1Gi"}}', "MLENDPOINTS_DEFAULT_RESOURCES: requests.disk: Extra inputs"),
+        ("{not json", "MLENDPOINTS_DEFAULT_RESOURCES: not valid JSON"),
+    ],
+)
+def test_bad_default_resources_name_the_variable_and_the_field(
+    monkeypatch: pytest.MonkeyPatch, value: str, expected: str
+) -> None:
+    monkeypatch.setenv("MLENDPOINTS_DEFAULT_RESOURCES", value)
+    with pytest.raises(SettingsError) as err:
+        OperatorSettings.from_env()
+    assert expected in str(err.value)

@@ -86,14 +86,6 @@ class Kube:
     def get(self, path: str, **params: str) -> Obj:
         return self.request("GET", path, params=params or None)
 
-    def get_or_none(self, path: str) -> Obj | None:
-        try:
-            return self.get(path)
-        except ApiError as e:
-            if e.status == 404:
-                return None
-            raise
-
     def apply(self, path: str, obj: Obj) -> Obj:
         """Server-side apply ``obj`` at ``path`` with our field manager (force)."""
         params = {"fieldManager": FIELD_MANAGER, "force": "true"}

@@ -116,16 +116,29 @@ def openapi_schema(kind: type[Resource]) -> dict[str, Any]:
         "properties": {
             "apiVersion": {"type": "string", "description": "mlendpoints.io/v1alpha1"},
             "kind": {"type": "string", "description": kind.crd.kind},
-            "metadata": {"type": "object"},
+            "metadata": _metadata_schema(kind),
             "spec": spec_schema,
             "status": status_schema,
         },
     }
     if spec_field.is_required():
         root["required"] = ["spec"]
-    if kind.crd.root_rules:
-        root["x-kubernetes-validations"] = [r.as_schema() for r in kind.crd.root_rules]
     return root
+
+
+def _metadata_schema(kind: type[Resource]) -> dict[str, Any]:
+    """``metadata``, with ``name`` and its CEL rules (``CrdInfo.name_rules``) when there are any.
+
+    A CRD's ``metadata`` may declare ``name`` and ``generateName`` (strings) and nothing else.
+    """
+    if not kind.crd.name_rules:
+        return {"type": "object"}
+    name = {
+        "type": "string",
+        "description": "Object name: " + "; ".join(r.message for r in kind.crd.name_rules) + ".",
+        "x-kubernetes-validations": [r.as_schema() for r in kind.crd.name_rules],
+    }
+    return {"type": "object", "properties": {"name": name}}
 
 
 def _status_model(kind: type[Resource]) -> type[Any]:

@@ -13,46 +13,22 @@ from __future__ import annotations
 
 import base64
 import json
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Any
 
-_SUFFIX = {
-    "Ki": 2**10,
-    "Mi": 2**20,
-    "Gi": 2**30,
-    "Ti": 2**40,
-    "Pi": 2**50,
-    "Ei": 2**60,
-    "n": Decimal("1e-9"),
-    "u": Decimal("1e-6"),
-    "m": Decimal("1e-3"),
-    "k": 10**3,
-    "M": 10**6,
-    "G": 10**9,
-    "T": 10**12,
-    "P": 10**15,
-    "E": 10**18,
-}
+from kubernetes.utils import parse_quantity
 
 
 def quantity(value: object) -> Decimal | None:
-    """Parse a Kubernetes quantity, or None when ``value`` is not one."""
-    if isinstance(value, bool):
+    """``value`` as a Kubernetes quantity (``kubernetes.utils.parse_quantity``), or None when it is
+    not one (a string that is no number, a bool, a map): then it is compared as it is."""
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
         return None
-    if isinstance(value, int | float):
-        return Decimal(str(value))
-    if not isinstance(value, str) or not value:
+    try:  # a float as written ("0.1"), not its binary expansion
+        parsed: Decimal = parse_quantity(str(value) if isinstance(value, float) else value)  # type: ignore[no-untyped-call]
+    except ValueError:
         return None
-    for suffix in ("Ki", "Mi", "Gi", "Ti", "Pi", "Ei", "n", "u", "m", "k", "M", "G", "T", "P", "E"):
-        if value.endswith(suffix):
-            try:
-                return Decimal(value[: -len(suffix)]) * Decimal(str(_SUFFIX[suffix]))
-            except InvalidOperation:
-                return None
-    try:
-        return Decimal(value)
-    except InvalidOperation:
-        return None
+    return parsed if parsed.is_finite() else None
 
 
 def _scalar_equal(desired: object, live: object) -> bool:

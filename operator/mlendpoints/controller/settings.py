@@ -7,14 +7,19 @@ on/off). A bad value raises :class:`SettingsError` naming the variable and what 
 
 from __future__ import annotations
 
+import re
 from typing import Annotated, Any, Literal
 
+import pydantic_settings
 from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from mlendpoints.api.v1alpha1.common import ResourceRequirements
 from mlendpoints.render.settings import RenderSettings
 
 ENV_PREFIX = "MLENDPOINTS_"
+#: A DNS-1123 subdomain (a cluster domain such as cluster.local).
+DNS_SUBDOMAIN = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$"
 
 
 class SettingsError(ValueError):
@@ -36,6 +41,20 @@ class OperatorSettings(BaseSettings):
     namespaces: Annotated[list[str], NoDecode] = Field(default_factory=list)
     #: Scoring runtime image used for pods of deployments that name no image.
     runtime_image: str = RenderSettings().runtime_image
+    #: Pull policy of the runtime image (user images keep Kubernetes' default). Always while
+    #: developing the runtime with a moving tag.
+    image_pull_policy: Literal["Always", "IfNotPresent", "Never"] = "IfNotPresent"
+    #: Cluster DNS domain in in-cluster scoring URIs (routing none); only for clusters that do not
+    #: use cluster.local.
+    cluster_domain: Annotated[str, Field(min_length=1, max_length=253, pattern=DNS_SUBDOMAIN)] = (
+        RenderSettings().cluster_domain
+    )
+    #: Container resources of deployments that set none and use no InstanceType, as JSON
+    #: (``{"requests": {"cpu": "100m"}, "limits": {"memory": "1Gi"}}``), validated like an
+    #: OnlineDeployment's ``spec.resources``.
+    default_resources: ResourceRequirements = Field(
+        default_factory=lambda: ResourceRequirements.model_validate(RenderSettings().default_resources)
+    )
     #: Parallel reconciles. Raise for thousands of endpoints; each is mostly waiting on the API.
     workers: int = Field(8, ge=1)
     #: Prometheus metrics port (0 disables); liveness is served by kopf on ``liveness_port``.
@@ -95,16 +114,28 @@ class OperatorSettings(BaseSettings):
         """
         try:
             return cls()
+        except pydantic_settings.SettingsError as exc:  # a JSON value that does not parse
+            field = re.search(r'field "(\w+)"', str(exc))
+            name = ENV_PREFIX + (field.group(1).upper() if field else "*")
+            raise SettingsError(f"{name}: not valid JSON ({exc.__cause__ or exc})") from None
         except ValidationError as exc:
             problems = []
             for err in exc.errors():
                 name = ENV_PREFIX + "_".join(str(part) for part in err["loc"][:1]).upper()
-                problems.append(f"{name}={err.get('input')!r}: {err['msg']}")
+                inner = ".".join(str(part) for part in err["loc"][1:])  # inside a JSON value
+                msg = str(err["msg"]).removeprefix("Value error, ")
+                problems.append(f"{name}: {inner}: {msg}" if inner else f"{name}={err.get('input')!r}: {msg}")
             raise SettingsError("; ".join(problems)) from None
 
     def render_settings(self) -> RenderSettings:
         return RenderSettings(
             runtime_image=self.runtime_image,
+            image_pull_policy=self.image_pull_policy,
+            cluster_domain=self.cluster_domain,
+            default_resources={
+                section: {key: str(value) for key, value in values.items()}
+                for section, values in self.default_resources.to_dict().items()
+            },
             default_gateway=self.default_gateway or None,
             network_policy=self.network_policy,
             network_policy_namespaces=tuple(self.network_policy_namespaces),

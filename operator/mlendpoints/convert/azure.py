@@ -16,11 +16,11 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from mlendpoints.api import errors
 from mlendpoints.api.v1alpha1 import BatchDeployment, BatchEndpoint, OnlineDeployment, OnlineEndpoint
 from mlendpoints.api.v1alpha1.base import API_VERSION
 from mlendpoints.convert import assets, batch
 from mlendpoints.convert.common import ConvertError, Doc, Options, Result, camel, take
-from mlendpoints.render.cli import format_validation
 
 SCHEMA_HOST = "azuremlschemas.azureedge.net"
 #: $schema file name -> our kind
@@ -161,7 +161,7 @@ def _validated(doc: Doc, obj: dict[str, Any]) -> dict[str, Any]:
         model.model_validate(obj)
     except ValidationError as exc:
         raise ConvertError(
-            f"{doc.where}: {obj['kind']} {obj['metadata']['name']}: {format_validation(exc)}"
+            f"{doc.where}: {obj['kind']} {obj['metadata']['name']}: {errors.validation_message(exc)}"
         ) from exc
     return obj
 

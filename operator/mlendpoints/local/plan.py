@@ -19,12 +19,12 @@ from typing import Any, TypeVar
 from pydantic import BaseModel, ValidationError
 
 from mlendpoints.api import contract
+from mlendpoints.api.errors import validation_message
 from mlendpoints.api.v1alpha1.online import AuthMode, OnlineDeployment, OnlineEndpoint
 from mlendpoints.convert import ConvertError, azure, load
 from mlendpoints.convert.common import Options
 from mlendpoints.local import state
 from mlendpoints.render import env as render_env
-from mlendpoints.render.cli import format_validation
 
 #: The URI prefix local folders are planned under: it only satisfies the model's URI pattern; the
 #: folder itself is served (``Result.uploads`` maps each URI back to it) and nothing is uploaded.
@@ -129,7 +129,7 @@ def _valid(model: type[M], obj: dict[str, Any]) -> M:
         return model.model_validate(obj)
     except ValidationError as exc:
         name = (obj.get("metadata") or {}).get("name", "?")
-        raise PlanError(f"{obj.get('kind')} {name}: {format_validation(exc)}") from exc
+        raise PlanError(f"{obj.get('kind')} {name}: {validation_message(exc)}") from exc
 
 
 def _check_traffic(ep: OnlineEndpoint, deployments: set[str]) -> None:

@@ -93,6 +93,7 @@ def _deployment(path: Path) -> Any:
     import yaml
     from pydantic import ValidationError
 
+    from mlendpoints.api import errors
     from mlendpoints.api.v1alpha1 import OnlineDeployment
 
     try:
@@ -105,7 +106,7 @@ def _deployment(path: Path) -> Any:
     try:
         return OnlineDeployment.model_validate(found[0])
     except ValidationError as exc:
-        raise ProfileError(f"-f {path}: {exc.errors()[0]['loc']}: {exc.errors()[0]['msg']}") from None
+        raise ProfileError(f"-f {path}: {errors.validation_message(exc)}") from None
 
 
 def _local(uri: str | None, override: str | None, scratch: Path, what: str) -> str | None:

@@ -17,7 +17,6 @@ from mlendpoints.render.online import (
     EndpointRender,
     deployment_children,
     endpoint_children,
-    instance_type_name,
 )
 from mlendpoints.render.settings import RenderSettings
 from mlendpoints.render.traffic import effective_traffic
@@ -30,5 +29,4 @@ __all__ = [
     "deployment_children",
     "effective_traffic",
     "endpoint_children",
-    "instance_type_name",
 ]

@@ -11,7 +11,7 @@ from typing import Any
 import yaml
 
 from mlendpoints.api.v1alpha1 import BatchDeployment, BatchEndpoint, BatchJob, InstanceType
-from mlendpoints.api.v1alpha1.base import Target
+from mlendpoints.api.v1alpha1.base import on_kubernetes
 from mlendpoints.render import batchjob
 from mlendpoints.render.errors import RenderError
 from mlendpoints.render.settings import RenderSettings
@@ -50,7 +50,7 @@ def render_batch(
     for job in (o for o in objs if isinstance(o, BatchJob)):
         ep = next((o for o in objs if isinstance(o, BatchEndpoint) and o.metadata.name == job.spec.endpoint_name
                    and o.metadata.namespace == job.metadata.namespace), None)  # fmt: skip
-        if ep is not None and ep.spec.target is not Target.kubernetes:
+        if ep is not None and not on_kubernetes(ep.spec.target):
             notes.append(f"BatchJob {job.metadata.name}: target azureml creates no Kubernetes objects")
             continue
         dep = _resolve(job, objs)

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import re
 import sys
 import uuid
 from collections.abc import Iterable
@@ -25,8 +24,9 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
-from mlendpoints.api.v1alpha1 import KINDS, InstanceType, OnlineDeployment, OnlineEndpoint
-from mlendpoints.api.v1alpha1.base import API_VERSION, Target
+from mlendpoints.api import errors
+from mlendpoints.api.v1alpha1 import KINDS, InstanceType, OnlineDeployment, OnlineEndpoint, instancetype
+from mlendpoints.api.v1alpha1.base import API_VERSION, on_kubernetes
 from mlendpoints.render import batchcli, codehash, online, routing, traffic
 from mlendpoints.render.errors import RenderError
 from mlendpoints.render.settings import RenderSettings
@@ -88,23 +88,6 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--runtime-image", help="scoring runtime image (default: the operator's)")
     p.add_argument("--strict", action="store_true", help="exit 1 when an endpoint would be Stalled")
     return p
-
-
-def format_validation(err: ValidationError) -> str:
-    """One ``field.path: message`` per error, with model-level messages folded into the path."""
-    lines = []
-    for e in err.errors():
-        loc = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in e["loc"]).lstrip(".")
-        msg = str(e["msg"]).removeprefix("Value error, ")
-        head = re.match(r"^([A-Za-z][\w.\[\]/-]*): (.*)$", msg, re.DOTALL)
-        if head:
-            field_, rest = head.group(1), head.group(2)
-            if loc.rsplit(".", 1)[-1] == field_.split(".")[0]:  # "scaleSettings: ..." at spec.scaleSettings
-                field_ = field_.partition(".")[2]
-            loc = ".".join(p for p in (loc, field_) if p)
-            msg = rest
-        lines.append(f"{loc}: {msg}" if loc else msg)
-    return "; ".join(lines)
 
 
 #: file name endings read from a directory (kubectl's)
@@ -227,7 +210,7 @@ def _collect(docs: list[tuple[str, dict[str, Any]]], namespace: str) -> Inputs:
         try:
             obj = model.model_validate(_identity(doc, namespace))
         except ValidationError as exc:
-            raise InputError(f"{where}: {kind} {name}: {format_validation(exc)}") from exc
+            raise InputError(f"{where}: {kind} {name}: {errors.validation_message(exc)}") from exc
         if isinstance(obj, OnlineEndpoint):
             out.endpoints.append(obj)
         elif isinstance(obj, OnlineDeployment):
@@ -251,7 +234,7 @@ def _dump(objects: list[dict[str, Any]]) -> str:
 def _deployment_objects(
     dep: OnlineDeployment, ep: OnlineEndpoint, inputs: Inputs, settings: RenderSettings
 ) -> str:
-    it_name = online.instance_type_name(dep)
+    it_name = instancetype.resolve_name(dep.spec.instance_type, dep.spec.resources)
     compute = inputs.instance_types.get(it_name) if it_name else None
     if it_name and compute is None and dep.spec.instance_type:
         inputs.notes.append(
@@ -331,7 +314,7 @@ def render(args: argparse.Namespace) -> tuple[str, list[str], list[str]]:
     problems: list[str] = []
     endpoints = {(e.metadata.namespace, e.metadata.name): e for e in inputs.endpoints}
     for ep in inputs.endpoints:
-        if ep.spec.target is not Target.kubernetes:
+        if not on_kubernetes(ep.spec.target):
             inputs.notes.append(
                 f"OnlineEndpoint {ep.metadata.name}: target azureml creates no Kubernetes objects"
             )

@@ -1,8 +1,8 @@
 """Object metadata and owner references for rendered children.
 
 Children are owned by the custom resource that caused them (``controller: true``,
-``blockOwnerDeletion: true``), so Kubernetes garbage-collects them when it is deleted and kopf
-routes their events back to the owner.
+``blockOwnerDeletion: true``), so Kubernetes garbage-collects them when it is deleted and the
+watch table (``controller/watches.py``) maps their events back to the owner by this reference.
 """
 
 from __future__ import annotations
@@ -28,16 +28,32 @@ def identity(owner: Resource) -> tuple[str, str, str]:
     return meta.name, meta.namespace, meta.uid
 
 
-def owner_reference(owner: Resource) -> Obj:
-    name, _, uid = identity(owner)
+def controller_reference(*, api_version: str, kind: str, name: str, uid: str) -> Obj:
+    """The ``ownerReferences`` entry that makes an object the controller of another.
+
+    The one place owner references are built: rendered children (:func:`owner_reference`) and an
+    OnlineDeployment adopted by its endpoint (``backends/kubernetes/deployment.py``).
+    ``blockOwnerDeletion`` keeps a foreground deletion of the owner waiting for its children
+    (Kubernetes garbage collection, ``metav1.OwnerReference``).
+    """
     return {
-        "apiVersion": owner.api_version,
-        "kind": type(owner).crd.kind,
+        "apiVersion": api_version,
+        "kind": kind,
         "name": name,
         "uid": uid,
         "controller": True,
         "blockOwnerDeletion": True,
     }
+
+
+def owner_reference(owner: Resource) -> Obj:
+    """The controller reference to a typed custom resource (which must have a name and a uid).
+
+    Raises:
+        RenderError: see :func:`identity`.
+    """
+    name, _, uid = identity(owner)
+    return controller_reference(api_version=owner.api_version, kind=type(owner).crd.kind, name=name, uid=uid)
 
 
 def object_meta(

@@ -12,8 +12,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from mlendpoints.api.v1alpha1.base import Target
-from mlendpoints.api.v1alpha1.instancetype import DEFAULT_INSTANCE_TYPE, InstanceTypeSpec
+from mlendpoints.api.v1alpha1.base import on_kubernetes
+from mlendpoints.api.v1alpha1.instancetype import InstanceTypeSpec
 from mlendpoints.api.v1alpha1.online import AuthMode, OnlineDeployment, OnlineEndpoint, ScaleType
 from mlendpoints.render import autoscaler, deployment, meta, networkpolicy, pdb, secret, service, traffic
 from mlendpoints.render import routing as routing_
@@ -21,17 +21,8 @@ from mlendpoints.render.errors import RenderError
 from mlendpoints.render.settings import RenderSettings
 
 
-def instance_type_name(dep: OnlineDeployment) -> str | None:
-    """The InstanceType a deployment uses: the one it names, else ``defaultinstancetype`` when it
-    sets no ``resources`` (Azure ML's rule), else none. A missing default is not an error: the
-    operator's default resources apply; a missing *named* InstanceType is."""
-    if dep.spec.instance_type:
-        return dep.spec.instance_type
-    return DEFAULT_INSTANCE_TYPE if dep.spec.resources is None else None
-
-
 def _check_kubernetes(endpoint: OnlineEndpoint) -> None:
-    if endpoint.spec.target is not Target.kubernetes:
+    if not on_kubernetes(endpoint.spec.target):
         raise RenderError(
             f"OnlineEndpoint {endpoint.metadata.name!r} has target {endpoint.spec.target.value}: "
             "it is realised in Azure ML, not as Kubernetes objects"
@@ -54,7 +45,8 @@ def deployment_children(
     Args:
         dep: The OnlineDeployment (with metadata.namespace and metadata.uid).
         endpoint: Its OnlineEndpoint (auth mode decides the keys mount).
-        compute: Spec of the InstanceType from :func:`instance_type_name`, if it exists.
+        compute: Spec of the InstanceType :func:`~mlendpoints.api.v1alpha1.instancetype.resolve_name`
+            names, if it exists.
         code_hash: :func:`mlendpoints.render.codehash.config_map_hash` of the code ConfigMap.
         settings: Operator settings.
 
@@ -232,5 +224,4 @@ __all__ = [
     "EndpointRender",
     "deployment_children",
     "endpoint_children",
-    "instance_type_name",
 ]

@@ -11,9 +11,9 @@ a conflict between two values of the same origin is a :class:`RenderError`.
 
 from __future__ import annotations
 
+from mlendpoints.api import quantity
 from mlendpoints.api.v1alpha1.common import ResourceRequirements, ResourceSettings
 from mlendpoints.api.v1alpha1.instancetype import InstanceTypeSpec
-from mlendpoints.render import quantity
 from mlendpoints.render.errors import RenderError
 
 GPU = "nvidia.com/gpu"

@@ -1,4 +1,4 @@
-"""Operator-wide knobs for rendering: images, DNS domain, default resources, field manager.
+"""Operator-wide knobs for rendering: images, DNS domain, default resources, Gateway, NetworkPolicy.
 
 The reconciler builds one :class:`RenderSettings` at startup (from its own configuration, e.g. the
 Helm chart's values) and passes it to every render call, so renderers stay pure and testable.
@@ -32,9 +32,6 @@ class RenderSettings:
     #: CPU request so the scheduler and the HPA have a basis, a memory limit so a leaking model
     #: cannot take the node down, and no CPU limit (CPU throttling hurts latency more than it helps).
     default_resources: dict[str, dict[str, str]] = field(default_factory=_default_resources)
-    #: Server-side apply field manager; the reconciler applies with it. Change it only when running
-    #: two operators side by side in one cluster.
-    field_manager: str = "mlendpoints-operator"
     #: Gateway (``namespace/name``) that HTTPRoutes attach to when an endpoint names no
     #: ``routing.parentRefs``; unset means routing ``auto`` without parentRefs falls back to ``none``.
     #: Set it when the cluster has one shared inference Gateway.

@@ -8,7 +8,6 @@ and a reply is two ``send`` calls with a precomputed header list.
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
@@ -130,16 +129,6 @@ async def send_reply(send: Send, reply: Reply, common: list[tuple[bytes, bytes]]
     ]
     await send({"type": "http.response.start", "status": reply.status, "headers": headers})
     await send({"type": "http.response.body", "body": reply.body})
-
-
-def json_reply(value: Any, status: int = 200) -> Reply:
-    import orjson
-
-    return Reply(orjson.dumps(value), status)
-
-
-def pretty(value: Any) -> bytes:
-    return json.dumps(value, indent=1).encode()
 
 
 #: longest request id accepted (Azure ML's limit); longer ones get 431

@@ -150,8 +150,3 @@ def apply_outcome(
         conds = remove_condition(conds, RECONCILING)
         conds = set_condition(conds, type=STALLED, status="True", reason=reason, message=msg, **kw)
     return conds
-
-
-def same_conditions(a: Sequence[Mapping[str, Any]] | None, b: Sequence[Mapping[str, Any]] | None) -> bool:
-    """Equality that ignores nothing: used to skip status writes when nothing changed."""
-    return [dict(c) for c in a or ()] == [dict(c) for c in b or ()]

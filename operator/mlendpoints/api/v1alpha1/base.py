@@ -7,13 +7,14 @@ docstrings into field descriptions so ``kubectl explain`` documents every field.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Annotated, Any
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, WithJsonSchema
 from pydantic.alias_generators import to_camel
+
+from mlendpoints.api import quantity
 
 GROUP = "mlendpoints.io"
 VERSION = "v1alpha1"
@@ -25,7 +26,7 @@ NAME_PATTERN = r"^[a-z]([-a-z0-9]*[a-z0-9])?$"
 NAME_MIN, NAME_MAX = 3, 32
 
 #: Kubernetes resource.Quantity, as the core API spells it in its own OpenAPI.
-QUANTITY_PATTERN = r"^(\+|-)?(([0-9]+(\.[0-9]*)?)|(\.[0-9]+))(([KMGTPE]i)|[numkMGTPE]|([eE](\+|-)?(([0-9]+(\.[0-9]*)?)|(\.[0-9]+))))?$"
+QUANTITY_PATTERN = quantity.PATTERN
 
 #: A label key (qualified name): optional DNS-1123 subdomain prefix and '/', then a name of at most
 #: 63 characters (apimachinery ``IsQualifiedName``). Keys are at most 316 characters in all.
@@ -37,18 +38,6 @@ QUALIFIED_NAME_PATTERN = (
 LABEL_VALUE_PATTERN = r"^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$"
 
 #: Model and code locations the storage initializer understands.
-URI_SCHEMES = (
-    "azureml:",
-    "pvc://",
-    "https://",
-    "http://",
-    "s3://",
-    "gs://",
-    "az://",
-    "abfss://",
-    "wasbs://",
-    "oci://",
-)
 MODEL_URI_PATTERN = r"^(azureml:|azureml://|pvc://|https?://|s3://|gs://|az://|abfss://|wasbs://|oci://)\S+$"
 
 
@@ -100,17 +89,9 @@ def immutable(what: str) -> dict[str, Any]:
     return rules(Rule("self == oldSelf", f"{what} is immutable", reason="FieldValueForbidden"))
 
 
-def _check_quantity(value: int | str) -> int | str:
-    if isinstance(value, str) and not _QUANTITY_RE.match(value):
-        raise ValueError(f"{value!r} is not a Kubernetes quantity (e.g. 500m, 2, 4Gi)")
-    return value
-
-
-_QUANTITY_RE = re.compile(QUANTITY_PATTERN)
-
 Quantity = Annotated[
     int | str,
-    AfterValidator(_check_quantity),
+    AfterValidator(quantity.check),
     WithJsonSchema(
         {
             "anyOf": [{"type": "integer"}, {"type": "string"}],
@@ -137,6 +118,19 @@ class Target(StrEnum):
 
     kubernetes = "kubernetes"
     azureml = "azureml"
+
+
+def on_kubernetes(target: str | None) -> bool:
+    """Whether an endpoint with this ``spec.target`` is realised as Kubernetes objects.
+
+    The one test of the target: the controller's routing (everything else goes to the Azure ML
+    backend), the Kubernetes reconcilers, the renderers and ``mlendpoints render`` use it.
+
+    Args:
+        target: ``spec.target`` of an OnlineEndpoint or BatchEndpoint, typed or as in the body;
+            None when unset (the API's default, ``kubernetes``).
+    """
+    return target is None or target == Target.kubernetes
 
 
 class DeletionPolicy(StrEnum):
@@ -183,7 +177,10 @@ class CrdInfo:
     columns: tuple[PrinterColumn, ...] = ()
     scale: dict[str, str] | None = None
     categories: tuple[str, ...] = ("ml", "mlendpoints")
-    root_rules: tuple[Rule, ...] = field(default_factory=tuple)
+    #: CEL rules on ``metadata.name``. The generator puts them on the ``metadata.name`` property,
+    #: not the root: the API server then names the field in its error, and a root rule would add
+    #: "<nil>: some validation rules were not checked" to every other rejection.
+    name_rules: tuple[Rule, ...] = field(default_factory=tuple)
 
     @property
     def singular(self) -> str:
@@ -194,11 +191,12 @@ class CrdInfo:
         return f"{self.plural}.{GROUP}"
 
 
+#: Rules on ``metadata.name`` (``self`` is the name), for :attr:`CrdInfo.name_rules`.
 NAME_RULE = Rule(
-    f"size(self.metadata.name) >= {NAME_MIN} && size(self.metadata.name) <= {NAME_MAX}",
-    f"metadata.name must be {NAME_MIN}-{NAME_MAX} characters (Azure ML's limit for endpoint and deployment names)",
+    f"size(self) >= {NAME_MIN} && size(self) <= {NAME_MAX}",
+    f"must be {NAME_MIN}-{NAME_MAX} characters (Azure ML's limit for endpoint and deployment names)",
 )
 NAME_DNS1035_RULE = Rule(
-    f"self.metadata.name.matches('{NAME_PATTERN}')",
-    "metadata.name must be a DNS-1035 label: lower-case letters, digits and '-', starting with a letter",
+    f"self.matches('{NAME_PATTERN}')",
+    "must be a DNS-1035 label: lower-case letters, digits and '-', starting with a letter",
 )

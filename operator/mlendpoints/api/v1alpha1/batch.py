@@ -118,7 +118,7 @@ class BatchEndpoint(Resource):
             REASON_COLUMN,
             AGE_COLUMN,
         ),
-        root_rules=(NAME_RULE, NAME_DNS1035_RULE),
+        name_rules=(NAME_RULE, NAME_DNS1035_RULE),
     )
 
     kind: Literal["BatchEndpoint"] = "BatchEndpoint"
@@ -259,7 +259,7 @@ class BatchJob(Resource):
             PrinterColumn("Endpoint", ".spec.endpointName", priority=1),
             AGE_COLUMN,
         ),
-        root_rules=(NAME_RULE, NAME_DNS1035_RULE),
+        name_rules=(NAME_RULE, NAME_DNS1035_RULE),
     )
 
     kind: Literal["BatchJob"] = "BatchJob"

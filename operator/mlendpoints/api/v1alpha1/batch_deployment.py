@@ -186,7 +186,7 @@ class BatchDeployment(Resource):
             REASON_COLUMN,
             AGE_COLUMN,
         ),
-        root_rules=(NAME_RULE, NAME_DNS1035_RULE),
+        name_rules=(NAME_RULE, NAME_DNS1035_RULE),
     )
 
     kind: Literal["BatchDeployment"] = "BatchDeployment"

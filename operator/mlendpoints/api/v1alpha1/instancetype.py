@@ -28,6 +28,29 @@ from mlendpoints.api.v1alpha1.meta import Resource
 DEFAULT_INSTANCE_TYPE = "defaultinstancetype"
 
 
+def resolve_name(instance_type: str | None, resources: object | None) -> str | None:
+    """The InstanceType an OnlineDeployment (target kubernetes) uses: the one rule for it.
+
+    Azure ML's rule for Kubernetes online deployments (docs/online-endpoints.md, "Resources"):
+    the InstanceType named by ``spec.instanceType``; else, when the deployment sets no
+    ``spec.resources``, ``defaultinstancetype``; else none (its resources over the operator's
+    default resources). A missing ``defaultinstancetype`` is not an error (the operator's default
+    resources apply); a missing *named* InstanceType is (``Stalled/UnknownInstanceType``).
+    Used by the renderer, ``mlendpoints render``, the OnlineDeployment reconciler and the
+    InstanceType's user count. BatchDeployments use only an InstanceType they name.
+
+    Args:
+        instance_type: ``spec.instanceType`` (None or empty when unset).
+        resources: ``spec.resources``, typed or as in the body (None when unset).
+
+    Returns:
+        The InstanceType's name, or None when the deployment uses none.
+    """
+    if instance_type:
+        return instance_type
+    return DEFAULT_INSTANCE_TYPE if resources is None else None
+
+
 _QUALIFIED = re.compile(QUALIFIED_NAME_PATTERN)
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from typing import Any, ClassVar, Literal
+from typing import ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -48,17 +48,12 @@ class Resource(ApiModel):
 
     @model_validator(mode="after")
     def _name_rule(self) -> Resource:
-        # Same rule as the CRD's root CEL rule, so offline validation (render, tests) agrees.
+        # Same rule as the CRD's CEL rules on metadata.name, so offline validation (render, tests) agrees.
         name = self.metadata.name
         if (
             name
-            and NAME_RULE in self.crd.root_rules
+            and NAME_RULE in self.crd.name_rules
             and not (NAME_MIN <= len(name) <= NAME_MAX and re.match(NAME_PATTERN, name))
         ):
             raise ValueError(f"metadata.name: {name!r} must be {NAME_MIN}-{NAME_MAX} characters, DNS-1035")
         return self
-
-    @classmethod
-    def from_body(cls, body: Any) -> Any:
-        """Validate a raw Kubernetes body (dict or kopf Body) into the typed model."""
-        return cls.model_validate(dict(body))

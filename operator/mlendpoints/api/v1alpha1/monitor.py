@@ -182,7 +182,7 @@ class ModelMonitor(Resource):
             READY_COLUMN,
             AGE_COLUMN,
         ),
-        root_rules=(NAME_RULE, NAME_DNS1035_RULE),
+        name_rules=(NAME_RULE, NAME_DNS1035_RULE),
     )
 
     kind: Literal["ModelMonitor"] = "ModelMonitor"

@@ -284,7 +284,7 @@ class OnlineEndpoint(Resource):
             REASON_COLUMN,
             AGE_COLUMN,
         ),
-        root_rules=(NAME_RULE, NAME_DNS1035_RULE),
+        name_rules=(NAME_RULE, NAME_DNS1035_RULE),
     )
 
     kind: Literal["OnlineEndpoint"] = "OnlineEndpoint"

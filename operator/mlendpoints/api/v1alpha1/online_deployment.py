@@ -290,7 +290,7 @@ class OnlineDeployment(Resource):
             "statusReplicasPath": ".status.replicas",
             "labelSelectorPath": ".status.selector",
         },
-        root_rules=(NAME_RULE, NAME_DNS1035_RULE),
+        name_rules=(NAME_RULE, NAME_DNS1035_RULE),
     )
 
     kind: Literal["OnlineDeployment"] = "OnlineDeployment"

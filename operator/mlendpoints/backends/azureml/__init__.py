@@ -6,6 +6,7 @@ Entry points for the controller: :func:`handles` (is this work item ours?) and
 
 from __future__ import annotations
 
+from mlendpoints.api.v1alpha1.base import on_kubernetes
 from mlendpoints.backends.azureml import batch, online
 from mlendpoints.backends.azureml.common import FINALIZER, Azure, AzureSettings, Inner, run
 from mlendpoints.backends.kubernetes.context import Context
@@ -41,7 +42,7 @@ def handles(store: Store, kind: str, namespace: str, name: str) -> bool:
         body = store.get(PARENT[kind], namespace, endpoint) if endpoint else None
         if body is None:
             return False
-    return bool((body.get("spec") or {}).get("target") == "azureml")
+    return not on_kubernetes((body.get("spec") or {}).get("target"))
 
 
 class Backend:

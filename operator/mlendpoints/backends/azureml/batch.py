@@ -14,6 +14,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from mlendpoints.api.errors import validation_message
 from mlendpoints.api.v1alpha1 import BatchDeployment, BatchEndpoint, BatchJob
 from mlendpoints.backends.azureml import mapping
 from mlendpoints.backends.azureml.common import (
@@ -29,7 +30,6 @@ from mlendpoints.backends.azureml.common import (
     state_verdict,
     workspace,
 )
-from mlendpoints.backends.kubernetes.outcome import validation_message
 from mlendpoints.clients.store import Body
 from mlendpoints.status import reasons
 from mlendpoints.status.conditions import Outcome

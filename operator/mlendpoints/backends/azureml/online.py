@@ -15,6 +15,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from mlendpoints.api.errors import validation_message
 from mlendpoints.api.v1alpha1 import OnlineDeployment, OnlineEndpoint
 from mlendpoints.backends.azureml import mapping
 from mlendpoints.backends.azureml.common import (
@@ -33,7 +34,6 @@ from mlendpoints.backends.azureml.common import (
 from mlendpoints.backends.kubernetes.converge import NameConflict, converge, prune_by_name
 from mlendpoints.backends.kubernetes.deployment import _adopt as adopt
 from mlendpoints.backends.kubernetes.endpoint import HANDLED_ANNOTATION, REGENERATE_ANNOTATION
-from mlendpoints.backends.kubernetes.outcome import validation_message
 from mlendpoints.clients import resources
 from mlendpoints.clients.store import Body
 from mlendpoints.render import names, secret

@@ -5,11 +5,11 @@ from __future__ import annotations
 
 from pydantic import ValidationError
 
+from mlendpoints.api.errors import validation_message
 from mlendpoints.api.v1alpha1 import BatchDeployment, BatchEndpoint
 from mlendpoints.api.v1alpha1.batch import BatchDeploymentStatus, BatchEndpointStatus
 from mlendpoints.backends.kubernetes import batchjob, outcome, references
 from mlendpoints.backends.kubernetes.context import Context
-from mlendpoints.backends.kubernetes.outcome import validation_message
 from mlendpoints.clients import resources
 from mlendpoints.clients.store import Body
 from mlendpoints.status import reasons
@@ -34,10 +34,9 @@ async def _endpoint(ctx: Context, body: Body, status: BatchEndpointStatus) -> Ou
         ep = BatchEndpoint.model_validate(body)
     except ValidationError as exc:
         return Outcome.stalled(reasons.INVALID_SPEC, validation_message(exc))
-    if ep.spec.target != "kubernetes":
-        return Outcome.stalled(
-            reasons.TARGET_UNSUPPORTED, f"target {ep.spec.target} is not reconciled by this build"
-        )
+    wrong = outcome.check_target("BatchEndpoint", name, ep.spec.target)
+    if wrong is not None:
+        return wrong
     default = ep.spec.defaults.deployment_name
     status.default_deployment = default
     if default is None:

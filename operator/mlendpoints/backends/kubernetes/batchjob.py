@@ -14,12 +14,12 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from mlendpoints.api.errors import validation_message
 from mlendpoints.api.v1alpha1 import BatchDeployment, BatchJob, InstanceType
 from mlendpoints.api.v1alpha1.instancetype import InstanceTypeSpec
 from mlendpoints.backends.kubernetes import references
 from mlendpoints.backends.kubernetes.context import Context
 from mlendpoints.backends.kubernetes.converge import OWNER_UID
-from mlendpoints.backends.kubernetes.outcome import validation_message
 from mlendpoints.clients import resources
 from mlendpoints.clients.store import Body
 from mlendpoints.render import batchjob as render

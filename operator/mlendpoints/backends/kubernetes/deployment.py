@@ -6,17 +6,18 @@ import logging
 
 from pydantic import ValidationError
 
-from mlendpoints.api.v1alpha1 import DEFAULT_INSTANCE_TYPE, InstanceType, OnlineDeployment, OnlineEndpoint
-from mlendpoints.api.v1alpha1.instancetype import InstanceTypeSpec
+from mlendpoints.api.errors import validation_message
+from mlendpoints.api.v1alpha1 import InstanceType, OnlineDeployment, OnlineEndpoint
+from mlendpoints.api.v1alpha1.instancetype import InstanceTypeSpec, resolve_name
 from mlendpoints.api.v1alpha1.online import OnlineDeploymentStatus
 from mlendpoints.backends.kubernetes import outcome, references
 from mlendpoints.backends.kubernetes.context import Context
 from mlendpoints.backends.kubernetes.converge import NameConflict, converge
-from mlendpoints.backends.kubernetes.outcome import owner_reference, validation_message
 from mlendpoints.clients import resources
 from mlendpoints.clients.store import Body
 from mlendpoints.render import codehash, names
 from mlendpoints.render import env as render_env
+from mlendpoints.render import meta as render_meta
 from mlendpoints.render import online as render_online
 from mlendpoints.render.errors import RenderError
 from mlendpoints.status import reasons, workloads
@@ -39,7 +40,10 @@ async def _adopt(ctx: Context, body: Body, endpoint: Body) -> None:
     uid = endpoint["metadata"]["uid"]
     if any(r.get("uid") == uid for r in refs):
         return
-    refs = [r for r in refs if not r.get("controller")] + [owner_reference(endpoint)]
+    owner = render_meta.controller_reference(
+        api_version=endpoint["apiVersion"], kind=endpoint["kind"], name=endpoint["metadata"]["name"], uid=uid
+    )
+    refs = [r for r in refs if not r.get("controller")] + [owner]
     meta = body["metadata"]
     patch = {"metadata": {"ownerReferences": refs, "resourceVersion": meta.get("resourceVersion")}}
     updated = await ctx.call(
@@ -59,18 +63,12 @@ def _profile(body: Body) -> tuple[InstanceTypeSpec | None, Outcome | None]:
 
 
 async def _compute(ctx: Context, dep: OnlineDeployment) -> tuple[InstanceTypeSpec | None, Outcome | None]:
-    name = dep.spec.instance_type
-    if name:
-        body = await ctx.live(resources.INSTANCE_TYPE, None, name)
-        if body is None:
-            return None, Outcome.stalled(
-                reasons.UNKNOWN_INSTANCE_TYPE, f"InstanceType {name!r} does not exist"
-            )
+    name = resolve_name(dep.spec.instance_type, dep.spec.resources)
+    body = await ctx.live(resources.INSTANCE_TYPE, None, name) if name else None
+    if body is not None:
         return _profile(body)
-    if dep.spec.resources is None:
-        body = await ctx.live(resources.INSTANCE_TYPE, None, DEFAULT_INSTANCE_TYPE)
-        if body is not None:
-            return _profile(body)
+    if dep.spec.instance_type:  # a named one must exist; defaultinstancetype need not
+        return None, Outcome.stalled(reasons.UNKNOWN_INSTANCE_TYPE, f"InstanceType {name!r} does not exist")
     return None, None
 
 
@@ -174,12 +172,9 @@ async def _reconcile(ctx: Context, body: Body, status: OnlineDeploymentStatus) -
         return Outcome.progressing(
             reasons.WAITING_FOR_ENDPOINT, f"OnlineEndpoint {dep.spec.endpoint_name!r} is invalid"
         )
-    if endpoint.spec.target != "kubernetes":
-        return Outcome.stalled(
-            reasons.TARGET_UNSUPPORTED,
-            f"endpoint {endpoint.metadata.name!r} has target {endpoint.spec.target}; this operator build reconciles "
-            "target kubernetes only",
-        )
+    wrong = outcome.check_target("OnlineEndpoint", dep.spec.endpoint_name, endpoint.spec.target)
+    if wrong is not None:
+        return wrong
     problem = await _references(ctx, dep, endpoint_body, meta["uid"])
     if problem is not None:
         return problem

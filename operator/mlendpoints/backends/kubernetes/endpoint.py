@@ -18,12 +18,12 @@ import time
 
 from pydantic import ValidationError
 
+from mlendpoints.api.errors import validation_message
 from mlendpoints.api.v1alpha1 import OnlineEndpoint
 from mlendpoints.api.v1alpha1.online import DeploymentSummary, OnlineEndpointStatus
 from mlendpoints.backends.kubernetes import outcome, references, routecheck
 from mlendpoints.backends.kubernetes.context import Context
 from mlendpoints.backends.kubernetes.converge import NameConflict, converge, prune_by_name
-from mlendpoints.backends.kubernetes.outcome import validation_message
 from mlendpoints.clients import resources
 from mlendpoints.clients.store import Body
 from mlendpoints.render import labels, names
@@ -306,11 +306,9 @@ async def _reconcile(ctx: Context, body: Body, status: OnlineEndpointStatus) -> 
         endpoint = OnlineEndpoint.model_validate(body)
     except ValidationError as exc:
         return Outcome.stalled(reasons.INVALID_SPEC, validation_message(exc))
-    if endpoint.spec.target != "kubernetes":
-        return Outcome.stalled(
-            reasons.TARGET_UNSUPPORTED,
-            f"target {endpoint.spec.target} is not reconciled by this operator build",
-        )
+    wrong = outcome.check_target("OnlineEndpoint", name, endpoint.spec.target)
+    if wrong is not None:
+        return wrong
     problem = references.host_conflict(ctx, body)
     if problem is None and endpoint.spec.routing.tls_secret_name:
         tls = [("spec.routing.tlsSecretName", endpoint.spec.routing.tls_secret_name)]

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from pydantic import ValidationError
 
-from mlendpoints.api.v1alpha1 import DEFAULT_INSTANCE_TYPE, InstanceType
-from mlendpoints.api.v1alpha1.instancetype import InstanceTypeStatus
+from mlendpoints.api.errors import validation_message
+from mlendpoints.api.v1alpha1 import InstanceType
+from mlendpoints.api.v1alpha1.instancetype import InstanceTypeStatus, resolve_name
 from mlendpoints.backends.kubernetes import outcome
 from mlendpoints.backends.kubernetes.context import Context
-from mlendpoints.backends.kubernetes.outcome import validation_message
 from mlendpoints.clients.store import Body
 from mlendpoints.status import reasons
 from mlendpoints.status.conditions import Outcome
@@ -19,8 +19,7 @@ def users(ctx: Context, name: str) -> list[tuple[str, str]]:
     out = []
     for dep in ctx.store.all("OnlineDeployment"):
         spec = dep.get("spec") or {}
-        named = spec.get("instanceType")
-        if named == name or (name == DEFAULT_INSTANCE_TYPE and not named and not spec.get("resources")):
+        if resolve_name(spec.get("instanceType"), spec.get("resources")) == name:
             out.append((dep["metadata"]["namespace"], dep["metadata"]["name"]))
     return out
 

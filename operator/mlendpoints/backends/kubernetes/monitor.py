@@ -15,11 +15,11 @@ from typing import Any
 from prometheus_client import Gauge
 from pydantic import ValidationError
 
+from mlendpoints.api.errors import validation_message
 from mlendpoints.api.v1alpha1 import ModelMonitor, OnlineDeployment
 from mlendpoints.backends.kubernetes import outcome, references
 from mlendpoints.backends.kubernetes.context import Context
 from mlendpoints.backends.kubernetes.converge import converge
-from mlendpoints.backends.kubernetes.outcome import validation_message
 from mlendpoints.clients import resources
 from mlendpoints.clients.store import Body
 from mlendpoints.render import monitor as render_monitor

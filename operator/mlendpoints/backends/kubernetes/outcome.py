@@ -15,10 +15,9 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from pydantic import ValidationError
-
 from mlendpoints.api.v1alpha1 import batch, instancetype, online
 from mlendpoints.api.v1alpha1 import monitor as monitor_api
+from mlendpoints.api.v1alpha1.base import on_kubernetes
 from mlendpoints.api.v1alpha1.common import Condition, StatusBase
 from mlendpoints.backends.kubernetes.context import Context
 from mlendpoints.backends.kubernetes.converge import write_status
@@ -50,23 +49,23 @@ def serialize(status: StatusBase) -> dict[str, Any]:
     return status.model_dump(by_alias=True, mode="json", exclude_unset=True)
 
 
-def validation_message(exc: ValidationError) -> str:
-    parts = []
-    for err in exc.errors()[:5]:
-        loc = ".".join(str(p) for p in err["loc"])
-        parts.append(f"{loc}: {err['msg']}" if loc else err["msg"])
-    return "; ".join(parts)
+def check_target(kind: str, name: str, target: str) -> Outcome | None:
+    """None for an endpoint on target kubernetes, else ``Stalled/TargetUnsupported``.
 
+    The controller routes other targets to the Azure ML backend (``backends.azureml.handles``,
+    from the cache); this guards the Kubernetes reconcilers, which read the endpoint live.
 
-def owner_reference(body: Body) -> dict[str, Any]:
-    return {
-        "apiVersion": body["apiVersion"],
-        "kind": body["kind"],
-        "name": body["metadata"]["name"],
-        "uid": body["metadata"]["uid"],
-        "controller": True,
-        "blockOwnerDeletion": True,
-    }
+    Args:
+        kind: ``OnlineEndpoint`` or ``BatchEndpoint``.
+        name: The endpoint's name.
+        target: Its ``spec.target``.
+    """
+    if on_kubernetes(target):
+        return None
+    return Outcome.stalled(
+        reasons.TARGET_UNSUPPORTED,
+        f"{kind} {name!r} has target {target}: the Kubernetes reconciler handles target kubernetes only",
+    )
 
 
 async def conclude(
