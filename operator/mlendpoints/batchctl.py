@@ -52,7 +52,7 @@ def _parser() -> argparse.ArgumentParser:
     inv.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
     inv.add_argument("--stream", action="store_true", help="follow progress until the job finishes")
     _common(inv)
-    for verb in ("show", "cancel"):
+    for verb in ("show", "cancel", "stream"):
         sp = sub.add_parser(verb)
         sp.add_argument("job")
         _common(sp)
@@ -191,6 +191,8 @@ def main(argv: list[str]) -> int:
     if body is None:
         print(f"BatchJob {args.job!r} not found in namespace {args.namespace}", file=sys.stderr)
         return 1
+    if args.verb == "stream":
+        return _stream(kube, args.namespace, args.job)
     if args.verb == "show":
         import yaml
 

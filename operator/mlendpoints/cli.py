@@ -43,6 +43,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "mlendpoints.azcli.batchverbs:deployment",
         "az ml batch-deployment: create|update|show|list|delete",
     ),
+    "job": (
+        "mlendpoints.azcli.batchverbs:job",
+        "az ml job (batch scoring jobs): show|stream|cancel|list",
+    ),
     "local": (
         "mlendpoints.azcli.localverbs:local",
         "local endpoints without a cluster: local up|down|list|show (then invoke --local)",

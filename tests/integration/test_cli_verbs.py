@@ -182,6 +182,14 @@ def test_batch_verbs_from_azure_batch_yaml(cluster: Any, namespace: str) -> None
     assert (
         "job-one" in run(cluster, "batch-endpoint", "list-jobs", "-n", "heart-classifier-batch", *ns).stdout
     )
+    # az ml job show|list|cancel
+    assert "endpointName: heart-classifier-batch" in run(cluster, "job", "show", "-n", "job-one", *ns).stdout
+    listed = run(cluster, "job", "list", "-e", "heart-classifier-batch", *ns).stdout.splitlines()
+    assert [line.split()[0] for line in listed] == ["job-one"]
+    assert "canceled (spec.suspend=true)" in run(cluster, "job", "cancel", "-n", "job-one", *ns).stdout
+    assert get(cluster, "bjob", "job-one", namespace)["spec"]["suspend"] is True  # type: ignore[index]
+    missing = run(cluster, "job", "show", "-n", "no-such-job", *ns, code=1)
+    assert f"BatchJob 'no-such-job' not found in namespace {namespace}" in missing.stderr
 
     run(cluster, "batch-deployment", "delete", "-n", "classifier-xgboost-mlflow", "-y", *ns)
     run(cluster, "batch-endpoint", "delete", "-n", "heart-classifier-batch", "-y", *ns)

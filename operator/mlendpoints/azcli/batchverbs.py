@@ -24,6 +24,11 @@ def endpoint() -> None:
     """Batch endpoints (az ml batch-endpoint): a name to start batch scoring jobs on."""
 
 
+@click.group("job")
+def job() -> None:
+    """Batch scoring jobs (az ml job show|stream|cancel|list for the BatchJobs of batch endpoints)."""
+
+
 @click.group("batch-deployment")
 def deployment() -> None:
     """Batch deployments (az ml batch-deployment): a model scoring files in mini-batches."""
@@ -140,5 +145,28 @@ def invoke(
 @click.option("-n", "--name", required=True, help="batch endpoint")
 @verbs.namespace_option
 def list_jobs(name: str, namespace: str | None) -> None:
-    """List the endpoint's BatchJobs (show, follow or cancel one with `mlendpoints batch show|cancel JOB`)."""
+    """List the endpoint's BatchJobs (show, follow or cancel one with `mlendpoints job show|stream|cancel -n JOB`)."""
     _batchctl(["list", name, "-n", namespace or cluster.current_namespace()])
+
+
+def _job_verb(verb: str, help_: str) -> None:
+    @job.command(verb, help=help_)
+    @click.option("-n", "--name", required=True, help="BatchJob name (batch-endpoint invoke prints it)")
+    @verbs.namespace_option
+    def command(name: str, namespace: str | None) -> None:
+        _batchctl([verb, name, "-n", namespace or cluster.current_namespace()])
+
+
+_job_verb("show", "Print the job's spec and status (phase, progress, output URI).")
+_job_verb("stream", "Follow the job's progress until it finishes; exit 0 when it Succeeded.")
+_job_verb("cancel", "Cancel the job (spec.suspend=true: its pods stop, its progress is kept).")
+
+
+@job.command("list")
+@click.option("-e", "--endpoint-name", help="only the jobs of this batch endpoint")
+@verbs.namespace_option
+def job_list(endpoint_name: str | None, namespace: str | None) -> None:
+    """List the namespace's BatchJobs: name, phase, progress, reason."""
+    _batchctl(
+        ["list", *([endpoint_name] if endpoint_name else []), "-n", namespace or cluster.current_namespace()]
+    )
