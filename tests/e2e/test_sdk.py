@@ -53,15 +53,16 @@ def mlflow_folder(tmp_path: Path) -> tuple[Path, list[list[float]], float]:
 
 
 def test_the_seeds_sdk_code_serves_and_invokes(
-    cluster: Any, ns: str, scoring: dict[str, Any], tmp_path: Path
+    cluster: Any, ns: str, scoring: dict[str, Any], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     folder, row, expected = mlflow_folder(tmp_path)
-    ml_client = MLClient(
-        DefaultAzureCredential(), "subscription-id", "resource-group", "workspace",
-        kubeconfig=str(cluster.kubeconfig), namespace=ns,
-        gateway=f"{helpers.GATEWAY_NAMESPACE}/{helpers.GATEWAY_NAME}",
-        instance_types={"Standard_DS3_v2": helpers.INSTANCE_TYPE},
-    )  # fmt: skip
+    # The cluster's choices come from the environment, as a user would export them ...
+    monkeypatch.setenv("KUBECONFIG", str(cluster.kubeconfig))
+    monkeypatch.setenv("MLENDPOINTS_NAMESPACE", ns)
+    monkeypatch.setenv("MLENDPOINTS_GATEWAY", f"{helpers.GATEWAY_NAMESPACE}/{helpers.GATEWAY_NAME}")
+    monkeypatch.setenv("MLENDPOINTS_INSTANCE_TYPES", f"Standard_DS3_v2={helpers.INSTANCE_TYPE}")
+    # ... so the seeds' constructor call is theirs, unchanged.
+    ml_client = MLClient(DefaultAzureCredential(), "subscription-id", "resource-group", "workspace")
 
     # --- the seeds' code from here on, unchanged ---
     endpoint = ManagedOnlineEndpoint(name="sdk-seeds", description="seeds", auth_mode="key")

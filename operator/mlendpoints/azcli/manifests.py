@@ -68,6 +68,16 @@ def parse_mappings(values: tuple[str, ...], option: str) -> dict[str, str]:
     return out
 
 
+#: Environment variables that default ``create``/``update``'s options and :class:`mlendpoints.sdk.MLClient`'s
+#: arguments of the same names, so Azure ML code runs unchanged on a given cluster.
+ENV_DEFAULTS = {
+    "model_store": "MLENDPOINTS_MODEL_STORE",
+    "store_secret": "MLENDPOINTS_STORE_SECRET",
+    "gateway": "MLENDPOINTS_GATEWAY",
+    "instance_types": "MLENDPOINTS_INSTANCE_TYPES",
+}
+
+
 def parse_traffic(value: str, option: str) -> dict[str, int]:
     """``"blue=90 green=10"`` (Azure's --traffic) -> ``{"blue": 90, "green": 10}``.
 

@@ -51,14 +51,20 @@ def apply_options(f: F) -> F:
         ),
         click.option(
             "--model-store",
+            envvar=manifests.ENV_DEFAULTS["model_store"],
+            show_envvar=True,
             help="az://CONTAINER/PREFIX local model/code folders are uploaded to (default on the dev cluster: its Azurite)",
         ),
         click.option(
             "--store-secret",
+            envvar=manifests.ENV_DEFAULTS["store_secret"],
+            show_envvar=True,
             help="Secret with AZURE_STORAGE_CONNECTION_STRING for --model-store (the pods download with it)",
         ),
         click.option(
             "--gateway",
+            envvar=manifests.ENV_DEFAULTS["gateway"],
+            show_envvar=True,
             metavar="[NAMESPACE/]NAME",
             help="Gateway the endpoints of Azure YAML attach to (else the operator's default Gateway)",
         ),
@@ -71,8 +77,10 @@ def apply_options(f: F) -> F:
             "--instance-type",
             "instance_types",
             multiple=True,
+            envvar=manifests.ENV_DEFAULTS["instance_types"],
+            show_envvar=True,
             metavar="AZURE_SIZE=NAME",
-            help="use InstanceType NAME for an Azure VM size; repeatable",
+            help="use InstanceType NAME for an Azure VM size; repeatable (the variable: space-separated)",
         ),
     ]
     for decorator in reversed(decorators):

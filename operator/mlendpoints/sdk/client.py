@@ -11,7 +11,10 @@ workspace: recorded, not used) and where the cluster is (``kubeconfig``, ``names
 
 from __future__ import annotations
 
+import os
 from typing import Any
+
+import click
 
 from mlendpoints.azcli import manifests
 from mlendpoints.sdk import entities
@@ -31,11 +34,17 @@ class MLClient:
         namespace: the Kubernetes namespace (default: ``MLENDPOINTS_NAMESPACE``, else the kubeconfig
             context's, else ``default``).
         kubeconfig: the kubeconfig file (default: ``KUBECONFIG``'s first file, else ``~/.kube/config``).
-        model_store: ``az://CONTAINER/PREFIX`` local model folders are uploaded to (default on the dev
-            cluster: its Azurite), as ``create --model-store``.
-        store_secret: the Secret with ``AZURE_STORAGE_CONNECTION_STRING`` for ``model_store``.
-        instance_types: Azure VM size -> InstanceType name, as ``create --instance-type SIZE=NAME``.
-        gateway: ``[namespace/]name`` of the Gateway endpoints attach to, as ``create --gateway``.
+        model_store: ``az://CONTAINER/PREFIX`` local model folders are uploaded to (default:
+            ``MLENDPOINTS_MODEL_STORE``, else on the dev cluster its Azurite), as ``create --model-store``.
+        store_secret: the Secret with ``AZURE_STORAGE_CONNECTION_STRING`` for ``model_store``
+            (default: ``MLENDPOINTS_STORE_SECRET``).
+        instance_types: Azure VM size -> InstanceType name, as ``create --instance-type SIZE=NAME``
+            (default: ``MLENDPOINTS_INSTANCE_TYPES``, space-separated ``SIZE=NAME`` items).
+        gateway: ``[namespace/]name`` of the Gateway endpoints attach to, as ``create --gateway``
+            (default: ``MLENDPOINTS_GATEWAY``).
+
+    The defaults from the environment let the seeds' code run with only the import changed: the
+    cluster-specific choices go in the environment (the same variables default the CLI's options).
         kwargs: azure-ai-ml's other keyword arguments (``cloud``, ``polling_interval``...); ignored.
 
     No request is made until the first operation; a cluster that cannot be reached then raises
@@ -61,7 +70,15 @@ class MLClient:
         self.subscription_id = subscription_id
         self.resource_group_name = resource_group_name
         self.workspace_name = workspace_name
-        store = manifests.StoreOptions(model_store, store_secret, dict(instance_types or {}), gateway)
+        env = {arg: os.environ.get(var) or None for arg, var in manifests.ENV_DEFAULTS.items()}
+        if instance_types is None and env["instance_types"]:
+            instance_types = _env_instance_types(env["instance_types"])
+        store = manifests.StoreOptions(
+            model_store or env["model_store"],
+            store_secret or env["store_secret"],
+            dict(instance_types or {}),
+            gateway or env["gateway"],
+        )
         self._workspace = Workspace(namespace, kubeconfig, store)
         self.online_endpoints = OnlineEndpointOperations(self._workspace)
         self.online_deployments = OnlineDeploymentOperations(self._workspace)
@@ -88,3 +105,15 @@ class MLClient:
             f"{self.resource_group_name!r}, workspace_name={self.workspace_name!r}, "
             f"namespace={self._workspace.namespace!r})"
         )
+
+
+def _env_instance_types(value: str) -> dict[str, str]:
+    """``MLENDPOINTS_INSTANCE_TYPES`` (``SIZE=NAME SIZE=NAME``) as a mapping.
+
+    Raises:
+        ValueError: an item without ``=``, naming the variable.
+    """
+    try:
+        return manifests.parse_mappings(tuple(value.split()), "MLENDPOINTS_INSTANCE_TYPES")
+    except click.BadParameter as exc:
+        raise ValueError(f"MLENDPOINTS_INSTANCE_TYPES: {exc.message}") from exc
