@@ -110,8 +110,13 @@ class Settings:
     max_header_bytes: int = 32 * 1024
     #: requests with more header fields get 431
     max_headers: int = 100
-    #: a request head not complete this long after its first byte (or after connect) gets 408
+    #: a request head not complete this long after its first byte gets 408
     header_timeout_ms: int = 10_000
+    #: a connection with no request in progress (before its first one or between two) is closed
+    #: after this long idle; keep it above the idle timeout of the gateway in front (see
+    #: docs/online-endpoints.md), so the gateway always closes first and never reuses a connection
+    #: the runtime is closing (Google Cloud's 620 s advice; above Traefik's 90 s, NGINX's and ALB's 60 s)
+    keep_alive_ms: int = 620_000
     #: a request body with no new bytes for this long gets 408
     body_timeout_ms: int = 30_000
     #: open connections per process; more are answered 503 and closed
@@ -144,6 +149,7 @@ class Settings:
             "max_header_bytes",
             "max_headers",
             "header_timeout_ms",
+            "keep_alive_ms",
             "body_timeout_ms",
             "max_connections",
         )
@@ -372,6 +378,13 @@ OPTIONS: tuple[Option, ...] = (
         "--header-timeout-ms",
         int,
         "time to receive a request head -> 408",
+    ),
+    Option(
+        "keep_alive_ms",
+        "MLENDPOINTS_KEEP_ALIVE_MS",
+        "--keep-alive-ms",
+        int,
+        "idle connection lifetime; keep above the gateway's idle timeout",
     ),
     Option(
         "body_timeout_ms",
