@@ -122,7 +122,10 @@ def start(
     ping_port = free_port(previous.get("gateway", {}).get("ping_port"))
     traefik_kc = cluster.make_kubeconfig("traefik", path=cluster.state_dir / "traefik.kubeconfig")
     log(f"starting traefik on {gateway.url(address)} (GatewayClass {gateway.GATEWAY_CLASS})")
-    cluster._spawn(state, "traefik", b.traefik, gateway.args(address=address, ping_port=ping_port),
+    flags = gateway.args(
+        address=address, ping_port=ping_port, access_log=gateway.access_log_path(cluster.state_dir)
+    )
+    cluster._spawn(state, "traefik", b.traefik, flags,
                    env={**_base_env(), **gateway.kubeconfig_env(traefik_kc)})  # fmt: skip
     wait("traefik /ping", lambda: _http_ok(gateway.ping_url(ping_port)))
 
