@@ -8,6 +8,7 @@ its pool instead of reusing it when the pod's IP goes to the next pod (which wou
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import socket
 import subprocess
@@ -32,7 +33,7 @@ time.sleep(3600)  # holds the connection open, as an idle keep-alive connection,
 def test_deleting_a_pod_netns_closes_its_connections_on_the_host_side(tmp_path: Path) -> None:
     net = network.setup_bridge(tmp_path, nodes=1)
     uid = str(uuid.uuid4())
-    pod_ip = str(network.ipaddress.ip_network(net.node_cidr(0))[2])
+    pod_ip = str(ipaddress.ip_network(net.node_cidr(0))[2])
     server = None
     try:
         ns = network.create_pod_netns(net, uid, pod_ip, 0)
