@@ -108,23 +108,15 @@ def start(
     ``previous`` is the last run's ``addons`` record, whose addresses and ports are reused when
     free. The Gateway API CRDs are installed first (Traefik's provider watches them).
     """
-    from mlendpoints_dev.cluster import free_port
     from mlendpoints_dev.install import install_gateway_api
 
     log = cluster._log
     host = pod_host_address(cluster)
     ca = public_ca(cluster)
-    b = cluster.binaries
 
     install_gateway_api(cluster)
     cluster.apply(gateway.gateway_class())
-    address = gateway.pick_address(previous.get("gateway", {}).get("address"))
-    ping_port = free_port(previous.get("gateway", {}).get("ping_port"))
-    traefik_kc = cluster.make_kubeconfig("traefik", path=cluster.state_dir / "traefik.kubeconfig")
-    log(f"starting traefik on {gateway.url(address)} (GatewayClass {gateway.GATEWAY_CLASS})")
-    cluster._spawn(state, "traefik", b.traefik, gateway.args(address=address, ping_port=ping_port),
-                   env={**_base_env(), **gateway.kubeconfig_env(traefik_kc)})  # fmt: skip
-    wait("traefik /ping", lambda: _http_ok(gateway.ping_url(ping_port)))
+    address, ping_port = _start_traefik(cluster, state, wait, previous.get("gateway", {}))
 
     main = azurite.ensure_installed()
     blob_port = _free_on(host, previous.get("azurite", {}).get("port"))
@@ -155,6 +147,29 @@ def start(
         "files": {"host": host, "port": files_port, "url": f"https://{host}:{files_port}/", "root": str(files_root),
                   "ca": str(ca), "secret": fileserver.SECRET_NAME},
     }  # fmt: skip
+
+
+def _start_traefik(
+    cluster: LocalCluster,
+    state: dict[str, Any],
+    wait: Callable[[str, Callable[[], bool]], None],
+    previous: Mapping[str, Any],
+) -> tuple[str, int]:
+    """Start Traefik as the Gateway API controller (its own kubeconfig identity, the access log of
+    5xx answers); returns its listen address and ping port once ``/ping`` answers."""
+    from mlendpoints_dev.cluster import free_port
+
+    address = gateway.pick_address(previous.get("address"))
+    ping_port = free_port(previous.get("ping_port"))
+    traefik_kc = cluster.make_kubeconfig("traefik", path=cluster.state_dir / "traefik.kubeconfig")
+    cluster._log(f"starting traefik on {gateway.url(address)} (GatewayClass {gateway.GATEWAY_CLASS})")
+    flags = gateway.args(
+        address=address, ping_port=ping_port, access_log=gateway.access_log_path(cluster.state_dir)
+    )
+    cluster._spawn(state, "traefik", cluster.binaries.traefik, flags,
+                   env={**_base_env(), **gateway.kubeconfig_env(traefik_kc)})  # fmt: skip
+    wait("traefik /ping", lambda: _http_ok(gateway.ping_url(ping_port)))
+    return address, ping_port
 
 
 def _free_on(host: str, preferred: int | None) -> int:

@@ -10,6 +10,14 @@ Ports: Traefik accepts a Gateway listener only if an entrypoint listens on the l
 so the ``web`` entrypoint listens on port :data:`LISTENER_PORT` (80, the examples' listener
 port) of a loopback address of its own (``127.0.80.<n>``); any number of clusters can each have
 one. That address is also written into Gateway ``status.addresses``.
+
+Upstream connections: Traefik keeps idle connections to the pods for
+:data:`UPSTREAM_IDLE_TIMEOUT_S` (its default is 90 s) and never resends a POST that failed on a
+reused connection (it answers 502). The timeout stays below the runtime's keep-alive
+(``MLENDPOINTS_KEEP_ALIVE_MS``), so Traefik always closes an idle connection before the runtime
+would. Requests answered 5xx are written to an access log (JSON lines: which route, which pod
+address, the pod's own status or 0 when it gave none, the duration), read by the e2e tests when a
+request fails.
 """
 
 from __future__ import annotations
@@ -25,6 +33,11 @@ GATEWAY_CLASS = "traefik"
 LISTENER_PORT = 80
 #: Loopback addresses tried for the entrypoint, in order (all of 127.0.0.0/8 is loopback on Linux).
 ADDRESS_POOL = tuple(f"127.0.80.{n}" for n in range(1, 255))
+#: Traefik's idle timeout for connections to the pods (``serversTransport``); below the runtime's
+#: keep-alive (620 s by default), so the gateway, not the pod, closes idle connections.
+UPSTREAM_IDLE_TIMEOUT_S = 60
+#: Statuses written to the access log: the gateway's own errors and the pods' 5xx.
+ACCESS_LOG_STATUSES = "500-599"
 
 
 class GatewayError(RuntimeError):
@@ -64,11 +77,14 @@ def gateway_class() -> dict[str, Any]:
     }
 
 
-def args(*, address: str, ping_port: int, log_level: str = "INFO") -> list[str]:
+def args(*, address: str, ping_port: int, access_log: Path, log_level: str = "INFO") -> list[str]:
     """Traefik's static configuration as flags.
 
     ``web`` serves the Gateways on ``address:80``; ``traefik`` (``127.0.0.1:<ping_port>``) serves
     only ``/ping`` for the health check. No dashboard, no version check, no usage reporting.
+    Idle upstream connections close after :data:`UPSTREAM_IDLE_TIMEOUT_S`; 5xx answers go to
+    ``access_log`` as JSON lines (Traefik's access-log fields, e.g. ``ServiceAddr``,
+    ``OriginStatus``, ``DownstreamStatus``).
     """
     return [
         f"--entryPoints.web.address={address}:{LISTENER_PORT}",
@@ -80,6 +96,11 @@ def args(*, address: str, ping_port: int, log_level: str = "INFO") -> list[str]:
         "--global.checkNewVersion=false",
         "--global.sendAnonymousUsage=false",
         f"--log.level={log_level}",
+        f"--serversTransport.forwardingTimeouts.idleConnTimeout={UPSTREAM_IDLE_TIMEOUT_S}s",
+        "--accesslog=true",
+        f"--accesslog.filepath={access_log}",
+        "--accesslog.format=json",
+        f"--accesslog.filters.statuscodes={ACCESS_LOG_STATUSES}",
     ]
 
 
@@ -91,6 +112,11 @@ def url(address: str) -> str:
 def ping_url(ping_port: int) -> str:
     """Traefik's health endpoint (200 ``OK`` once it runs)."""
     return f"http://127.0.0.1:{ping_port}/ping"
+
+
+def access_log_path(state_dir: Path) -> Path:
+    """Where Traefik writes its access log (5xx answers only), next to the other components' logs."""
+    return state_dir / "logs" / "traefik-access.log"
 
 
 def kubeconfig_env(kubeconfig: Path) -> dict[str, str]:

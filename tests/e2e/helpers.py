@@ -8,6 +8,7 @@ bounded, rate-limited load generator that records every failed request.
 from __future__ import annotations
 
 import base64
+import json
 import threading
 import time
 from collections import Counter
@@ -142,6 +143,33 @@ def ready(cluster: Any, ns: str, endpoint_name: str, *deployments: str, timeout:
     for d in deployments:
         wait_condition(cluster, "onlinedeployment", d, ns, "Ready", timeout=timeout)
     wait_condition(cluster, "onlineendpoint", endpoint_name, ns, "Ready", timeout=timeout)
+
+
+def gateway_errors(cluster: Any, limit: int = 10) -> str:
+    """The gateway's last 5xx answers from Traefik's access log, one line each, for a failure message.
+
+    Each line: time, the status sent to the client, what the pod answered (``0``: nothing -- the
+    connection to the pod was refused, reset or closed), the pod address, the path and the
+    duration. Empty when the log has no 5xx (or the cluster keeps no such log).
+    """
+    from mlendpoints_dev import gateway
+
+    state_dir = getattr(cluster, "state_dir", None)
+    path = gateway.access_log_path(state_dir) if state_dir is not None else None
+    if path is None or not path.is_file():
+        return ""
+    lines = []
+    for raw in path.read_text().splitlines()[-limit:]:
+        try:
+            e = json.loads(raw)
+        except ValueError:
+            continue
+        lines.append(
+            f"{e.get('StartUTC')} {e.get('DownstreamStatus')} (pod answered {e.get('OriginStatus')}) "
+            f"from {e.get('ServiceAddr') or '-'} {e.get('RequestMethod')} {e.get('RequestPath')} "
+            f"in {int(e.get('Duration', 0)) / 1e6:.1f} ms"
+        )
+    return "\ngateway 5xx (Traefik access log):\n" + "\n".join(lines) if lines else ""
 
 
 def score_url(gateway_url: str, namespace: str, endpoint_name: str) -> str:

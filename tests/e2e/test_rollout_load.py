@@ -45,10 +45,12 @@ def _hold(load: helpers.Load, seconds: float) -> None:
         time.sleep(0.2)
 
 
-def _check(load: helpers.Load) -> None:
+def _check(cluster: Any, load: helpers.Load) -> None:
     assert load.sent >= 200, f"only {load.sent} requests sent"
     assert load.achieved_rate() >= 50, f"{load.achieved_rate():.1f} req/s is below the 50 req/s floor"
-    assert load.failures == [], f"{len(load.failures)} of {load.sent} failed: {load.failures[:10]}"
+    assert load.failures == [], (
+        f"{len(load.failures)} of {load.sent} failed: {load.failures[:10]}{helpers.gateway_errors(cluster)}"
+    )
 
 
 def test_blue_to_green_shift_under_load_fails_no_request(
@@ -70,7 +72,7 @@ def test_blue_to_green_shift_under_load_fails_no_request(
         green_only_from = dict(load.served)
         _hold(load, 3)
         assert load.served["blue"] == green_only_from["blue"], "blue still served at 0/100"
-    _check(load)
+    _check(cluster, load)
 
 
 def test_in_place_update_of_blue_under_load_fails_no_request(
@@ -94,7 +96,7 @@ def test_in_place_update_of_blue_under_load_fails_no_request(
         wait_for(rolled, timeout=240, interval=1, what="blue's pods replaced by the new template")
         _ready(cluster, ns, "upd", "blue")
         _hold(load, 3)
-    _check(load)
+    _check(cluster, load)
 
 
 def test_deleting_one_of_two_pods_under_load_fails_no_request(
@@ -108,4 +110,4 @@ def test_deleting_one_of_two_pods_under_load_fails_no_request(
         cluster.kubectl("delete", "pod", pods[0]["metadata"]["name"], "-n", ns, "--wait=true", timeout=120)
         _ready(cluster, ns, "del", "blue")
         _hold(load, 3)
-    _check(load)
+    _check(cluster, load)

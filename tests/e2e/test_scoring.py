@@ -29,8 +29,8 @@ from tests.integration.conftest import condition, get, wait_condition, wait_for
 pytestmark = pytest.mark.timeout(600)
 
 
-def _served_by(scoring: dict[str, Any], response: httpx.Response) -> str:
-    assert response.status_code == 200, response.text
+def _served_by(cluster: Any, scoring: dict[str, Any], response: httpx.Response) -> str:
+    assert response.status_code == 200, response.text + helpers.gateway_errors(cluster)
     return str(scoring["who"][round(float(response.json()[0]), 6)])
 
 
@@ -51,15 +51,15 @@ def test_keys_pin_and_weighted_split_through_the_gateway(
         return _post(url, row, keys["primaryKey"]).status_code == 200
 
     wait_for(routed, timeout=60, what="the route to be served")
-    assert _served_by(scoring, _post(url, row, keys["secondaryKey"])) in ("blue", "green")
+    assert _served_by(cluster, scoring, _post(url, row, keys["secondaryKey"])) in ("blue", "green")
     assert _post(url, row, None).status_code == 401
     assert _post(url, row, "not-the-key").status_code == 401
     for _ in range(20):
         r = _post(url, row, keys["primaryKey"], **{"azureml-model-deployment": "green"})
-        assert _served_by(scoring, r) == "green"
+        assert _served_by(cluster, scoring, r) == "green"
 
     n = 300
-    served = [_served_by(scoring, _post(url, row, keys["primaryKey"])) for _ in range(n)]
+    served = [_served_by(cluster, scoring, _post(url, row, keys["primaryKey"])) for _ in range(n)]
     blue = served.count("blue")
     assert blue + served.count("green") == n
     # Two-sided exact binomial test of p=0.7: a correct 70/30 split fails it 1 time in 10,000.

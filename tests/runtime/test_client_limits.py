@@ -177,10 +177,26 @@ def test_slow_headers_are_408_and_liveness_stays_fast(served: Callable[..., Serv
     assert srv.liveness_seconds() < LIVENESS_BOUND_S
 
 
-def test_idle_connection_without_a_request_is_closed(served: Callable[..., Served]) -> None:
-    srv = served(header_timeout_ms=500)
+def test_idle_connection_without_a_request_is_closed_after_the_keep_alive(
+    served: Callable[..., Served],
+) -> None:
+    srv = served(header_timeout_ms=200, keep_alive_ms=1000)
     sock = srv.connect()
+    started = time.monotonic()
     assert sock.recv(100) == b""  # closed by the server, nothing to answer
+    assert time.monotonic() - started >= 0.9  # at the keep-alive, not at the header timeout
+
+
+def test_connection_a_gateway_dialed_ahead_is_served_after_the_header_timeout(
+    served: Callable[..., Served],
+) -> None:
+    """Go's transport (Traefik) pools a dialed connection its request did not wait for and sends
+    on it later, up to its own idle timeout: until our keep-alive it must be served, not closed."""
+    srv = served(header_timeout_ms=200, keep_alive_ms=5000)
+    sock = srv.connect()
+    time.sleep(0.6)  # three header timeouts, idle
+    sock.sendall(b"GET / HTTP/1.1\r\nhost: x\r\n\r\n")
+    assert sock.recv(65536).startswith(b"HTTP/1.1 200")
 
 
 def test_stalled_body_is_408_before_the_app_reads_it(served: Callable[..., Served]) -> None:

@@ -28,6 +28,7 @@ import json
 import os
 import signal
 import subprocess
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -164,20 +165,33 @@ def create_pod_netns(net: ClusterNet, uid: str, pod_ip: str, node_index: int) ->
     return ns
 
 
-def kill_netns_processes(ns: str) -> None:
-    """SIGKILL every process still inside our namespace ``ns`` (they can only be ours)."""
+def kill_netns_processes(ns: str, wait_s: float = 2.0) -> None:
+    """SIGKILL every process still inside our namespace ``ns`` (they can only be ours), and wait
+    up to ``wait_s`` seconds until none is left, so their sockets are closed."""
     out = ip("netns", "pids", ns, check=False).stdout
     for pid in out.split():
         with contextlib.suppress(ProcessLookupError, ValueError):
             os.kill(int(pid), signal.SIGKILL)
+    deadline = time.monotonic() + wait_s
+    while out.split() and time.monotonic() < deadline:
+        time.sleep(0.05)
+        out = ip("netns", "pids", ns, check=False).stdout
 
 
 def delete_pod_netns(net: ClusterNet, uid: str) -> None:
-    """Remove the pod's veth and namespace (deleting either end of a veth removes both)."""
-    ip("link", "del", net.host_veth(uid), check=False)
+    """Remove the pod's namespace and veth (deleting either end of a veth removes both).
+
+    The processes go first, while the veth still links the pod to the host: their sockets' FIN
+    then reaches the peers (the gateway's pooled connections). With the veth gone first, the
+    gateway would keep those connections open until its idle timeout and, once the pod's IP is
+    given to a new pod, send a request into one of them: the new pod resets it and the gateway
+    answers 502.
+    """
     ns = net.netns(uid)
     if (NETNS_DIR / ns).exists():
         kill_netns_processes(ns)
+    ip("link", "del", net.host_veth(uid), check=False)
+    if (NETNS_DIR / ns).exists():
         ip("netns", "del", ns, check=False)
 
 

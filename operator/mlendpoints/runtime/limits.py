@@ -12,8 +12,10 @@ client behaviour                               answer
 =============================================  ===========================================
 request line + headers over ``max_header_bytes``  431, connection closed
 more than ``max_headers`` header fields        431, connection closed
-head not complete ``header_timeout_s`` after   408 (or a plain close if nothing arrived),
-its first byte (or after connect)              connection closed
+head not complete ``header_timeout_s`` after   408, connection closed
+its first byte
+nothing sent for ``idle_timeout_s`` after      connection closed (nothing to answer)
+connecting
 no body bytes for ``body_timeout_s`` while     408 if no response started, else closed
 the body is being read
 more than ``max_connections`` open at once     503, connection closed at once
@@ -23,6 +25,12 @@ Raw bytes are counted as they arrive, before the parser buffers them, so a heade
 costs at most ``max_header_bytes`` plus one socket read. The body's size is bounded by the app
 (``max_body_bytes`` -> 413). Per request this adds two Python calls; a timer is armed only while a
 head or a body is still incomplete after a read (``bench/runtime/limits_overhead.py`` measures it).
+
+A connection that has sent nothing yet is idle, not a slow head: it gets the same idle limit as a
+keep-alive connection between requests (uvicorn's ``timeout_keep_alive``, the same setting). A
+gateway dials connections ahead of need (Go's transport, so Traefik, pools a dialed connection its
+request did not wait for) and keeps them up to its own idle timeout; closing them sooner races with
+the gateway's reuse, and a POST written into a connection the server is closing is answered 502.
 """
 
 from __future__ import annotations
@@ -48,6 +56,7 @@ class Limits:
     header_timeout_s: float = 10.0
     body_timeout_s: float = 30.0
     max_connections: int = 1024
+    idle_timeout_s: float = 620.0
 
 
 def _response(status: int, message: str) -> bytes:
@@ -107,12 +116,14 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
             cycle.message_event.set()
         self.transport.close()
 
+    def _idle_timeout(self) -> None:
+        self._timer = None
+        if self._in_head and self._raw_head == 0 and not self.transport.is_closing():
+            self.transport.close()  # connected and sent nothing: no one to answer
+
     def _header_timeout(self) -> None:
         self._timer = None
-        if not self._in_head:
-            return
-        if self._raw_head == 0:
-            self.transport.close()  # connected (or idle) and sent nothing: no one to answer
+        if not self._in_head or self._raw_head == 0:
             return
         self._reject(408, f"request headers not received within {self.limits.header_timeout_s:g} s")
 
@@ -133,7 +144,7 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
             self.transport = transport
             return
         super().connection_made(transport)
-        self._arm(self.limits.header_timeout_s, self._header_timeout)
+        self._arm(self.limits.idle_timeout_s, self._idle_timeout)
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._disarm()

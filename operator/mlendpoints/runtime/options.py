@@ -213,6 +213,13 @@ OPTIONS: tuple[Option, ...] = (
         "time to receive a request head -> 408",
     ),
     Option(
+        "keep_alive_ms",
+        "MLENDPOINTS_KEEP_ALIVE_MS",
+        "--keep-alive-ms",
+        int,
+        "idle connection lifetime; keep above the gateway's idle timeout",
+    ),
+    Option(
         "body_timeout_ms",
         "MLENDPOINTS_BODY_TIMEOUT_MS",
         "--body-timeout-ms",

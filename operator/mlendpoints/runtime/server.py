@@ -24,10 +24,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("mlendpoints.runtime")
 
-#: longer than the usual 60 s idle timeout of load balancers, so they close first (no reset races)
-KEEP_ALIVE_S = 75
-
-
 #: Exit status when ``init()``/the model load failed (gunicorn's "worker failed to boot", which is
 #: how azureml-inference-server-http ends then).
 EXIT_LOAD_FAILED = 3
@@ -69,6 +65,7 @@ def limits_of(settings: Settings) -> Limits:
         header_timeout_s=settings.header_timeout_ms / 1000,
         body_timeout_s=settings.body_timeout_ms / 1000,
         max_connections=settings.max_connections,
+        idle_timeout_s=settings.keep_alive_ms / 1000,
     )
 
 
@@ -99,7 +96,8 @@ def uvicorn_config(app: Any, settings: Settings) -> uvicorn.Config:
         access_log=False,
         log_config=None,
         server_header=False,
-        timeout_keep_alive=KEEP_ALIVE_S,
+        # typed int by uvicorn, but only handed to loop.call_later (seconds, float)
+        timeout_keep_alive=settings.keep_alive_ms / 1000,  # type: ignore[arg-type]
         backlog=2048,
         limit_concurrency=settings.max_connections + 1,
         h11_max_incomplete_event_size=settings.max_header_bytes,
