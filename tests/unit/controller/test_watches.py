@@ -108,6 +108,35 @@ def test_a_child_whose_managed_by_label_is_removed_still_wakes_its_owner() -> No
     ]
 
 
+def test_a_deployments_rollout_steps_wake_its_endpoint_only_when_available_pods_change() -> None:
+    """The endpoint reads a Deployment's available pods (traffic); other status steps only wake the owner."""
+    manager = _manager(FakeKube())
+    owner = {"apiVersion": API, "kind": "OnlineDeployment", "metadata": {"name": "blue", "uid": "dep-uid"}}
+    labels = {"mlendpoints.io/endpoint": "ep1", "mlendpoints.io/deployment": "blue"}
+    live = _owned("Deployment", "apps/v1", "ep1-blue", owner, **labels)
+    both = [("OnlineDeployment", NS, "blue"), ("OnlineEndpoint", NS, "ep1")]
+    assert (
+        watches.enqueues(manager.ctx, watches.Event("Deployment", "ADDED", NS, "ep1-blue", live, None))
+        == both
+    )
+
+    def step(old: dict[str, Any], **status: int) -> tuple[dict[str, Any], list[Any]]:
+        new = {**old, "status": status}
+        ev = watches.Event("Deployment", "MODIFIED", NS, "ep1-blue", new, old)
+        return new, watches.enqueues(manager.ctx, ev)
+
+    live, woken = step(live, replicas=1, updatedReplicas=1)
+    assert woken == both[:1]
+    live, woken = step(live, replicas=1, updatedReplicas=1, readyReplicas=1, availableReplicas=1)
+    assert woken == both
+    live, woken = step(
+        live, replicas=1, updatedReplicas=1, readyReplicas=1, availableReplicas=1, observedGeneration=2
+    )
+    assert woken == both[:1]
+    gone = watches.Event("Deployment", "DELETED", NS, "ep1-blue", live, live)
+    assert watches.enqueues(manager.ctx, gone) == both
+
+
 def test_uncached_referenced_kinds_wake_their_users_without_entering_the_cache() -> None:
     manager = _manager(FakeKube())
     dep = {
