@@ -7,6 +7,7 @@ an earlier operator process must be deleted when the endpoint switches to ``auth
 from __future__ import annotations
 
 import asyncio
+import json
 from typing import Any
 
 import kopf
@@ -209,6 +210,12 @@ def test_the_cache_keeps_only_what_reconcilers_read() -> None:
     assert kept["metadata"]["managedFields"] == [pod["metadata"]["managedFields"][1]]
     assert store.by_label("Pod", NS, "mlendpoints.io/deployment", "blue") == [kept]
     assert "spec" in pod  # the event body itself is not changed
+    # Each event is parsed anew; cached copies share their keys and short strings (memory).
+    again = json.loads(json.dumps({**pod, "metadata": {**pod["metadata"], "name": "q"}}))
+    other = store.upsert("Pod", again)
+    assert other is not kept
+    assert next(k for k in other["status"] if k == "phase") is next(k for k in kept["status"] if k == "phase")
+    assert other["status"]["phase"] is kept["status"]["phase"]
 
 
 def test_a_deleted_endpoint_is_forgotten() -> None:
