@@ -117,14 +117,21 @@ class Store:
     def upsert(self, kind: str, body: Mapping[str, Any]) -> Body:
         """Store a copy of ``body`` (dropping any cached version it no longer matches); returns it.
 
+        A body older than the cached version (lower resourceVersion) is not stored and the cached
+        one is returned: a write's response can come back after the watch delivered a later
+        change (our HTTPRoute applied, then its status set by the Gateway's controller), and
+        storing it would hide that change until the next event, which may never come.
+
         Raises:
             KeyError: ``kind`` is not cached.
         """
         if kind not in self.kinds:
             raise KeyError(f"{kind} is not a cached kind")
-        obj = trimmed(body, self.kinds[kind].fields)
-        key = key_of(obj)
+        key = key_of(body)
         old = self._objects[kind].get(key)
+        if old is not None and _rv(old) > _rv(body):
+            return old
+        obj = trimmed(body, self.kinds[kind].fields)
         if old is not None:
             self._unindex(kind, key, old)
             del self._objects[kind][key]

@@ -228,3 +228,19 @@ def test_a_deleted_endpoint_is_forgotten() -> None:
     manager.observe("OnlineEndpoint", "DELETED", body)
     assert manager.ctx.seen_deployments == {}
     assert list(manager.ctx.problem_since) == [(NS, "ep2", "DeploymentNotFound")]
+
+
+def test_a_write_response_older_than_the_cached_object_does_not_replace_it() -> None:
+    """Our apply's response can arrive after the watch delivered the Gateway's status on top of it."""
+    store = Store(watches.cached())
+    owner = {"apiVersion": API, "kind": "OnlineEndpoint", "metadata": {"name": "ep1", "uid": "ep-uid"}}
+    applied = {**_owned("HTTPRoute", "gateway.networking.k8s.io/v1", "ep1", owner), "spec": {"rules": []}}
+    applied["metadata"]["resourceVersion"] = "10"
+    accepted = {
+        **applied,
+        "metadata": {**applied["metadata"], "resourceVersion": "11"},
+        "status": {"parents": [1]},
+    }
+    store.upsert("HTTPRoute", accepted)  # the watch event
+    assert store.upsert("HTTPRoute", applied)["status"] == {"parents": [1]}  # the late response
+    assert store.get("HTTPRoute", NS, "ep1")["status"] == {"parents": [1]}  # type: ignore[index]
