@@ -12,6 +12,7 @@ Accepted by the same controller, so the ratio measures the operator and not the 
 from __future__ import annotations
 
 import threading
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from kubernetes import client, watch
@@ -37,6 +38,9 @@ class WatchingGateway(FakeGatewayController):
         self._gateways: dict[tuple[str, str], dict[str, Any]] = {}
         self._routes: dict[tuple[str, str], dict[str, Any]] = {}
         self._lock = threading.Lock()
+        # status patches in parallel (a real controller does not answer 1,000 routes one by one);
+        # each job syncs the route's latest version, so a late job never writes an older one
+        self._pool = ThreadPoolExecutor(8, thread_name_prefix="gw-patch")
         self._threads = [
             threading.Thread(target=self._loop, args=(p,), name=f"gw-{p}", daemon=True)
             for p in ("gateways", "httproutes")
@@ -53,6 +57,7 @@ class WatchingGateway(FakeGatewayController):
 
     def stop(self) -> None:
         self._stop.set()
+        self._pool.shutdown(wait=False, cancel_futures=True)
 
     def _patch_status(self, kind: str, obj: dict[str, Any], status: dict[str, Any]) -> None:
         meta = obj["metadata"]
@@ -101,6 +106,11 @@ class WatchingGateway(FakeGatewayController):
                     return
                 self._routes[key] = obj
                 pending = [obj]
-            gateways = dict(self._gateways)
         for route in pending:
+            self._pool.submit(self._sync_latest, (route["metadata"]["namespace"], route["metadata"]["name"]))
+
+    def _sync_latest(self, key: tuple[str, str]) -> None:
+        with self._lock:
+            route, gateways = self._routes.get(key), dict(self._gateways)
+        if route is not None:
             self._sync_route(route, gateways)
