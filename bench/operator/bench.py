@@ -1,11 +1,13 @@
-"""Operator benchmark on the local control plane: apply-to-children and apply-to-Ready latency,
-scale to N endpoints, operator RSS, idle API load -- each next to a floor that creates the same
-child objects directly with a client (no operator).
+"""Operator benchmark on the local control plane: latency, scale, API writes, RSS, each next to a floor.
 
     .venv/bin/python bench/operator/bench.py [--small 20] [--large 1000] [--out bench/operator/results]
 
-Prints a table and writes a JSON result file. Numbers depend on the machine and on anything else
-running; the result file records the load average. Not a test: nothing here asserts.
+The floor applies the same child objects directly with a client (no operator), rendered by our
+pure renderers. Both sides route through the same watch-driven stand-in Gateway controller
+(``gateway.py``): "Ready" is, for both, "both Deployments have a ready pod and the HTTPRoute is
+Accepted". Writes come from the control plane's audit log (``audit.py``), by verb, resource and
+client. Prints a table and writes a JSON result file with the load average. Not a test: nothing
+here asserts.
 """
 
 from __future__ import annotations
@@ -15,7 +17,6 @@ import concurrent.futures as cf
 import json
 import os
 import platform
-import statistics
 import sys
 import tempfile
 import time
@@ -24,9 +25,13 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+import audit  # noqa: E402
+import report  # noqa: E402
+from gateway import WatchingGateway  # noqa: E402
 from tests.integration.conftest import OperatorProcess  # noqa: E402
-from tests.integration.fakegateway import FakeGatewayController, gateway  # noqa: E402
+from tests.integration.fakegateway import gateway  # noqa: E402
 
 from mlendpoints.api.v1alpha1 import OnlineDeployment, OnlineEndpoint  # noqa: E402
 from mlendpoints.clients import resources  # noqa: E402
@@ -34,13 +39,17 @@ from mlendpoints.clients.kube import Kube  # noqa: E402
 from mlendpoints.render import online  # noqa: E402
 from mlendpoints.render.settings import RenderSettings  # noqa: E402
 from mlendpoints_dev import LocalCluster  # noqa: E402
-from mlendpoints_dev.cluster import node_manifests  # noqa: E402
+from mlendpoints_dev.cluster import AUDIT_WRITE_VERBS, node_manifests  # noqa: E402
 from mlendpoints_dev.install import install_crds, install_gateway_api  # noqa: E402
 
 API = "mlendpoints.io/v1alpha1"
+USER = "mlendpoints-bench"
+#: the operator's own objects per endpoint: one OnlineEndpoint, two OnlineDeployments
+OBJECTS_PER_ENDPOINT = 3
 
 
 def manifests(ns: str, ep: str = "ep0") -> list[dict[str, Any]]:
+    """ConfigMap with the scoring code, an OnlineEndpoint (90/10 via Gateway ``gw``), two deployments."""
     code = {
         "apiVersion": "v1",
         "kind": "ConfigMap",
@@ -72,44 +81,6 @@ def manifests(ns: str, ep: str = "ep0") -> list[dict[str, Any]]:
     return [code, endpoint, *deps]
 
 
-def children_exist(kube: Kube, ns: str, ep: str) -> bool:
-    names = [
-        (resources.DEPLOYMENT, f"{ep}-{ep}-a"),
-        (resources.DEPLOYMENT, f"{ep}-{ep}-b"),
-        (resources.HTTPROUTE, ep),
-        (resources.SERVICE, ep),
-    ]
-    return all(kube.get(k, ns, n) is not None for k, n in names)
-
-
-def endpoint_ready(kube: Kube, ns: str, ep: str) -> bool:
-    body = kube.get(resources.ONLINE_ENDPOINT, ns, ep) or {}
-    st = body.get("status") or {}
-    ok = any(c["type"] == "Ready" and c["status"] == "True" for c in st.get("conditions") or [])
-    return ok and st.get("observedGeneration") == body.get("metadata", {}).get("generation")
-
-
-def deployments_ready(kube: Kube, ns: str, names: list[str]) -> bool:
-    for n in names:
-        d = kube.get(resources.DEPLOYMENT, ns, n)
-        if d is None or (d.get("status") or {}).get("readyReplicas", 0) < (d["spec"].get("replicas") or 1):
-            return False
-    return True
-
-
-def wait(fn: Any, timeout: float = 120, interval: float = 0.02) -> float:
-    start = time.perf_counter()
-    while time.perf_counter() - start < timeout:
-        if fn():
-            return time.perf_counter() - start
-        time.sleep(interval)
-    raise TimeoutError("benchmark step timed out")
-
-
-def namespace(kube: Kube, name: str) -> None:
-    kube.apply({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}})
-
-
 def floor_objects(ns: str, ep: str = "ep0") -> list[dict[str, Any]]:
     """The same children the operator makes, rendered by our pure renderers, applied by hand."""
     docs = manifests(ns, ep)
@@ -133,9 +104,69 @@ def floor_objects(ns: str, ep: str = "ep0") -> list[dict[str, Any]]:
     return [docs[0], *objs]
 
 
-def pct(values: list[float], q: float) -> float:
-    values = sorted(values)
-    return values[min(len(values) - 1, round(q * (len(values) - 1)))]
+# -- readiness probes of the benchmark client ---------------------------------------------------
+def children_exist(kube: Kube, ns: str, ep: str) -> bool:
+    names = [
+        (resources.DEPLOYMENT, f"{ep}-{ep}-a"),
+        (resources.DEPLOYMENT, f"{ep}-{ep}-b"),
+        (resources.HTTPROUTE, ep),
+        (resources.SERVICE, ep),
+    ]
+    return all(kube.get(k, ns, n) is not None for k, n in names)
+
+
+def is_ready(body: dict[str, Any]) -> bool:
+    """Ready=True at the current generation (an OnlineEndpoint)."""
+    st = body.get("status") or {}
+    ok = any(c["type"] == "Ready" and c["status"] == "True" for c in st.get("conditions") or [])
+    return ok and st.get("observedGeneration") == body.get("metadata", {}).get("generation")
+
+
+def endpoint_ready(kube: Kube, ns: str, ep: str = "ep0") -> bool:
+    return is_ready(kube.get(resources.ONLINE_ENDPOINT, ns, ep) or {})
+
+
+def route_accepted(route: dict[str, Any] | None) -> bool:
+    """Every parent of the HTTPRoute has Accepted=True for its current generation."""
+    if route is None:
+        return False
+    gen = route["metadata"].get("generation")
+    parents = (route.get("status") or {}).get("parents") or []
+    return bool(parents) and all(
+        any(
+            c["type"] == "Accepted" and c["status"] == "True" and c.get("observedGeneration") == gen
+            for c in p.get("conditions") or []
+        )
+        for p in parents
+    )
+
+
+def deployment_ready(d: dict[str, Any] | None) -> bool:
+    return d is not None and (d.get("status") or {}).get("readyReplicas", 0) >= (
+        d["spec"].get("replicas") or 1
+    )
+
+
+def floor_ready(kube: Kube, ns: str, ep: str = "ep0") -> bool:
+    """Both Deployments have ready pods and the HTTPRoute is Accepted: what the operator's Ready means."""
+    deps = [kube.get(resources.DEPLOYMENT, ns, f"{ep}-{ep}-{s}") for s in ("a", "b")]
+    return all(deployment_ready(d) for d in deps) and route_accepted(kube.get(resources.HTTPROUTE, ns, ep))
+
+
+def wait(fn: Any, timeout: float = 120, interval: float = 0.02) -> float:
+    start = time.perf_counter()
+    while time.perf_counter() - start < timeout:
+        if fn():
+            return time.perf_counter() - start
+        time.sleep(interval)
+    raise TimeoutError("benchmark step timed out")
+
+
+def namespace(cluster: LocalCluster, kube: Kube, name: str) -> None:
+    """A namespace with its ServiceAccount and the Gateway ``gw`` of the stand-in controller."""
+    kube.apply({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}})
+    cluster.wait_for_default_serviceaccount(name)
+    kube.apply(gateway(name))
 
 
 def rss_mib(pid: int) -> float:
@@ -143,6 +174,12 @@ def rss_mib(pid: int) -> float:
         if line.startswith("VmRSS:"):
             return int(line.split()[1]) / 1024
     return 0.0
+
+
+def cpu_s(pid: int) -> float:
+    """User + system CPU seconds the process has used (``/proc/<pid>/stat`` fields 14 and 15)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def apiserver_requests(cluster: LocalCluster) -> float:
@@ -159,6 +196,151 @@ def bulk_apply(kube: Kube, objs: list[dict[str, Any]], workers: int = 16) -> Non
         list(pool.map(kube.apply, objs))
 
 
+def operator_writes(cluster: LocalCluster, start: audit.Mark) -> list[dict[str, Any]]:
+    assert cluster.audit_log is not None
+    return [
+        e
+        for e in audit.writes(cluster.audit_log, start, AUDIT_WRITE_VERBS)
+        if audit.actor(e, USER) == "operator"
+    ]
+
+
+# -- phases -------------------------------------------------------------------------------------
+def start_cluster(state: Path) -> LocalCluster:
+    """The local control plane, with four big kwok nodes (2,000 pods fit) and the CRDs."""
+    cluster = LocalCluster("bench-operator", state_dir=state, die_with_parent=True).start()
+    big = []
+    for i in range(4):
+        node = node_manifests()[0]
+        name = f"kwok-bench-{i}"
+        node["metadata"]["name"] = name
+        node["metadata"]["labels"]["kubernetes.io/hostname"] = name
+        cap = {"cpu": "512", "memory": "4Ti", "pods": "1000", "ephemeral-storage": "1Ti"}
+        node["status"] = {"allocatable": cap, "capacity": cap}
+        big.append(node)
+    cluster.apply(big)
+    cluster.kubectl("wait", "--for=condition=Ready", "node", "-l", "type=kwok", "--timeout=60s")
+    install_crds(cluster, ROOT / "crds")
+    install_gateway_api(cluster)
+    return cluster
+
+
+def floor_single(cluster: LocalCluster, kube: Kube, runs: int) -> tuple[list[float], list[float]]:
+    """``runs`` x (children applied directly; then Ready as :func:`floor_ready`), in fresh namespaces."""
+    created, ready = [], []
+    for i in range(runs):
+        ns = f"floor-{i}"
+        namespace(cluster, kube, ns)
+        objs = floor_objects(ns)
+        t0 = time.perf_counter()
+        for o in objs:
+            kube.apply(o)
+        created.append(time.perf_counter() - t0)
+        ready.append(created[-1] + wait(lambda ns=ns: floor_ready(kube, ns)))
+    return created, ready
+
+
+def operator_single(cluster: LocalCluster, kube: Kube, runs: int) -> tuple[list[float], list[float]]:
+    """``runs`` x (the resources applied; apply -> children exist; apply -> endpoint Ready)."""
+    children, ready = [], []
+    for i in range(runs):
+        ns = f"op-{i}"
+        namespace(cluster, kube, ns)
+        t0 = time.perf_counter()
+        for o in manifests(ns):
+            kube.apply(o)
+        children.append(time.perf_counter() - t0 + wait(lambda ns=ns: children_exist(kube, ns, "ep0")))
+        ready.append(time.perf_counter() - t0 + wait(lambda ns=ns: endpoint_ready(kube, ns)))
+    return children, ready
+
+
+def idle(cluster: LocalCluster, seconds: float) -> tuple[float, audit.Mark]:
+    """API requests per second (all clients) over ``seconds``; and the audit mark at its start."""
+    assert cluster.audit_log is not None
+    start = audit.mark(cluster.audit_log)
+    base = apiserver_requests(cluster)
+    time.sleep(seconds)
+    return (apiserver_requests(cluster) - base) / seconds, start
+
+
+def operator_scale(cluster: LocalCluster, kube: Kube, op: OperatorProcess, n: int) -> dict[str, Any]:
+    """``n`` endpoints x 2 deployments applied at once; until all are Ready; peak RSS; writes."""
+    assert op.proc is not None
+    assert cluster.audit_log is not None
+    ns = "scale"
+    namespace(cluster, kube, ns)
+    start = audit.mark(cluster.audit_log)
+    objs = [o for i in range(n) for o in manifests(ns, f"ep{i:04d}")]
+    t0, cpu0 = time.perf_counter(), cpu_s(op.proc.pid)
+    bulk_apply(kube, objs)
+    peak = rss_mib(op.proc.pid)
+
+    def all_ready() -> bool:
+        nonlocal peak
+        peak = max(peak, rss_mib(op.proc.pid))  # type: ignore[union-attr]
+        return sum(1 for b in kube.list(resources.ONLINE_ENDPOINT, ns) if is_ready(b)) == n
+
+    wait(all_ready, timeout=3600, interval=2)
+    seconds, cpu = time.perf_counter() - t0, cpu_s(op.proc.pid) - cpu0
+    events = audit.writes(cluster.audit_log, start, AUDIT_WRITE_VERBS)
+    return {
+        "all_ready_s": seconds,
+        "operator_cpu_s": cpu,
+        "peak_rss_mib": peak,
+        "breakdown": audit.breakdown(events, USER),
+    }
+
+
+def floor_scale(cluster: LocalCluster, kube: Kube, n: int) -> float:
+    """The same children for ``n`` endpoints applied directly, until every one is :func:`floor_ready`."""
+    ns = "scale-floor"
+    namespace(cluster, kube, ns)
+    objs = [o for i in range(n) for o in floor_objects(ns, f"ep{i:04d}")]
+    t0 = time.perf_counter()
+    bulk_apply(kube, objs)
+
+    def all_ready() -> bool:
+        deps = kube.list(resources.DEPLOYMENT, ns)
+        routes = kube.list(resources.HTTPROUTE, ns)
+        return sum(deployment_ready(d) for d in deps) == 2 * n and sum(map(route_accepted, routes)) == n
+
+    wait(all_ready, timeout=3600, interval=2)
+    return time.perf_counter() - t0
+
+
+def settled(op: OperatorProcess, reconciles: float, quiet: float = 5) -> float:
+    """Seconds until the operator has run ``reconciles`` reconciles and its queue stayed empty ``quiet`` s."""
+    t0 = time.perf_counter()
+
+    def sample() -> tuple[float, float]:
+        total = depth = 0.0
+        for line in op.metrics().splitlines():
+            if line.startswith("mlendpoints_reconcile_total{"):
+                total += float(line.rsplit(" ", 1)[1])
+            elif line.startswith("mlendpoints_reconcile_queue_depth "):
+                depth = float(line.rsplit(" ", 1)[1])
+        return total, depth
+
+    wait(lambda: sample()[0] >= reconciles, timeout=1800, interval=1)
+    empty_since = time.perf_counter()
+    while time.perf_counter() - empty_since < quiet:
+        if sample()[1] > 0:
+            empty_since = time.perf_counter()
+        time.sleep(0.5)
+    return time.perf_counter() - t0
+
+
+def restart(cluster: LocalCluster, op: OperatorProcess, objects: int) -> dict[str, Any]:
+    """Restart the operator over ``objects`` resources; its writes until it has settled (goal: 0)."""
+    assert cluster.audit_log is not None
+    start = audit.mark(cluster.audit_log)
+    op.restart()
+    assert op.proc is not None
+    seconds = settled(op, objects)
+    rss = rss_mib(op.proc.pid)
+    return {"settle_s": seconds, "writes": len(operator_writes(cluster, start)), "rss_mib": rss}
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--small", type=int, default=20, help="single-endpoint runs for p50/p95")
@@ -169,200 +351,60 @@ def main() -> int:
     parser.add_argument("--idle-seconds", type=float, default=30)
     args = parser.parse_args()
 
+    began = time.perf_counter()
     state = Path(tempfile.mkdtemp(prefix="mle-bench-"))
-    cluster = LocalCluster("bench-operator", state_dir=state, die_with_parent=True).start()
-    gateways: FakeGatewayController | None = None
+    cluster = start_cluster(state)
+    kube = Kube(cluster.api_client())
+    gateways = WatchingGateway(cluster, kube).start()
+    floor_children = audit.kinds(floor_objects("x")[1:])
     result: dict[str, Any] = {
         "machine": {
             "cpus": os.cpu_count(),
             "python": platform.python_version(),
             "loadavg_start": os.getloadavg(),
-        }
+        },
+        "floor_children_per_endpoint": floor_children,
     }
+    op = OperatorProcess(
+        kubeconfig=cluster.make_kubeconfig(USER), log_path=state / "operator.log", user=USER, log_level="INFO"
+    )
     try:
-        # The default fake nodes hold 110 pods each (like real kubelets); the scale run needs
-        # thousands, so add big kwok nodes (untainted, no GPU).
-        big = []
-        for i in range(4):
-            node = node_manifests()[0]
-            name = f"kwok-bench-{i}"
-            node["metadata"]["name"] = name
-            node["metadata"]["labels"]["kubernetes.io/hostname"] = name
-            cap = {"cpu": "512", "memory": "4Ti", "pods": "1000", "ephemeral-storage": "1Ti"}
-            node["status"] = {"allocatable": cap, "capacity": cap}
-            big.append(node)
-        cluster.apply(big)
-        cluster.kubectl("wait", "--for=condition=Ready", "node", "-l", "type=kwok", "--timeout=60s")
-        install_crds(cluster, ROOT / "crds")
-        install_gateway_api(cluster)
-        kube = Kube(cluster.api_client())
-        # The endpoints route through Gateway "gw" and are Ready only once it is Programmed and
-        # has accepted their HTTPRoute: the tests' stand-in controller plays the gateway (it polls
-        # every 0.5 s, which the operator's apply -> Ready times include).
-        gateways = FakeGatewayController(cluster, []).start()
-
-        # Floor first (no operator running): children applied directly, then Ready (kwok).
-        floor_create, floor_ready = [], []
-        for i in range(args.small):
-            ns = f"floor-{i}"
-            namespace(kube, ns)
-            cluster.wait_for_default_serviceaccount(ns)
-            objs = floor_objects(ns)
-            t0 = time.perf_counter()
-            for o in objs:
-                kube.apply(o)
-            floor_create.append(time.perf_counter() - t0)
-            floor_ready.append(
-                floor_create[-1] + wait(lambda ns=ns: deployments_ready(kube, ns, ["ep0-ep0-a", "ep0-ep0-b"]))
-            )
-
-        # Idle API load with no operator, then with it.
-        base0 = apiserver_requests(cluster)
-        time.sleep(args.idle_seconds)
-        idle_without = (apiserver_requests(cluster) - base0) / args.idle_seconds
-
-        op = OperatorProcess(
-            kubeconfig=cluster.make_kubeconfig("mlendpoints-bench"),
-            log_path=state / "operator.log",
-            user="mlendpoints-bench",
-            log_level="INFO",
-        )
+        f_children, f_ready = floor_single(cluster, kube, args.small)
+        idle_without, _ = idle(cluster, args.idle_seconds)
         op.start()
         assert op.proc is not None
         rss_start = rss_mib(op.proc.pid)
-        op_children, op_ready = [], []
-        for i in range(args.small):
-            ns = f"op-{i}"
-            namespace(kube, ns)
-            cluster.wait_for_default_serviceaccount(ns)
-            kube.apply(gateway(ns))
-            gateways.watch(ns)
-            t0 = time.perf_counter()
-            for o in manifests(ns):
-                kube.apply(o)
-            op_children.append(time.perf_counter() - t0 + wait(lambda ns=ns: children_exist(kube, ns, "ep0")))
-            op_ready.append(time.perf_counter() - t0 + wait(lambda ns=ns: endpoint_ready(kube, ns, "ep0")))
-        time.sleep(3)
-        base1 = apiserver_requests(cluster)
-        time.sleep(args.idle_seconds)
-        idle_with = (apiserver_requests(cluster) - base1) / args.idle_seconds
-        result["single"] = {
-            "runs": args.small,
-            "floor_children_p50": statistics.median(floor_create),
-            "floor_children_p95": pct(floor_create, 0.95),
-            "floor_ready_p50": statistics.median(floor_ready),
-            "floor_ready_p95": pct(floor_ready, 0.95),
-            "operator_children_p50": statistics.median(op_children),
-            "operator_children_p95": pct(op_children, 0.95),
-            "operator_ready_p50": statistics.median(op_ready),
-            "operator_ready_p95": pct(op_ready, 0.95),
-        }
-        result["idle_api_requests_per_s"] = {
-            "without_operator": idle_without,
-            "with_operator": idle_with,
+        o_children, o_ready = operator_single(cluster, kube, args.small)
+        settled(op, 0)
+        idle_with, idle_mark = idle(cluster, args.idle_seconds)
+        result["single"] = report.single(args.small, f_children, f_ready, o_children, o_ready)
+        result["idle"] = {
+            "api_requests_per_s_without_operator": idle_without,
+            "api_requests_per_s_with_operator": idle_with,
+            "operator_writes": len(operator_writes(cluster, idle_mark)),
             "watched_endpoints": args.small,
         }
         result["operator_rss_mib"] = {"start": rss_start, "after_single": rss_mib(op.proc.pid)}
-
         if args.large:
-            n = args.large
-            ns = "scale"
-            namespace(kube, ns)
-            cluster.wait_for_default_serviceaccount(ns)
-            kube.apply(gateway(ns))
-            gateways.watch(ns)
-            objs = [o for i in range(n) for o in manifests(ns, f"ep{i:04d}")]
-            t0 = time.perf_counter()
-            bulk_apply(kube, objs)
-            applied = time.perf_counter() - t0
-            peak = rss_mib(op.proc.pid)
-
-            def all_ready() -> bool:
-                nonlocal peak
-                peak = max(peak, rss_mib(op.proc.pid))  # type: ignore[union-attr]
-                items = kube.list(resources.ONLINE_ENDPOINT, ns)
-                done = sum(
-                    1
-                    for b in items
-                    if any(
-                        c["type"] == "Ready" and c["status"] == "True"
-                        for c in (b.get("status") or {}).get("conditions") or []
-                    )
-                )
-                return done == n
-
-            ready = applied + wait(all_ready, timeout=3600, interval=2)
-            audit = list(cluster.audit_events(0, user="mlendpoints-bench"))
-            writes = len(audit)
-            by_verb_kind: dict[str, int] = {}
-            for e in audit:
-                key = f"{e.get('verb')} {(e.get('objectRef') or {}).get('resource')}"
-                key += (
-                    f"/{e['objectRef']['subresource']}"
-                    if (e.get("objectRef") or {}).get("subresource")
-                    else ""
-                )
-                by_verb_kind[key] = by_verb_kind.get(key, 0) + 1
+            scale = operator_scale(cluster, kube, op, args.large)
+            scale["restart"] = restart(cluster, op, OBJECTS_PER_ENDPOINT * (args.large + args.small))
             op.stop()
-            # Floor at scale: the same children applied directly, until every Deployment is Ready.
-            fns = "scale-floor"
-            namespace(kube, fns)
-            cluster.wait_for_default_serviceaccount(fns)
-            fobjs = [o for i in range(n) for o in floor_objects(fns, f"ep{i:04d}")]
-            t0 = time.perf_counter()
-            bulk_apply(kube, fobjs)
-            f_applied = time.perf_counter() - t0
-
-            def floor_all_ready() -> bool:
-                items = kube.list(resources.DEPLOYMENT, fns)
-                return sum(1 for d in items if (d.get("status") or {}).get("readyReplicas", 0) >= 1) == 2 * n
-
-            f_ready = f_applied + wait(floor_all_ready, timeout=3600, interval=2)
-            result["scale"] = {
-                "endpoints": n,
-                "deployments": 2 * n,
-                "operator_all_ready_s": ready,
-                "floor_all_ready_s": f_ready,
-                "operator_peak_rss_mib": peak,
-                "operator_writes_total": writes,
-                "operator_writes_by_verb_and_resource": dict(sorted(by_verb_kind.items())),
-            }
-        else:
-            op.stop()
+            scale["floor_all_ready_s"] = floor_scale(cluster, kube, args.large)
+            totals = audit.operator_totals(scale["breakdown"])
+            scale |= {"endpoints": args.large, "deployments": 2 * args.large, "operator_totals": totals}
+            result["scale"] = scale
     finally:
-        if gateways is not None:
-            gateways.stop()
+        op.stop()
+        gateways.stop()
         result["machine"]["loadavg_end"] = os.getloadavg()
+        result["machine"]["wall_s"] = time.perf_counter() - began
+        result["gateway_errors"] = gateways.errors[:10]
         cluster.stop(delete=True)
     args.out.mkdir(parents=True, exist_ok=True)
     out = args.out / f"operator-{time.strftime('%Y%m%d-%H%M%S')}.json"
-    out.write_text(json.dumps(result, indent=2))
-    s = result["single"]
-    print(f"\n{'metric':<42}{'operator':>12}{'floor':>12}{'ratio':>8}")
-    for label, a, b in [
-        ("apply -> children created, p50 (s)", s["operator_children_p50"], s["floor_children_p50"]),
-        ("apply -> children created, p95 (s)", s["operator_children_p95"], s["floor_children_p95"]),
-        ("apply -> Ready, p50 (s)", s["operator_ready_p50"], s["floor_ready_p50"]),
-        ("apply -> Ready, p95 (s)", s["operator_ready_p95"], s["floor_ready_p95"]),
-    ]:
-        print(f"{label:<42}{a:>12.3f}{b:>12.3f}{a / b:>8.2f}")
-    if "scale" in result:
-        sc = result["scale"]
-        print(
-            f"{str(sc['endpoints']) + ' endpoints x 2 deployments -> all Ready (s)':<42}{sc['operator_all_ready_s']:>12.1f}"
-            f"{sc['floor_all_ready_s']:>12.1f}{sc['operator_all_ready_s'] / sc['floor_all_ready_s']:>8.2f}"
-        )
-        print(
-            f"operator peak RSS at scale: {sc['operator_peak_rss_mib']:.0f} MiB; writes: {sc['operator_writes_total']}"
-        )
-        for key, count in sc["operator_writes_by_verb_and_resource"].items():
-            print(f"  {key:<48}{count:>8}")
-    idle = result["idle_api_requests_per_s"]
-    print(
-        f"idle API requests/s (all clients): without operator {idle['without_operator']:.2f}, with {idle['with_operator']:.2f}"
-    )
-    print(f"operator RSS: {result['operator_rss_mib']}")
-    print(f"result: {out}")
+    out.write_text(json.dumps(result, indent=2) + "\n")
+    print("\n".join(report.lines(result, objects_per_endpoint=OBJECTS_PER_ENDPOINT)))
+    print(f"result: {out.relative_to(ROOT) if out.is_relative_to(ROOT) else out}")
     return 0
 
 

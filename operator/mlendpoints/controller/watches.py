@@ -188,11 +188,20 @@ def child(ctx: Context, ev: Event) -> Iterator[Item]:
     yield from _owners(ev)
 
 
+def _traffic_facts(body: Mapping[str, Any] | None) -> tuple[object, object]:
+    """What the endpoint reads of a Deployment: its labels (whose it is) and available pods."""
+    body = body or {}
+    return (body.get("metadata") or {}).get("labels"), (body.get("status") or {}).get("availableReplicas")
+
+
 def deployment_child(ctx: Context, ev: Event) -> Iterator[Item]:
-    """An apps/v1 Deployment: its OnlineDeployment, and its endpoint (available pods decide traffic)."""
+    """An apps/v1 Deployment: its OnlineDeployment; and its endpoint when it appears, goes, or its
+    labels or available pods change (they decide traffic; other rollout steps do not concern the
+    endpoint, which hears of them through the OnlineDeployment's status)."""
     yield from _owners(ev)
     endpoint_name = ev.label(ENDPOINT_LABEL)
-    if endpoint_name and ev.label(DEPLOYMENT_LABEL):
+    changed = ev.old is None or ev.type == "DELETED" or _traffic_facts(ev.obj) != _traffic_facts(ev.old)
+    if endpoint_name and ev.label(DEPLOYMENT_LABEL) and changed:
         yield ("OnlineEndpoint", ev.namespace, endpoint_name)
 
 

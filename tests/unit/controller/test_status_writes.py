@@ -14,10 +14,11 @@ from typing import Any
 import pytest
 import yaml
 
-from mlendpoints.backends.kubernetes import deployment, endpoint, instancetype
+from mlendpoints.backends.kubernetes import deployment, endpoint, instancetype, outcome
 from mlendpoints.backends.kubernetes.converge import status_patch
 from mlendpoints.controller.manager import Manager
 from mlendpoints.controller.settings import OperatorSettings
+from mlendpoints.status.conditions import Outcome
 from tests.unit.controller.fakekube import FakeKube
 
 NS = "team-a"
@@ -139,3 +140,76 @@ def test_the_status_patch_removes_stale_map_keys_and_keeps_fields_it_does_not_na
     desired = {"traffic": {"green": 100}, "routing": "none", "scoringUri": None}
     assert status_patch(current, desired) == {"traffic": {"green": 100, "blue": None}}
     assert status_patch(current, {"routing": "none", "traffic": {"blue": 100, "green": 0}}) == {}
+
+
+def _rollout_step(kube: FakeKube, manager: Manager, **status: int) -> None:
+    """The Deployment controller reports a rollout step of the child Deployment (a watch event)."""
+    child = kube.find("Deployment", NS, "ep1-blue")
+    assert child is not None
+    child["status"] = {"observedGeneration": child["metadata"]["generation"], **status}
+    child["metadata"]["resourceVersion"] = str(int(child["metadata"]["resourceVersion"]) + 1000)
+    manager.observe("Deployment", "MODIFIED", child)
+
+
+def test_progress_is_written_at_most_once_per_interval_and_transitions_at_once() -> None:
+    kube = FakeKube()
+    for obj in _objects():
+        kube.put(obj)
+
+    async def scenario() -> list[int]:
+        manager = Manager(kube, OperatorSettings())  # type: ignore[arg-type]
+        await manager._prime()
+        await _reconcile_all(manager)  # first status: Reconciling (RollingOut)
+        counts = [kube.writes[("patch_status", "OnlineDeployment")]]
+        _rollout_step(kube, manager, replicas=1, updatedReplicas=1)
+        await deployment.reconcile(manager.ctx, NS, "blue")  # progress only, just written: waits
+        counts.append(kube.writes[("patch_status", "OnlineDeployment")])
+        manager.ctx.status_written.clear()  # as if the interval had passed
+        await deployment.reconcile(manager.ctx, NS, "blue")
+        counts.append(kube.writes[("patch_status", "OnlineDeployment")])
+        _rollout_step(kube, manager, replicas=1, updatedReplicas=1, readyReplicas=1, availableReplicas=1)
+        await deployment.reconcile(manager.ctx, NS, "blue")  # Ready: a transition, written at once
+        counts.append(kube.writes[("patch_status", "OnlineDeployment")])
+        return counts
+
+    first, waited, after_interval, ready = asyncio.run(scenario())
+    assert first >= 1
+    assert waited == first
+    assert after_interval == first + 1
+    assert ready == first + 2
+    dep = kube.find("OnlineDeployment", NS, "blue")
+    assert dep is not None
+    assert dep["status"]["readyReplicas"] == 1
+    assert [c["type"] for c in dep["status"]["conditions"]] == ["Ready"]
+
+
+def test_only_counters_and_reasons_within_reconciling_are_progress() -> None:
+    """Traffic, URIs, which deployments are ready, and diagnoses are written at once even while
+    Reconciling; a rollout's counts and steps are progress."""
+    conds = [
+        {"type": "Ready", "status": "Unknown", "reason": "WaitingForDeployments", "message": "0/1"},
+        {"type": "Reconciling", "status": "True", "reason": "WaitingForDeployments", "message": "0/1"},
+    ]
+    body = {
+        "kind": "OnlineEndpoint",
+        "metadata": {"name": "ep1", "namespace": NS, "generation": 2},
+        "status": {
+            "observedGeneration": 2,
+            "conditions": conds,
+            "traffic": {},
+            "deployments": [{"name": "blue", "ready": False, "replicas": 0, "effectiveTraffic": 0}],
+        },
+    }
+    waiting = Outcome.progressing("RollingOut", "1/1")
+    moved = [{"name": "blue", "ready": False, "replicas": 1, "effectiveTraffic": 0}]
+    assert outcome.progress_only(body, waiting, {"deployments": moved, "conditions": conds})
+    assert not outcome.progress_only(body, waiting, {"traffic": {"blue": 100}})
+    routed = [{"name": "blue", "ready": False, "replicas": 1, "effectiveTraffic": 100}]
+    assert not outcome.progress_only(body, waiting, {"deployments": routed})
+    assert not outcome.progress_only(body, Outcome.ready("serving"), {})
+    diagnosis = Outcome.progressing(
+        "GatewayNotProgrammed", "Gateway gw is not Programmed (AddressNotAssigned)"
+    )
+    assert not outcome.progress_only(body, diagnosis, {})
+    newer = {**body, "metadata": {**body["metadata"], "generation": 3}}
+    assert not outcome.progress_only(newer, waiting, {})

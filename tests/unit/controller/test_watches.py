@@ -7,6 +7,7 @@ an earlier operator process must be deleted when the endpoint switches to ``auth
 from __future__ import annotations
 
 import asyncio
+import json
 from typing import Any
 
 import kopf
@@ -108,6 +109,35 @@ def test_a_child_whose_managed_by_label_is_removed_still_wakes_its_owner() -> No
     ]
 
 
+def test_a_deployments_rollout_steps_wake_its_endpoint_only_when_available_pods_change() -> None:
+    """The endpoint reads a Deployment's available pods (traffic); other status steps only wake the owner."""
+    manager = _manager(FakeKube())
+    owner = {"apiVersion": API, "kind": "OnlineDeployment", "metadata": {"name": "blue", "uid": "dep-uid"}}
+    labels = {"mlendpoints.io/endpoint": "ep1", "mlendpoints.io/deployment": "blue"}
+    live = _owned("Deployment", "apps/v1", "ep1-blue", owner, **labels)
+    both = [("OnlineDeployment", NS, "blue"), ("OnlineEndpoint", NS, "ep1")]
+    assert (
+        watches.enqueues(manager.ctx, watches.Event("Deployment", "ADDED", NS, "ep1-blue", live, None))
+        == both
+    )
+
+    def step(old: dict[str, Any], **status: int) -> tuple[dict[str, Any], list[Any]]:
+        new = {**old, "status": status}
+        ev = watches.Event("Deployment", "MODIFIED", NS, "ep1-blue", new, old)
+        return new, watches.enqueues(manager.ctx, ev)
+
+    live, woken = step(live, replicas=1, updatedReplicas=1)
+    assert woken == both[:1]
+    live, woken = step(live, replicas=1, updatedReplicas=1, readyReplicas=1, availableReplicas=1)
+    assert woken == both
+    live, woken = step(
+        live, replicas=1, updatedReplicas=1, readyReplicas=1, availableReplicas=1, observedGeneration=2
+    )
+    assert woken == both[:1]
+    gone = watches.Event("Deployment", "DELETED", NS, "ep1-blue", live, live)
+    assert watches.enqueues(manager.ctx, gone) == both
+
+
 def test_uncached_referenced_kinds_wake_their_users_without_entering_the_cache() -> None:
     manager = _manager(FakeKube())
     dep = {
@@ -180,6 +210,12 @@ def test_the_cache_keeps_only_what_reconcilers_read() -> None:
     assert kept["metadata"]["managedFields"] == [pod["metadata"]["managedFields"][1]]
     assert store.by_label("Pod", NS, "mlendpoints.io/deployment", "blue") == [kept]
     assert "spec" in pod  # the event body itself is not changed
+    # Each event is parsed anew; cached copies share their keys and short strings (memory).
+    again = json.loads(json.dumps({**pod, "metadata": {**pod["metadata"], "name": "q"}}))
+    other = store.upsert("Pod", again)
+    assert other is not kept
+    assert next(k for k in other["status"] if k == "phase") is next(k for k in kept["status"] if k == "phase")
+    assert other["status"]["phase"] is kept["status"]["phase"]
 
 
 def test_a_deleted_endpoint_is_forgotten() -> None:
@@ -192,3 +228,19 @@ def test_a_deleted_endpoint_is_forgotten() -> None:
     manager.observe("OnlineEndpoint", "DELETED", body)
     assert manager.ctx.seen_deployments == {}
     assert list(manager.ctx.problem_since) == [(NS, "ep2", "DeploymentNotFound")]
+
+
+def test_a_write_response_older_than_the_cached_object_does_not_replace_it() -> None:
+    """Our apply's response can arrive after the watch delivered the Gateway's status on top of it."""
+    store = Store(watches.cached())
+    owner = {"apiVersion": API, "kind": "OnlineEndpoint", "metadata": {"name": "ep1", "uid": "ep-uid"}}
+    applied = {**_owned("HTTPRoute", "gateway.networking.k8s.io/v1", "ep1", owner), "spec": {"rules": []}}
+    applied["metadata"]["resourceVersion"] = "10"
+    accepted = {
+        **applied,
+        "metadata": {**applied["metadata"], "resourceVersion": "11"},
+        "status": {"parents": [1]},
+    }
+    store.upsert("HTTPRoute", accepted)  # the watch event
+    assert store.upsert("HTTPRoute", applied)["status"] == {"parents": [1]}  # the late response
+    assert store.get("HTTPRoute", NS, "ep1")["status"] == {"parents": [1]}  # type: ignore[index]

@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Callable
+from concurrent.futures import Executor
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any, Protocol
 
 from mlendpoints.clients.kube import Kube
@@ -14,6 +17,15 @@ from mlendpoints.clients.store import Body, Store
 from mlendpoints.render.settings import RenderSettings
 
 log = logging.getLogger(__name__)
+
+#: Seconds between two status writes of one object that only report progress (it stays
+#: Reconciling at the same generation: a rollout's replica counts, a waiting reason). Transitions
+#: (Ready, Stalled, a new generation, the first status) are written at once. Without the limit a
+#: rollout writes each step the Deployment controller reports: 3-4 writes per object that nobody
+#: waits on (kstatus, ``kubectl wait`` and Helm read only the transitions), times 1,000 endpoints.
+PROGRESS_INTERVAL = 5.0
+#: Remembered write times beyond this many are pruned to those within PROGRESS_INTERVAL.
+_WRITTEN_MAX = 4096
 
 
 class Enqueue(Protocol):
@@ -36,6 +48,26 @@ class Context:
     stall_after: float = 120.0
     #: (namespace, name, reason) -> monotonic time the problem was first seen, without a break.
     problem_since: dict[tuple[str, str, str], float] = field(default_factory=dict)
+    #: Seconds between progress-only status writes of one object (see PROGRESS_INTERVAL).
+    progress_interval: float = PROGRESS_INTERVAL
+    #: Threads for blocking client calls (None: asyncio's default pool, min(32, CPUs + 4) threads,
+    #: which on a 2-CPU node lets only 6 API calls run at once across all reconciles).
+    executor: Executor | None = None
+    #: (kind, namespace, name) -> monotonic time of this process's last status write of it.
+    status_written: dict[tuple[str, str, str], float] = field(default_factory=dict)
+
+    def progress_wait(self, key: tuple[str, str, str]) -> float:
+        """Seconds until a progress-only status write of ``key`` is due (0: now)."""
+        last = self.status_written.get(key)
+        return 0.0 if last is None else max(0.0, last + self.progress_interval - time.monotonic())
+
+    def wrote_status(self, key: tuple[str, str, str]) -> None:
+        """Remember a status write of ``key`` now (bounded: old entries no longer matter)."""
+        now = time.monotonic()
+        if len(self.status_written) >= _WRITTEN_MAX:
+            cutoff = now - self.progress_interval
+            self.status_written = {k: t for k, t in self.status_written.items() if t > cutoff}
+        self.status_written[key] = now
 
     def forget(self, namespace: str, name: str) -> None:
         """Drop what was remembered about a deleted endpoint, so one re-created with the same name
@@ -45,8 +77,10 @@ class Context:
             del self.problem_since[key]
 
     async def call(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
-        """Run a blocking client call off the event loop."""
-        return await asyncio.to_thread(fn, *args, **kwargs)
+        """Run a blocking client call off the event loop, in :attr:`executor`."""
+        if self.executor is None:
+            return await asyncio.to_thread(fn, *args, **kwargs)
+        return await asyncio.get_running_loop().run_in_executor(self.executor, partial(fn, *args, **kwargs))
 
     async def live(self, kind: Kind, namespace: str | None, name: str) -> Body | None:
         """The object from the watch cache, else from the API.

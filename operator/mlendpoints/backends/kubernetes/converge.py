@@ -6,6 +6,7 @@ ones are found without listing every object in the namespace.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
@@ -31,6 +32,51 @@ def _holder(obj: Body) -> str | None:
     return (obj["metadata"].get("labels") or {}).get(OWNER_UID)
 
 
+async def _current(
+    ctx: Context, obj: Body, *, owner_uid: str, namespace: str, read: Mapping[tuple[str, str], Body | None]
+) -> Body | None:
+    """The live version of the child ``obj`` (None: absent): from ``read``, the cache, or a GET.
+
+    Raises:
+        NameConflict: the name is taken by an object we do not own (confirmed by a GET).
+    """
+    kind, name = resources.of(obj), obj["metadata"]["name"]
+    if (kind.kind, name) in read:
+        current = read[(kind.kind, name)]
+    else:
+        current = await ctx.live(kind, namespace, name)
+    if current is not None and _holder(current) != owner_uid:
+        # Confirm with a live read before reporting a conflict (the cache may lag behind a delete).
+        current = await ctx.call(ctx.kube.get, kind, namespace, name)
+    if current is not None:
+        holder = _holder(current)
+        if holder != owner_uid:
+            raise NameConflict(
+                f"{kind.kind} {name!r} already exists and is not ours "
+                f"({'owned by another mlendpoints resource' if holder else 'not created by mlendpoints'}); "
+                "rename the endpoint or deployment, or delete that object"
+            )
+    return current
+
+
+async def _write(ctx: Context, obj: Body, current: Body | None, *, namespace: str) -> Body | None:
+    """Make the child ``obj`` true of ``current``: remove fields others added, apply if it differs.
+
+    Returns the live object after any write (None: absent and not applied, e.g. a dry client).
+    """
+    kind, name = resources.of(obj), obj["metadata"]["name"]
+    foreign = diff.foreign_fields(obj, current)
+    if foreign:
+        log.info("remove fields added by others from %s %s/%s", kind.kind, namespace, name)
+        current = await ctx.call(ctx.kube.json_patch, kind, namespace, name, foreign)
+    if diff.needs_apply(obj, current, manager=ctx.kube.field_manager):
+        log.debug("apply %s %s/%s", kind.kind, namespace, name)
+        current = await ctx.call(ctx.kube.apply, obj)
+        if current is not None and kind.kind in ctx.store.kinds:
+            ctx.store.upsert(kind.kind, current)
+    return current
+
+
 async def converge(
     ctx: Context,
     desired: Sequence[Body],
@@ -38,9 +84,15 @@ async def converge(
     owner_uid: str,
     namespace: str,
     prunable: Iterable[Kind],
+    read: Mapping[tuple[str, str], Body | None] | None = None,
 ) -> dict[tuple[str, str], Body]:
     """Make the cluster hold exactly ``desired`` among the owner's children of ``prunable`` kinds.
 
+    ``read``: children of uncached kinds the caller has just read, by (kind, name) (None: absent),
+    so they are not read again.
+
+    The children are read, then written, concurrently (they do not depend on each other): one
+    round trip each instead of one after the other. Nothing is written when any name is taken.
     Returns the live objects by (kind, name), after any apply.
 
     Raises:
@@ -50,34 +102,19 @@ async def converge(
     for kind in prunable:
         if kind.kind not in ctx.store.kinds:
             raise ValueError(f"cannot prune {kind.kind}: not a cached kind (see controller/watches.py)")
-    live: dict[tuple[str, str], Body] = {}
-    for rendered in desired:
-        obj = diff.canonical(rendered)
-        kind = resources.of(obj)
-        name = obj["metadata"]["name"]
-        current = await ctx.live(kind, namespace, name)
-        if current is not None and _holder(current) != owner_uid:
-            # Confirm with a live read before reporting a conflict (the cache may lag behind a delete).
-            current = await ctx.call(ctx.kube.get, kind, namespace, name)
-        if current is not None:
-            holder = _holder(current)
-            if holder != owner_uid:
-                raise NameConflict(
-                    f"{kind.kind} {name!r} already exists and is not ours "
-                    f"({'owned by another mlendpoints resource' if holder else 'not created by mlendpoints'}); "
-                    "rename the endpoint or deployment, or delete that object"
-                )
-        foreign = diff.foreign_fields(obj, current)
-        if foreign:
-            log.info("remove fields added by others from %s %s/%s", kind.kind, namespace, name)
-            current = await ctx.call(ctx.kube.json_patch, kind, namespace, name, foreign)
-        if diff.needs_apply(obj, current, manager=ctx.kube.field_manager):
-            log.debug("apply %s %s/%s", kind.kind, namespace, name)
-            current = await ctx.call(ctx.kube.apply, obj)
-            if current is not None and kind.kind in ctx.store.kinds:
-                ctx.store.upsert(kind.kind, current)
-        if current is not None:
-            live[(kind.kind, name)] = current
+    objs = [diff.canonical(rendered) for rendered in desired]
+    known = read or {}
+    found = await asyncio.gather(
+        *(_current(ctx, o, owner_uid=owner_uid, namespace=namespace, read=known) for o in objs)
+    )
+    written = await asyncio.gather(
+        *(_write(ctx, o, current, namespace=namespace) for o, current in zip(objs, found, strict=True))
+    )
+    live = {
+        (resources.of(o).kind, o["metadata"]["name"]): current
+        for o, current in zip(objs, written, strict=True)
+        if current is not None
+    }
     wanted = {(resources.of(o).kind, o["metadata"]["name"]) for o in desired}
     for kind in prunable:
         for obj in ctx.store.by_label(kind.kind, namespace, OWNER_UID, owner_uid):

@@ -46,18 +46,17 @@ def new_key() -> str:
 
 
 async def _keys(
-    ctx: Context, endpoint: OnlineEndpoint, body: Body
+    ctx: Context, endpoint: OnlineEndpoint, body: Body, secret: Body | None
 ) -> tuple[tuple[str, str] | None, dict[str, str]]:
     """Existing keys, generated once; rotated when the regenerate annotation carries a new value.
 
-    The annotation value is ``primary``, ``secondary`` or ``both``, optionally ``@<anything>``; the
-    Secret remembers the last value handled, so a rotation happens once per distinct value and the
-    user's object is never written to.
+    ``secret`` is the keys Secret as read now (None: absent). The annotation value is ``primary``,
+    ``secondary`` or ``both``, optionally ``@<anything>``; the Secret remembers the last value
+    handled, so a rotation happens once per distinct value and the user's object is never written to.
     """
     if endpoint.spec.auth_mode != "key":
         return None, {}
-    namespace, name = body["metadata"]["namespace"], body["metadata"]["name"]
-    secret = await ctx.call(ctx.kube.get, resources.SECRET, namespace, names.keys_secret(name))
+    name = body["metadata"]["name"]
     data = {}
     if secret is None and (body.get("status") or {}).get("keysSecretName"):
         await ctx.event(
@@ -99,6 +98,16 @@ async def _keys(
 
 async def reconcile(ctx: Context, namespace: str, name: str) -> None:
     await outcome.run(ctx, "OnlineEndpoint", namespace, name, _reconcile, events=True)
+
+
+def _wake_deployments(ctx: Context, namespace: str, name: str) -> None:
+    """Reconcile the endpoint's deployments now: their pods mount the keys Secret just created.
+
+    Secrets are not watched, so a deployment waiting for it would otherwise look again only
+    after ``references.WAIT_S``.
+    """
+    for dep in ctx.store.by_label("OnlineDeployment", namespace, labels.ENDPOINT, name):
+        ctx.enqueue(("OnlineDeployment", namespace, dep["metadata"]["name"]))
 
 
 def gateway_users(ctx: Context, namespace: str, name: str) -> list[tuple[str, str]]:
@@ -317,7 +326,12 @@ async def _reconcile(ctx: Context, body: Body, status: OnlineEndpointStatus) -> 
             references.recheck_later(ctx, ("OnlineEndpoint", namespace, name), problem)
     if problem is not None:
         return problem
-    keys, secret_annotations = await _keys(ctx, endpoint, body)
+    keys_name = names.keys_secret(name)
+    secret = None
+    if endpoint.spec.auth_mode == "key":  # never cached: read once, for the keys and for converge
+        secret = await ctx.call(ctx.kube.get, resources.SECRET, namespace, keys_name)
+    keys, secret_annotations = await _keys(ctx, endpoint, body, secret)
+    new_keys = keys is not None and not (body.get("status") or {}).get("keysSecretName")
     states = _states(ctx, namespace, name)
     rendered = await _render(ctx, endpoint, states, keys)
     objects = rendered.objects
@@ -328,9 +342,18 @@ async def _reconcile(ctx: Context, body: Body, status: OnlineEndpointStatus) -> 
         await prune_by_name(ctx, resources.SECRET, namespace, names.keys_secret(name), owner_uid=meta["uid"])
     prunable = list(CHILD_KINDS) if not rendered.problems else [resources.SERVICE]
     try:
-        live = await converge(ctx, objects, owner_uid=meta["uid"], namespace=namespace, prunable=prunable)
+        live = await converge(
+            ctx,
+            objects,
+            owner_uid=meta["uid"],
+            namespace=namespace,
+            prunable=prunable,
+            read={("Secret", keys_name): secret},
+        )
     except NameConflict as exc:
         return Outcome.stalled(reasons.NAME_CONFLICT, str(exc))
+    if new_keys:
+        _wake_deployments(ctx, namespace, name)
     summary = ",".join(f"{k}={v}" for k, v in sorted(rendered.effective_traffic.items())) or "none"
     status.scoring_uri = rendered.scoring_uri
     status.swagger_uri = rendered.swagger_uri

@@ -12,7 +12,7 @@ place status is serialized) and writes only what differs from the live status.
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 from mlendpoints.api.v1alpha1 import batch, instancetype, online
@@ -20,7 +20,7 @@ from mlendpoints.api.v1alpha1 import monitor as monitor_api
 from mlendpoints.api.v1alpha1.base import on_kubernetes
 from mlendpoints.api.v1alpha1.common import Condition, StatusBase
 from mlendpoints.backends.kubernetes.context import Context
-from mlendpoints.backends.kubernetes.converge import write_status
+from mlendpoints.backends.kubernetes.converge import status_patch, write_status
 from mlendpoints.clients.kube import Rejected
 from mlendpoints.clients.store import Body
 from mlendpoints.status import conditions, reasons
@@ -68,6 +68,50 @@ def check_target(kind: str, name: str, target: str) -> Outcome | None:
     )
 
 
+#: Status fields that count a rollout's steps (top level, and in an endpoint's ``deployments[]``).
+COUNTERS = frozenset({"replicas", "readyReplicas", "updatedReplicas", "availableReplicas"})
+#: Reconciling reasons that only wait for a rollout to advance (their messages count its steps);
+#: other reasons carry a diagnosis (a Gateway's own reason, a route's) and are written at once.
+PROGRESS_REASONS = frozenset(
+    {reasons.WAITING_FOR_ENDPOINT, reasons.ROLLING_OUT, reasons.WAITING_FOR_DEPLOYMENTS}
+)
+
+
+def _essence(status: Mapping[str, Any]) -> dict[str, Any]:
+    """``status`` without what only reports progress: the counters, and the conditions' reasons,
+    messages and times (their types and statuses stay). None values count as absent."""
+    out: dict[str, Any] = {}
+    for key, value in status.items():
+        if value is None or key in COUNTERS:
+            continue
+        if key == "conditions":
+            value = sorted((c.get("type"), c.get("status")) for c in value or [])
+        elif key == "deployments":
+            value = [{k: v for k, v in d.items() if k not in COUNTERS} for d in value or []]
+        out[key] = value
+    return out
+
+
+def progress_only(body: Body, outcome: Outcome, desired: Mapping[str, Any]) -> bool:
+    """Whether writing ``desired`` (status fields by alias) for ``outcome`` would only report
+    progress: the object shows Reconciling (Ready=Unknown) at its current generation, stays so,
+    waiting on a rollout (:data:`PROGRESS_REASONS`, before and after), and nothing but
+    :data:`COUNTERS` and the conditions' reasons and messages would change (not traffic, URIs, or
+    which deployments are ready)."""
+    status = body.get("status") or {}
+    ready = conditions.get_condition(status.get("conditions"), conditions.READY)
+    return (
+        outcome.state is State.PROGRESSING
+        and outcome.reason in PROGRESS_REASONS
+        and ready is not None
+        and ready.get("status") == "Unknown"
+        and ready.get("reason") in PROGRESS_REASONS
+        and conditions.is_true(status.get("conditions"), conditions.RECONCILING)
+        and status.get("observedGeneration") == body["metadata"].get("generation")
+        and _essence({**status, **desired}) == _essence(status)
+    )
+
+
 async def conclude(
     ctx: Context, body: Body, status: StatusBase | dict[str, Any], outcome: Outcome, *, events: bool
 ) -> bool:
@@ -75,14 +119,18 @@ async def conclude(
 
     ``status`` is the kind's model, or (reconcilers not converted yet) a dict of its fields by
     alias, validated into the model here. With ``events``, a change of the Ready reason is also
-    recorded as an Event (Warning for Stalled and retrying outcomes). Returns whether it wrote.
+    recorded as an Event (Warning for Stalled and retrying outcomes). A write that only reports
+    progress (:func:`progress_only`) waits until ``ctx.progress_interval`` seconds after this
+    object's last status write: the object is requeued for then, and a transition arriving
+    meanwhile is written at once. Returns whether it wrote.
 
     Raises:
         pydantic.ValidationError: a status dict with a field the model does not have.
     """
     model = STATUS[body["kind"]]
     typed = status if isinstance(status, StatusBase) else model.model_validate(status)
-    generation = body["metadata"].get("generation")
+    meta = body["metadata"]
+    generation = meta.get("generation")
     previous = (body.get("status") or {}).get("conditions")
     old = conditions.get_condition(previous, conditions.READY)
     typed.observed_generation = generation
@@ -90,8 +138,19 @@ async def conclude(
         Condition.model_validate(c)
         for c in conditions.apply_outcome(previous, outcome, generation=generation)
     ]
-    wrote = await write_status(ctx, body, serialize(typed))
-    if wrote and events and (old or {}).get("reason") != outcome.reason:
+    key = (str(body["kind"]), str(meta.get("namespace") or ""), str(meta["name"]))
+    desired = serialize(typed)
+    if progress_only(body, outcome, desired):
+        wait = ctx.progress_wait(key)
+        if wait > 0:
+            if status_patch(body.get("status") or {}, desired):
+                ctx.enqueue(key, delay=wait)
+            return False
+    wrote = await write_status(ctx, body, desired)
+    if not wrote:
+        return False
+    ctx.wrote_status(key)
+    if events and (old or {}).get("reason") != outcome.reason:
         warn = outcome.state in (State.STALLED, State.RETRYING)
         await ctx.event(
             body,
@@ -99,7 +158,7 @@ async def conclude(
             reason=outcome.reason,
             message=outcome.message or outcome.reason,
         )
-    return wrote
+    return True
 
 
 async def run(
