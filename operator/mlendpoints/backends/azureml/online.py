@@ -33,7 +33,7 @@ from mlendpoints.backends.azureml.common import (
 )
 from mlendpoints.backends.kubernetes.converge import NameConflict, converge, prune_by_name
 from mlendpoints.backends.kubernetes.deployment import _adopt as adopt
-from mlendpoints.backends.kubernetes.endpoint import HANDLED_ANNOTATION, REGENERATE_ANNOTATION
+from mlendpoints.backends.kubernetes.keys import HANDLED_ANNOTATION, REGENERATE_ANNOTATION
 from mlendpoints.clients import resources
 from mlendpoints.clients.store import Body
 from mlendpoints.render import names, secret

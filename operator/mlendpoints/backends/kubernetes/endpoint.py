@@ -13,7 +13,6 @@ accepted; an Ingress no controller has admitted. The endpoint is Ready only when
 from __future__ import annotations
 
 import logging
-import secrets
 import time
 
 from pydantic import ValidationError
@@ -21,6 +20,7 @@ from pydantic import ValidationError
 from mlendpoints.api.errors import validation_message
 from mlendpoints.api.v1alpha1 import OnlineEndpoint
 from mlendpoints.api.v1alpha1.online import DeploymentSummary, OnlineEndpointStatus
+from mlendpoints.backends.kubernetes import keys as keys_
 from mlendpoints.backends.kubernetes import outcome, references, routecheck
 from mlendpoints.backends.kubernetes.context import Context
 from mlendpoints.backends.kubernetes.converge import NameConflict, converge, prune_by_name
@@ -35,65 +35,8 @@ from mlendpoints.status.dependencies import Problem
 
 log = logging.getLogger(__name__)
 
-REGENERATE_ANNOTATION = "mlendpoints.io/regenerate-keys"
-HANDLED_ANNOTATION = "mlendpoints.io/regenerate-keys-handled"
 #: Children pruned through the cache; the keys Secret (never cached) is pruned by name.
 CHILD_KINDS = (resources.SERVICE, resources.HTTPROUTE, resources.INGRESS)
-
-
-def new_key() -> str:
-    return secrets.token_urlsafe(32)
-
-
-async def _keys(
-    ctx: Context, endpoint: OnlineEndpoint, body: Body, secret: Body | None
-) -> tuple[tuple[str, str] | None, dict[str, str]]:
-    """Existing keys, generated once; rotated when the regenerate annotation carries a new value.
-
-    ``secret`` is the keys Secret as read now (None: absent). The annotation value is ``primary``,
-    ``secondary`` or ``both``, optionally ``@<anything>``; the Secret remembers the last value
-    handled, so a rotation happens once per distinct value and the user's object is never written to.
-    """
-    if endpoint.spec.auth_mode != "key":
-        return None, {}
-    name = body["metadata"]["name"]
-    data = {}
-    if secret is None and (body.get("status") or {}).get("keysSecretName"):
-        await ctx.event(
-            body,
-            type="Warning",
-            reason=reasons.KEYS_REGENERATED,
-            message=f"keys Secret {names.keys_secret(name)!r} was deleted: new primary and secondary keys "
-            "were generated; clients must use the new keys",
-        )
-    if secret is not None:
-        import base64
-
-        data = {k: base64.b64decode(v).decode() for k, v in (secret.get("data") or {}).items()}
-    primary, secondary = data.get("primaryKey") or new_key(), data.get("secondaryKey") or new_key()
-    request = (body["metadata"].get("annotations") or {}).get(REGENERATE_ANNOTATION, "")
-    handled = ((secret or {}).get("metadata", {}).get("annotations") or {}).get(HANDLED_ANNOTATION, "")
-    annotations = {HANDLED_ANNOTATION: handled} if handled else {}
-    if request and request != handled:
-        which = request.split("@", 1)[0].strip().lower()
-        if which in ("primary", "both"):
-            primary = new_key()
-        if which in ("secondary", "both"):
-            secondary = new_key()
-        if which in ("primary", "secondary", "both"):
-            annotations = {HANDLED_ANNOTATION: request}
-            await ctx.event(
-                body, type="Normal", reason=reasons.KEYS_REGENERATED, message=f"regenerated {which} key(s)"
-            )
-        else:
-            await ctx.event(
-                body,
-                type="Warning",
-                reason="InvalidAnnotation",
-                message=f"{REGENERATE_ANNOTATION} must be primary, secondary or both (optionally @suffix), got {request!r}",
-            )
-            annotations = {HANDLED_ANNOTATION: request}
-    return (primary, secondary), annotations
 
 
 async def reconcile(ctx: Context, namespace: str, name: str) -> None:
@@ -308,6 +251,44 @@ async def _render(
     )
 
 
+async def _reference_problem(ctx: Context, body: Body, endpoint: OnlineEndpoint) -> Outcome | None:
+    """Stalled when the endpoint's host is another endpoint's or its TLS Secret is missing (then
+    rechecked later); None when its references are fine."""
+    meta = body["metadata"]
+    problem = references.host_conflict(ctx, body)
+    if problem is None and endpoint.spec.routing.tls_secret_name:
+        tls = [("spec.routing.tlsSecretName", endpoint.spec.routing.tls_secret_name)]
+        problem = await references.check_secrets(ctx, meta["namespace"], tls)
+        if problem is not None:
+            references.recheck_later(ctx, ("OnlineEndpoint", meta["namespace"], meta["name"]), problem)
+    return problem
+
+
+def _fill_status(
+    ctx: Context,
+    status: OnlineEndpointStatus,
+    body: Body,
+    endpoint: OnlineEndpoint,
+    states: list[render_online.DeploymentState],
+    rendered: render_online.EndpointRender,
+    *,
+    keyed: bool,
+) -> str:
+    """Write what the endpoint serves into ``status``; returns the traffic summary (``blue=90,green=10``)."""
+    namespace, name = body["metadata"]["namespace"], body["metadata"]["name"]
+    summary = ",".join(f"{k}={v}" for k, v in sorted(rendered.effective_traffic.items())) or "none"
+    status.scoring_uri = rendered.scoring_uri
+    status.swagger_uri = rendered.swagger_uri
+    status.traffic = rendered.effective_traffic
+    status.traffic_summary = summary
+    status.mirror_traffic = rendered.effective_mirror
+    status.deployments = _summaries(ctx, namespace, endpoint, states, rendered)
+    status.keys_secret_name = names.keys_secret(name) if keyed else None
+    status.routing = rendered.routing
+    status.service_name = names.endpoint_service(name)
+    return summary
+
+
 async def _reconcile(ctx: Context, body: Body, status: OnlineEndpointStatus) -> Outcome:
     meta = body["metadata"]
     namespace, name = meta["namespace"], meta["name"]
@@ -318,19 +299,14 @@ async def _reconcile(ctx: Context, body: Body, status: OnlineEndpointStatus) -> 
     wrong = outcome.check_target("OnlineEndpoint", name, endpoint.spec.target)
     if wrong is not None:
         return wrong
-    problem = references.host_conflict(ctx, body)
-    if problem is None and endpoint.spec.routing.tls_secret_name:
-        tls = [("spec.routing.tlsSecretName", endpoint.spec.routing.tls_secret_name)]
-        problem = await references.check_secrets(ctx, namespace, tls)
-        if problem is not None:
-            references.recheck_later(ctx, ("OnlineEndpoint", namespace, name), problem)
+    problem = await _reference_problem(ctx, body, endpoint)
     if problem is not None:
         return problem
     keys_name = names.keys_secret(name)
     secret = None
     if endpoint.spec.auth_mode == "key":  # never cached: read once, for the keys and for converge
         secret = await ctx.call(ctx.kube.get, resources.SECRET, namespace, keys_name)
-    keys, secret_annotations = await _keys(ctx, endpoint, body, secret)
+    keys, secret_annotations = await keys_.endpoint_keys(ctx, endpoint, body, secret)
     new_keys = keys is not None and not (body.get("status") or {}).get("keysSecretName")
     states = _states(ctx, namespace, name)
     rendered = await _render(ctx, endpoint, states, keys)
@@ -354,16 +330,7 @@ async def _reconcile(ctx: Context, body: Body, status: OnlineEndpointStatus) -> 
         return Outcome.stalled(reasons.NAME_CONFLICT, str(exc))
     if new_keys:
         _wake_deployments(ctx, namespace, name)
-    summary = ",".join(f"{k}={v}" for k, v in sorted(rendered.effective_traffic.items())) or "none"
-    status.scoring_uri = rendered.scoring_uri
-    status.swagger_uri = rendered.swagger_uri
-    status.traffic = rendered.effective_traffic
-    status.traffic_summary = summary
-    status.mirror_traffic = rendered.effective_mirror
-    status.deployments = _summaries(ctx, namespace, endpoint, states, rendered)
-    status.keys_secret_name = names.keys_secret(name) if keys else None
-    status.routing = rendered.routing
-    status.service_name = names.endpoint_service(name)
+    summary = _fill_status(ctx, status, body, endpoint, states, rendered, keyed=keys is not None)
     if rendered.problems:
         return Outcome.stalled(reasons.ROUTING_UNSUPPORTED, "; ".join(rendered.problems))
     problems = _deployment_problems(ctx, body, endpoint, states)
