@@ -97,6 +97,23 @@ def env_lines(kubeconfig: Path, path_dirs: list[Path]) -> list[str]:
     return [f"export KUBECONFIG={shlex.quote(str(kubeconfig))}", f'export PATH={dirs}:"$PATH"']
 
 
+#: The InstanceType of examples/compute/instancetypes.yaml whose pods go to the process nodes.
+PROCESS_INSTANCE_TYPE = "cpu-small"
+
+
+def instance_type_lines() -> list[str]:
+    """``MLENDPOINTS_INSTANCE_TYPES`` mapping every CPU size of the VM-size table to
+    :data:`PROCESS_INSTANCE_TYPE`: on the dev cluster, a size's own InstanceType has no nodeSelector,
+    so its pods could land on a kwok node, look Ready and serve nothing."""
+    from mlendpoints.convert.sizes import SIZES
+
+    cpu = " ".join(f"{size}={PROCESS_INSTANCE_TYPE}" for size, shape in SIZES.items() if not shape.gpus)
+    return [
+        f"# Azure VM sizes -> {PROCESS_INSTANCE_TYPE} (examples/compute/instancetypes.yaml; pods run on the process nodes)",
+        f"export MLENDPOINTS_INSTANCE_TYPES={shlex.quote(cpu)}",
+    ]
+
+
 def cmd_env(args: argparse.Namespace) -> int:
     cluster = _cluster(args)
     if not cluster.state():
@@ -112,6 +129,11 @@ def cmd_env(args: argparse.Namespace) -> int:
         print(line)
     for line in addons.env_lines(cluster.state().get("addons") or {}):
         print(line)
+    from mlendpoints_dev import processnodes
+
+    if processnodes.info(cluster):
+        for line in instance_type_lines():
+            print(line)
     print(f'# eval "$(mlendpoints dev cluster env --name {cluster.name})"')
     return 0
 

@@ -85,3 +85,29 @@ def test_operator_stop_without_one_running_says_so(
 def test_operator_start_needs_a_running_cluster(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["operator", "start", "--name", "t4", "--state-dir", str(tmp_path)]) == 1
     assert "cluster 't4' is not running (mlendpoints dev cluster up --name t4)" in capsys.readouterr().err
+
+
+def test_dev_env_maps_every_cpu_vm_size_to_the_process_node_instance_type() -> None:
+    """On the dev cluster the CLI's and the SDK's Azure sizes go where pods really run (not kwok)."""
+    import shlex
+
+    from mlendpoints.azcli import manifests
+    from mlendpoints.convert.sizes import SIZES
+    from mlendpoints_dev.cli import PROCESS_INSTANCE_TYPE, instance_type_lines
+
+    (export,) = [line for line in instance_type_lines() if line.startswith("export ")]
+    name, _, value = export.removeprefix("export ").partition("=")
+    assert name == manifests.ENV_DEFAULTS["instance_types"]
+    mapping = manifests.parse_mappings(tuple(shlex.split(value)[0].split()), name)
+    assert mapping == {size: PROCESS_INSTANCE_TYPE for size, shape in SIZES.items() if shape.gpus == 0}
+    assert "Standard_NC6s_v3" not in mapping
+
+
+def test_the_process_node_instance_type_is_the_examples() -> None:
+    import yaml
+
+    from mlendpoints_dev.cli import PROCESS_INSTANCE_TYPE
+
+    docs = yaml.safe_load_all((Path(__file__).parents[2] / "examples/compute/instancetypes.yaml").read_text())
+    (spec,) = [d["spec"] for d in docs if d["metadata"]["name"] == PROCESS_INSTANCE_TYPE]
+    assert spec["nodeSelector"]["mlendpoints.io/node-kind"] == "process"
