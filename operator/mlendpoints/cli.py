@@ -182,10 +182,45 @@ def main(argv: list[str] | None = None) -> int:
     return code
 
 
+#: Top-level module -> the extra of pyproject.toml that installs it (what a command missing it needs).
+EXTRA_OF = {
+    **dict.fromkeys(("kubernetes", "kopf", "pydantic_settings"), "operator"),
+    "azure": "azure",
+    **dict.fromkeys(
+        (
+            "uvicorn",
+            "orjson",
+            "prometheus_client",
+            "mlflow",
+            "pandas",
+            "numpy",
+            "werkzeug",
+            "inference_schema",
+            "pyarrow",
+        ),
+        "runtime",
+    ),
+    "httpx": "local",
+    **dict.fromkeys(("s3fs", "gcsfs", "adlfs"), "storage"),
+    **dict.fromkeys(("scipy", "matplotlib"), "monitoring"),
+}
+
+
 def _main(argv: list[str] | None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
     try:
         rv: Any = root.main(args=args, prog_name="mlendpoints", standalone_mode=True)
+    except ModuleNotFoundError as exc:  # an extra this command needs is not installed
+        extra = EXTRA_OF.get((exc.name or "").split(".")[0])
+        if extra is None:
+            raise
+        command = " ".join(a for a in args[:2] if not a.startswith("-"))
+        print(
+            f"mlendpoints {command}: needs the {exc.name!r} package, from the {extra!r} extra: "
+            f"pip install 'mlendpoints[{extra}]'",
+            file=sys.stderr,
+        )
+        return 2
     except SystemExit as exc:
         code = exc.code
         if code is None:

@@ -191,3 +191,28 @@ def test_an_init_failure_names_the_deployment_and_shows_its_log(tmp_path: Path) 
     assert "Traceback (most recent call last)" not in result.stderr.split("the end of")[0]
     assert not (tmp_path / "local-demo" / "endpoint.json").exists()
     assert wait_gone(processes_using(tmp_path)) == []
+    # a second failed `up` shows its own attempt's log, not the first one's again
+    log = tmp_path / "local-demo" / "logs" / "broken.log"
+    log.write_text(log.read_text() + "MARKER-OF-THE-FIRST-ATTEMPT\n")
+    again = cli("local", "up", "--detach", "-f", SAMPLE / "endpoint.yml", "-f", good, "-f", broken,
+                "--traffic", "blue=100", state_dir=tmp_path)  # fmt: skip
+    assert again.returncode == 1
+    assert "cannot find model weights" in again.stderr
+    assert "MARKER-OF-THE-FIRST-ATTEMPT" not in again.stderr
+    assert wait_gone(processes_using(tmp_path)) == []
+
+
+def test_a_port_in_use_is_refused_before_anything_starts(tmp_path: Path) -> None:
+    """Another server on --port would answer the front's readiness check in its place."""
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = cli("local", "up", "--detach", *SAMPLE_ARGS, "--port", str(port), state_dir=tmp_path)
+    assert result.returncode == 1, result.stdout
+    assert result.stderr.strip().endswith(
+        f"--port {port}: 127.0.0.1:{port} is in use; choose another port, or leave --port out for a free one"
+    )
+    assert not (tmp_path / "local-demo" / "endpoint.json").exists()

@@ -111,3 +111,27 @@ def test_the_process_node_instance_type_is_the_examples() -> None:
     docs = yaml.safe_load_all((Path(__file__).parents[2] / "examples/compute/instancetypes.yaml").read_text())
     (spec,) = [d["spec"] for d in docs if d["metadata"]["name"] == PROCESS_INSTANCE_TYPE]
     assert spec["nodeSelector"]["mlendpoints.io/node-kind"] == "process"
+
+
+def test_a_command_whose_extra_is_missing_names_the_extra(tmp_path: Path) -> None:
+    """``pip install 'mlendpoints[local]'`` only: a cluster verb says what to install, no traceback."""
+    blocker = tmp_path / "sitecustomize.py"
+    blocker.write_text(
+        "import sys\n"
+        "class Block:\n"
+        "    def find_spec(self, name, path=None, target=None):\n"
+        "        if name.split('.')[0] == 'kubernetes':\n"
+        "            raise ModuleNotFoundError(f'No module named {name!r}', name=name)\n"
+        "sys.meta_path.insert(0, Block())\n"
+    )
+    env = {"PYTHONPATH": str(tmp_path), "PATH": "/usr/bin:/bin", "HOME": str(tmp_path)}
+    proc = subprocess.run(
+        [sys.executable, "-m", "mlendpoints", "online-endpoint", "list"],
+        capture_output=True, text=True, env=env, timeout=120, check=False,
+    )  # fmt: skip
+    assert proc.returncode == 2, proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert proc.stderr.strip() == (
+        "mlendpoints online-endpoint list: needs the 'kubernetes' package, from the 'operator' extra: "
+        "pip install 'mlendpoints[operator]'"
+    )

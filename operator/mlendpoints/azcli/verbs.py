@@ -95,7 +95,7 @@ def apply_files(kind: Kind, create: bool, opts: dict[str, Any]) -> list[dict[str
     store = manifests.StoreOptions(
         opts["model_store"],
         opts["store_secret"],
-        manifests.parse_mappings(opts["instance_types"], "--instance-type"),
+        manifests.parse_mappings(opts["instance_types"], "--instance-type / MLENDPOINTS_INSTANCE_TYPES"),
         opts["gateway"],
         manifests.parse_workspace(opts["azureml"]),
     )

@@ -68,7 +68,11 @@ def up(
     """
     name = p.endpoint.metadata.name
     if name in state.names(root) and _running(state.read(root, name)):
-        raise UpError(f"local endpoint {name} is running already; `mlendpoints local down {name}` first")
+        raise UpError(f"local endpoint {name} is running already; `mlendpoints local down -n {name}` first")
+    if port and not procs.port_free(host, port):
+        raise UpError(
+            f"--port {port}: {host}:{port} is in use; choose another port, or leave --port out for a free one"
+        )
     keys = state.ensure_keys(root, name) if p.auth_mode == "key" else None
     prepare(p)
     ep = state.LocalEndpoint(

@@ -44,6 +44,8 @@ class Started:
     process: subprocess.Popen[bytes]
     port: int
     log: Path
+    #: the log's size when this process started: its own output begins there
+    offset: int = 0
 
 
 def free_port(host: str = "127.0.0.1") -> int:
@@ -55,9 +57,21 @@ def free_port(host: str = "127.0.0.1") -> int:
         return port
 
 
+def port_free(host: str, port: int) -> bool:
+    """Whether ``host:port`` can be bound now (a front of another local endpoint, or any server,
+    holding it would otherwise answer the readiness check in this one's place)."""
+    with socket.socket() as sock:
+        try:
+            sock.bind((host, port))
+        except OSError:
+            return False
+    return True
+
+
 def spawn(name: str, argv: list[str], env: dict[str, str], log: Path, port: int) -> Started:
     """Start ``argv`` in its own session with stdout and stderr appended to ``log``."""
     log.parent.mkdir(parents=True, exist_ok=True)
+    offset = log.stat().st_size if log.exists() else 0
     with log.open("ab") as out:
         process = subprocess.Popen(
             argv,
@@ -67,7 +81,7 @@ def spawn(name: str, argv: list[str], env: dict[str, str], log: Path, port: int)
             stderr=subprocess.STDOUT,
             start_new_session=True,
         )
-    return Started(name, process, port, log)
+    return Started(name, process, port, log, offset)
 
 
 def runtime_argv() -> list[str]:
@@ -93,7 +107,7 @@ def wait_ready(
             if code is not None:
                 why = "init() or the model load failed" if code == EXIT_LOAD_FAILED else "it exited"
                 raise StartError(
-                    f"{s.name} failed to start ({why}, exit status {code}); the end of {s.log}:\n{tail(s.log, 20)}"
+                    f"{s.name} failed to start ({why}, exit status {code}); the end of {s.log}:\n{tail(s.log, 20, start=s.offset)}"
                 )
             if check(s):
                 pending.remove(s)
@@ -124,10 +138,12 @@ def _get(url: str) -> int | None:
         return None
 
 
-def tail(path: Path, lines: int) -> str:
-    """The last ``lines`` lines of a text file ('' when it cannot be read)."""
+def tail(path: Path, lines: int, *, start: int = 0) -> str:
+    """The last ``lines`` lines of a text file from byte ``start`` on ('' when it cannot be read)."""
     try:
-        text = path.read_text(errors="replace")
+        with path.open("rb") as fh:
+            fh.seek(start)
+            text = fh.read().decode(errors="replace")
     except OSError:
         return ""
     return "\n".join(text.splitlines()[-lines:])

@@ -44,6 +44,13 @@ def _scheme(uri: str) -> str:
     return head.lower() if sep and head.isalnum() else ""
 
 
+#: What a plugin reads its credentials from (the variables the storage initializer's Secret holds).
+_CREDENTIALS_HINT = dict.fromkeys(
+    ("az", "abfs", "abfss", "wasbs"),
+    " (set AZURE_STORAGE_CONNECTION_STRING, or AZURE_STORAGE_ACCOUNT_NAME with a key or identity)",
+)
+
+
 def fetch(uri: str, dest: Path) -> None:
     """Download ``uri`` into the folder ``dest`` (created if needed).
 
@@ -71,6 +78,11 @@ def fetch(uri: str, dest: Path) -> None:
             raise FetchError(
                 f"{uri}: {scheme}:// needs the {package} package (pip install {package}, "
                 "or mlendpoints[storage])"
+            ) from exc
+        except Exception as exc:  # the plugin refused its settings, e.g. adlfs without credentials
+            raise FetchError(
+                f"{uri}: cannot open {scheme}:// storage: {exc}".splitlines()[0]
+                + _CREDENTIALS_HINT.get(scheme, "")
             ) from exc
         _get(fs, path, dest, uri=uri)
         return
