@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -86,6 +87,7 @@ def test_a_dead_runtime_is_502_and_down_leaves_no_process(tmp_path: Path) -> Non
 
 
 def test_foreground_serves_a_0_percent_pin_and_mirrors_until_ctrl_c(tmp_path: Path) -> None:
+    """Ctrl-C stops it even when it inherited SIGINT ignored (started with `&` by a script, as CI does)."""
     env = dict(os.environ, MLENDPOINTS_LOCAL_DIR=str(tmp_path))
     files = SAMPLE_ARGS
     up = subprocess.Popen(
@@ -105,6 +107,7 @@ def test_foreground_serves_a_0_percent_pin_and_mirrors_until_ctrl_c(tmp_path: Pa
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN),  # what `cmd &` in a script does
     )
     try:
         deadline = time.monotonic() + 120
@@ -135,7 +138,11 @@ def test_foreground_serves_a_0_percent_pin_and_mirrors_until_ctrl_c(tmp_path: Pa
         )
         assert 1 + 5 <= scored <= 1 + 35, metrics  # the pinned request plus about 20 mirrored ones
         up.send_signal(signal.SIGINT)
-        assert up.wait(timeout=30) == 0
+        try:
+            code = up.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            pytest.fail(f"local up did not stop within 60 s of SIGINT:\n{_stuck(up.pid, tmp_path)}")
+        assert code == 0
     finally:
         if up.poll() is None:
             up.kill()
@@ -216,3 +223,16 @@ def test_a_port_in_use_is_refused_before_anything_starts(tmp_path: Path) -> None
         f"--port {port}: 127.0.0.1:{port} is in use; choose another port, or leave --port out for a free one"
     )
     assert not (tmp_path / "local-demo" / "endpoint.json").exists()
+
+
+def _stuck(pid: int, state_dir: Path) -> str:
+    """What a process that does not exit is doing (its threads' kernel wait channels) and the
+    local endpoint's logs, for the failure message."""
+    lines = []
+    for task in sorted(Path(f"/proc/{pid}/task").glob("*")):
+        for name in ("comm", "wchan", "stat"):
+            with contextlib.suppress(OSError):
+                lines.append(f"task {task.name} {name}: {(task / name).read_text().strip()[:200]}")
+    for log in sorted(state_dir.rglob("*.log")):
+        lines.append(f"--- {log.name}:\n" + "\n".join(log.read_text(errors="replace").splitlines()[-15:]))
+    return "\n".join(lines)

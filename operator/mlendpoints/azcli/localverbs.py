@@ -60,6 +60,9 @@ def up(
     from mlendpoints.azcli import manifests
 
     signal.signal(signal.SIGTERM, _interrupt)  # stop what was started, as Ctrl-C does
+    # Ctrl-C too, explicitly: a process started in the background by a non-interactive shell
+    # (`cmd &` in a script, CI) inherits SIGINT ignored, and Python then never raises KeyboardInterrupt.
+    signal.signal(signal.SIGINT, _interrupt)
     root = state.root(state_dir)
     overrides = {
         "traffic": manifests.parse_traffic(traffic, "--traffic") if traffic is not None else None,
