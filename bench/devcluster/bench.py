@@ -49,7 +49,7 @@ def _first_score(cluster: LocalCluster, work: Path) -> dict[str, float]:
     addons = cluster.state()["addons"]
     install_crds(cluster, ROOT / "crds")
     op = OperatorProcess(kubeconfig=cluster.make_kubeconfig(OPERATOR_USER), log_path=work / "operator.log",
-                         user=OPERATOR_USER, log_level="INFO")  # fmt: skip
+                         user=OPERATOR_USER, log_level="INFO", gateway_probe=True)  # fmt: skip
     op.start()
     try:
         nodes = [n for n in cluster.kubectl_json("get", "nodes")["items"]

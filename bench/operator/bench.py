@@ -39,7 +39,7 @@ from mlendpoints.clients.kube import Kube  # noqa: E402
 from mlendpoints.render import online  # noqa: E402
 from mlendpoints.render.settings import RenderSettings  # noqa: E402
 from mlendpoints_dev import LocalCluster  # noqa: E402
-from mlendpoints_dev.cluster import AUDIT_WRITE_VERBS, node_manifests  # noqa: E402
+from mlendpoints_dev.controlplane import AUDIT_WRITE_VERBS, node_manifests  # noqa: E402
 from mlendpoints_dev.install import install_crds, install_gateway_api  # noqa: E402
 
 API = "mlendpoints.io/v1alpha1"
@@ -263,6 +263,16 @@ def idle(cluster: LocalCluster, seconds: float) -> tuple[float, audit.Mark]:
     return (apiserver_requests(cluster) - base) / seconds, start
 
 
+def reconciles(op: OperatorProcess) -> dict[str, float]:
+    """Reconciles the operator has run so far, by kind (its ``mlendpoints_reconcile_total``)."""
+    out: dict[str, float] = {}
+    for line in op.metrics().splitlines():
+        if line.startswith("mlendpoints_reconcile_total{"):
+            kind = line.split('kind="', 1)[1].split('"', 1)[0]
+            out[kind] = out.get(kind, 0) + float(line.rsplit(" ", 1)[1])
+    return out
+
+
 def operator_scale(cluster: LocalCluster, kube: Kube, op: OperatorProcess, n: int) -> dict[str, Any]:
     """``n`` endpoints x 2 deployments applied at once; until all are Ready; peak RSS; writes."""
     assert op.proc is not None
@@ -271,7 +281,7 @@ def operator_scale(cluster: LocalCluster, kube: Kube, op: OperatorProcess, n: in
     namespace(cluster, kube, ns)
     start = audit.mark(cluster.audit_log)
     objs = [o for i in range(n) for o in manifests(ns, f"ep{i:04d}")]
-    t0, cpu0 = time.perf_counter(), cpu_s(op.proc.pid)
+    t0, cpu0, runs0 = time.perf_counter(), cpu_s(op.proc.pid), reconciles(op)
     bulk_apply(kube, objs)
     peak = rss_mib(op.proc.pid)
 
@@ -282,10 +292,12 @@ def operator_scale(cluster: LocalCluster, kube: Kube, op: OperatorProcess, n: in
 
     wait(all_ready, timeout=3600, interval=2)
     seconds, cpu = time.perf_counter() - t0, cpu_s(op.proc.pid) - cpu0
+    runs = {k: v - runs0.get(k, 0) for k, v in reconciles(op).items()}
     events = audit.writes(cluster.audit_log, start, AUDIT_WRITE_VERBS)
     return {
         "all_ready_s": seconds,
         "operator_cpu_s": cpu,
+        "reconciles": runs,
         "peak_rss_mib": peak,
         "breakdown": audit.breakdown(events, USER),
     }
@@ -341,6 +353,11 @@ def restart(cluster: LocalCluster, op: OperatorProcess, objects: int) -> dict[st
     return {"settle_s": seconds, "writes": len(operator_writes(cluster, start)), "rss_mib": rss}
 
 
+def _step(began: float, what: str) -> None:
+    """One progress line (the run takes minutes to most of an hour)."""
+    print(f"[bench +{time.perf_counter() - began:6.0f}s] {what}", flush=True)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--small", type=int, default=20, help="single-endpoint runs for p50/p95")
@@ -369,8 +386,11 @@ def main() -> int:
         kubeconfig=cluster.make_kubeconfig(USER), log_path=state / "operator.log", user=USER, log_level="INFO"
     )
     try:
+        _step(began, f"floor: {args.small} endpoints one at a time")
         f_children, f_ready = floor_single(cluster, kube, args.small)
+        _step(began, f"idle without the operator ({args.idle_seconds:g} s)")
         idle_without, _ = idle(cluster, args.idle_seconds)
+        _step(began, f"operator: {args.small} endpoints one at a time")
         op.start()
         assert op.proc is not None
         rss_start = rss_mib(op.proc.pid)
@@ -386,9 +406,12 @@ def main() -> int:
         }
         result["operator_rss_mib"] = {"start": rss_start, "after_single": rss_mib(op.proc.pid)}
         if args.large:
+            _step(began, f"operator: {args.large} endpoints at once")
             scale = operator_scale(cluster, kube, op, args.large)
+            _step(began, "operator restart over everything")
             scale["restart"] = restart(cluster, op, OBJECTS_PER_ENDPOINT * (args.large + args.small))
             op.stop()
+            _step(began, f"floor: {args.large} endpoints at once")
             scale["floor_all_ready_s"] = floor_scale(cluster, kube, args.large)
             totals = audit.operator_totals(scale["breakdown"])
             scale |= {"endpoints": args.large, "deployments": 2 * args.large, "operator_totals": totals}

@@ -84,7 +84,8 @@ def _scale(sc: dict[str, Any], children: dict[str, int], objects_per_endpoint: i
             ".1f",
         ),
         f"operator peak RSS at {n} endpoints: {sc['peak_rss_mib']:.0f} MiB (goal <= {RSS_GOAL_MIB}); "
-        f"operator CPU during the scale run: {sc['operator_cpu_s']:.0f} s",
+        f"operator CPU during the scale run: {sc['operator_cpu_s']:.0f} s; reconciles until all Ready: "
+        + ", ".join(f"{k} {v:.0f}" for k, v in sorted((sc.get("reconciles") or {}).items())),
         f"operator restart over {n} endpoints: writes {sc['restart']['writes']} (goal 0), "
         f"settled in {sc['restart']['settle_s']:.0f} s, RSS {sc['restart']['rss_mib']:.0f} MiB",
         "",

@@ -78,3 +78,18 @@ def test_missing_blob_input_is_a_clear_failure(tmp_path: Path, blob: Any) -> Non
     outcome = run_index(config)
     assert not outcome.ok
     assert "az://inputs/nothing-here: not found" in outcome.message
+
+
+def test_the_pods_of_one_job_check_the_same_blob_output_at_once(blob: Any) -> None:
+    """An Indexed Job's pods all check that the output is writable as they start; with one shared
+    probe name, one pod's removal failed another's (FileNotFoundError, the job Failed)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from mlendpoints.batch.files import Location
+
+    def check(_: int) -> None:
+        Location("az://outputs/shared").check_writable()
+
+    with ThreadPoolExecutor(8) as pool:
+        list(pool.map(check, range(32)))  # raises the first LocationError, if any
+    assert not [p for p in blob.find("outputs/shared") if ".write-probe" in p]  # each removed its own

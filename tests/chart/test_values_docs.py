@@ -52,7 +52,7 @@ def test_every_value_has_a_row_with_its_description(helm_docs: Path) -> None:
     from mlendpoints_dev import valuesdocs
 
     table = valuesdocs.table(REPO, helm_docs)
-    assert "| `operator.workers` | int | `8` | Parallel reconciles" in table
+    assert "| `operator.workers` | int | `16` | Parallel reconciles" in table
     assert '| `resources.requests.cpu` | string | `"100m"` | CPU request. |' in table
     assert "| `operator` | object | keys below | Operator settings" in table
 

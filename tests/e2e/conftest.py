@@ -91,7 +91,7 @@ def operator(cluster: LocalCluster, tmp_path_factory: pytest.TempPathFactory) ->
 
     work = tmp_path_factory.mktemp("e2e-operator")
     op = OperatorProcess(kubeconfig=cluster.make_kubeconfig(OPERATOR_USER), log_path=work / "operator.log",
-                         user=OPERATOR_USER, log_level="INFO")  # fmt: skip
+                         user=OPERATOR_USER, log_level="INFO", gateway_probe=True)  # fmt: skip
     op.start()
     try:
         yield op

@@ -33,8 +33,10 @@ def test_helm_test_passes_with_the_chart_running_on_process_nodes(
     assert placement == {
         "nodeSelector": {KIND_LABEL: "process"},
         "tolerations": [{"key": TAINT_KEY, "operator": "Exists", "effect": "NoSchedule"}],
+        # the Gateway listens on the host's loopback, out of a pod's reach
+        "operator": {"gatewayProbe": False},
     }
-    values = {"operator": {"watchNamespaces": [namespace]}, **placement}
+    values = {**placement, "operator": {**placement["operator"], "watchNamespaces": [namespace]}}
     release = Release(cluster=cluster, helm=cluster.helm, name="mlep", namespace=namespace,
                       work=tmp_path, values=values)  # fmt: skip
     install_crds(cluster, CRDS, helm_release=("mlep", namespace))  # as `mlendpoints dev demo` does

@@ -2,6 +2,8 @@
 
 * keys: primary and secondary work, none or a wrong one get 401; key rotation by annotation
   takes effect in the running pods without a restart;
+* Ready means served: right after Ready, a request pinned to each deployment reaches it through
+  Traefik (the operator's gateway probe), and answers name it in ``azureml-model-deployment``;
 * ``azureml-model-deployment`` pins a deployment; a 70/30 split holds within a binomial bound;
 * a slow ``init()`` keeps the pod unready and the deployment Reconciling until it finishes;
 * an unreachable model URI ends in ``ModelDownloadFailed`` with the fetch error; ``init()``
@@ -46,11 +48,12 @@ def test_keys_pin_and_weighted_split_through_the_gateway(
     _ready(cluster, ns, "split", "blue", "green")
     url = helpers.score_url(scoring["gateway_url"], ns, "split")
     keys = _keys(cluster, ns, "split")
-
-    def routed() -> bool:  # Traefik applies the route a moment after the operator writes it
-        return _post(url, row, keys["primaryKey"]).status_code == 200
-
-    wait_for(routed, timeout=60, what="the route to be served")
+    # Ready means it serves: the operator's gateway probe has seen Traefik route each pin to its
+    # deployment, so the first requests after Ready already reach both (no waiting for Traefik).
+    for name in ("green", "blue"):
+        r = _post(url, row, keys["primaryKey"], **{"azureml-model-deployment": name})
+        assert _served_by(cluster, scoring, r) == name
+        assert r.headers.get_list("azureml-model-deployment") == [name]
     assert _served_by(cluster, scoring, _post(url, row, keys["secondaryKey"])) in ("blue", "green")
     assert _post(url, row, None).status_code == 401
     assert _post(url, row, "not-the-key").status_code == 401

@@ -104,6 +104,9 @@ class OperatorProcess:
     extra_env: dict[str, str] = field(default_factory=dict)
     #: extra ``mlendpoints run`` arguments (e.g. ``("-n", "team-a")``)
     args: tuple[str, ...] = ()
+    #: Probe the Gateway's data plane before endpoints are Ready (MLENDPOINTS_GATEWAY_PROBE): only
+    #: where pods and the Gateway really serve (tests/e2e); kwok pods and the fake Gateway do not.
+    gateway_probe: bool = False
 
     def start(self, timeout: float = 60) -> None:
         self.metrics_port, self.liveness_port = _free_port(), _free_port()
@@ -117,6 +120,7 @@ class OperatorProcess:
             "MLENDPOINTS_LOG_LEVEL": self.log_level,
             # Missing deployments/Gateways turn Stalled after this many seconds (default 120).
             "MLENDPOINTS_STALL_AFTER": str(STALL_AFTER),
+            "MLENDPOINTS_GATEWAY_PROBE": str(self.gateway_probe).lower(),
             **self.extra_env,
         }
         log = self.log_path.open("ab")

@@ -118,3 +118,19 @@ def test_server_error_reply_is_json_with_code(client):
     assert isinstance(response.json()["message"], str)
     with pytest.raises(httpx.HTTPStatusError):
         response.raise_for_status()
+
+
+def test_every_reply_names_the_deployment_that_answered(make_client):
+    """``azureml-model-deployment`` on every response, errors included, as Azure ML's endpoints
+    send it; the operator's gateway probe relies on it. Without a deployment name: no header."""
+    named = make_client(entry_script="score_control.py", deployment_name="blue")
+    for response in (named.get("/"), named.post("/score", json={"action": "echo"}), named.get("/nowhere")):
+        assert response.headers.get_list("azureml-model-deployment") == ["blue"], response.status_code
+    plain = make_client(entry_script="score_control.py")
+    assert "azureml-model-deployment" not in plain.get("/").headers
+    for odd in ("模型", "bl\u00e9", "a\r\nx-injected: 1"):  # `serve --deployment-name` takes any text
+        other = make_client(entry_script="score_control.py", deployment_name=odd)
+        response = other.get("/")
+        assert response.status_code == 200
+        assert "azureml-model-deployment" not in response.headers
+        assert "x-injected" not in response.headers

@@ -6,6 +6,7 @@ The real-cluster proof, with the audit log, is tests/chart/test_namespaced_opera
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Iterator
 from typing import Any
 
 from mlendpoints.clients.resources import Kind
@@ -35,6 +36,11 @@ class RecordingKube:
         if kind.namespaced:
             meta["namespace"] = ns
         return [{"apiVersion": kind.api_version, "kind": kind.kind, "metadata": meta}]
+
+    def pages(
+        self, kind: Kind, namespace: str | None = None, *, labels: str | None = None, limit: int | None = None
+    ) -> Iterator[list[dict[str, Any]]]:
+        yield self.list(kind, namespace, labels=labels)
 
 
 def test_confined_manager_lists_and_keeps_only_its_namespaces() -> None:

@@ -106,7 +106,7 @@ def test_empty_variables_count_as_unset(monkeypatch: pytest.MonkeyPatch) -> None
     monkeypatch.setenv("MLENDPOINTS_WORKERS", "")
     monkeypatch.setenv("MLENDPOINTS_NAMESPACES", "")
     s = OperatorSettings.from_env()
-    assert (s.workers, s.namespaces) == (8, [])
+    assert (s.workers, s.namespaces) == (16, [])
 
 
 def test_a_confined_client_refuses_calls_outside_its_namespaces_before_sending() -> None:

@@ -45,7 +45,10 @@ def test_the_stable_service_never_selects_nothing_while_a_weighted_deployment_se
     ep = endpoint(traffic={"blue": 100}, routing={"type": "none"})
     r = render(ep, [DeploymentState("blue", ready=False, available=1)])
     assert selector(r) == "blue"
-    assert selector(render(ep, [DeploymentState("blue", ready=False, available=0)])) == ""
+    # no available pod: still blue (the desired primary), whose pods are not Ready, so the Service
+    # has no endpoints until they are, and is not rewritten then
+    assert selector(render(ep, [DeploymentState("blue", ready=False, available=0)])) == "blue"
+    assert selector(render(ep, [])) == "blue"
 
 
 def gw(

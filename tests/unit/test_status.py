@@ -6,6 +6,7 @@ from typing import Any
 
 import pytest
 
+from mlendpoints.backends.kubernetes.outcome import recordable
 from mlendpoints.status import conditions, reasons, workloads
 from mlendpoints.status.conditions import Outcome
 from mlendpoints_dev import kstatus
@@ -167,3 +168,17 @@ def test_progress_deadline_is_stalled() -> None:
     stall = workloads.stalled_reason(dep, [])
     assert stall is not None
     assert stall.reason == reasons.PROGRESS_DEADLINE_EXCEEDED
+
+
+def test_events_record_transitions_and_diagnoses_not_rollout_steps() -> None:
+    unknown = {"type": "Ready", "status": "Unknown", "reason": "RollingOut"}
+    ready = {"type": "Ready", "status": "True", "reason": "Ready"}
+    assert not recordable(None, Outcome.progressing("RollingOut", "waiting"))
+    assert not recordable(unknown, Outcome.progressing("WaitingForDeployments", "blue"))
+    assert recordable(unknown, Outcome.ready("serving"))
+    assert not recordable(ready, Outcome.ready("serving blue=100"))
+    assert recordable(ready, Outcome.progressing("RollingOut", "new spec"))
+    assert recordable(unknown, Outcome.progressing("AzureOperationInProgress", "409"))
+    assert recordable(unknown, Outcome.stalled("CrashLoopBackOff", "pod"))
+    stalled = {"type": "Ready", "status": "False", "reason": "CrashLoopBackOff"}
+    assert not recordable(stalled, Outcome.stalled("CrashLoopBackOff", "pod, again"))

@@ -13,6 +13,10 @@ PORT = 5001
 #: Liveness: the process answers at all. Readiness: the model is loaded.
 LIVENESS_PATH = "/"
 READINESS_PATH = "/readyz"
+#: Azure ML's deployment header. On a request it pins the deployment (the route's pin rules); on
+#: every runtime response it names the deployment that answered (MLENDPOINTS_DEPLOYMENT), as Azure
+#: ML's endpoints do. The operator's gateway probe reads it to tell which backend answered.
+DEPLOYMENT_HEADER = "azureml-model-deployment"
 
 ENV_MODEL_TYPE = "MLENDPOINTS_MODEL_TYPE"
 ENV_PORT = "MLENDPOINTS_PORT"

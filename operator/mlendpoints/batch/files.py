@@ -14,6 +14,7 @@ from __future__ import annotations
 import os
 import posixpath
 import tempfile
+import uuid
 from typing import Any
 
 import fsspec
@@ -170,8 +171,12 @@ class Location:
                     self.write(posixpath.join(rel, sub) if rel else sub, fh.read())
 
     def check_writable(self) -> None:
-        """Raises :class:`LocationError` when a probe file cannot be written and removed."""
-        probe = ".mlendpoints/.write-probe"
+        """Raises :class:`LocationError` when a probe file cannot be written and removed.
+
+        The probe's name is unique to this call: the pods of one job check the same output at
+        once, and with a shared name one pod's removal made another's fail (FileNotFoundError).
+        """
+        probe = f".mlendpoints/.write-probe-{uuid.uuid4().hex}"
         try:
             self.write(probe, b"ok")
             if self.local:

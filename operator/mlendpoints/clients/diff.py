@@ -18,6 +18,8 @@ from typing import Any
 
 from kubernetes.utils import parse_quantity
 
+from mlendpoints.clients import store
+
 
 def quantity(value: object) -> Decimal | None:
     """``value`` as a Kubernetes quantity (``kubernetes.utils.parse_quantity``), or None when it is
@@ -179,7 +181,7 @@ def owns_dropped(desired: dict[str, Any], live: dict[str, Any], manager: str) ->
     for entry in live.get("metadata", {}).get("managedFields") or []:
         if entry.get("manager") != manager or entry.get("operation") != "Apply" or entry.get("subresource"):
             continue
-        if _dropped(entry.get("fieldsV1") or {}, desired):
+        if _dropped(store.fields_v1(entry), desired):
             return True
     return False
 

@@ -10,6 +10,7 @@ is not proof of absence, so reconcilers fall back to a GET before creating anyth
 
 from __future__ import annotations
 
+import json
 import sys
 from collections import defaultdict
 from collections.abc import Iterator, Mapping
@@ -54,13 +55,15 @@ def _compact(value: Any) -> Any:
     return value
 
 
-def trimmed(body: Mapping[str, Any], fields: tuple[str, ...] | None) -> Body:
+def trimmed(body: Mapping[str, Any], fields: tuple[str, ...] | None, manager: str | None = None) -> Body:
     """A deep copy of ``body`` without what reconcilers never read, to bound the cache's memory.
 
     Kept: the ``fields`` given (all when None); of ``metadata.managedFields`` only the Apply
-    entries of the main resource (``diff.owns_dropped`` and the replicas handover read ours).
-    Dropped: the last-applied-configuration annotation. Keys and short strings are interned
-    (:func:`_compact`).
+    entries of the main resource, and of those only ``manager``'s when given (the two readers,
+    ``diff.owns_dropped`` and ``deployment._owns_replicas``, look for the operator's own field
+    manager only), each ``fieldsV1`` as its JSON text (read it with :func:`fields_v1`): as
+    dicts it is half the cache (a Deployment's 23 of 39 KiB), as text 2 KiB. Dropped: the
+    last-applied-configuration annotation. Keys and short strings are interned (:func:`_compact`).
     """
     obj: Body = {
         sys.intern(k): _compact(v)
@@ -71,9 +74,11 @@ def trimmed(body: Mapping[str, Any], fields: tuple[str, ...] | None) -> Body:
     if isinstance(meta, dict):
         if "managedFields" in meta:
             meta["managedFields"] = [
-                e
+                {**e, "fieldsV1": json.dumps(e["fieldsV1"], separators=(",", ":"))} if "fieldsV1" in e else e
                 for e in meta["managedFields"] or []
-                if e.get("operation") == "Apply" and not e.get("subresource")
+                if e.get("operation") == "Apply"
+                and not e.get("subresource")
+                and (manager is None or e.get("manager") == manager)
             ]
         annotations = meta.get("annotations")
         if annotations and LAST_APPLIED in annotations:
@@ -81,11 +86,29 @@ def trimmed(body: Mapping[str, Any], fields: tuple[str, ...] | None) -> Body:
     return obj
 
 
+def fields_v1(entry: Mapping[str, Any]) -> dict[str, Any]:
+    """The ``fieldsV1`` set of a managedFields entry, cached (JSON text) or as the API returned it.
+
+    Raises:
+        ValueError: cached text that is not JSON (never written by :func:`trimmed`).
+    """
+    value = entry.get("fieldsV1") or {}
+    parsed: dict[str, Any] = json.loads(value) if isinstance(value, str) else value
+    return parsed
+
+
 def _rv(body: Mapping[str, Any]) -> int:
     try:
         return int(body.get("metadata", {}).get("resourceVersion") or 0)
     except ValueError:  # resourceVersions are opaque; etcd's are integers, others compare as equal
         return 0
+
+
+def _same_version(cached: Mapping[str, Any], body: Mapping[str, Any]) -> bool:
+    """The same resourceVersion, so the same object: e.g. kopf's initial listing of what priming
+    cached a moment before (a second trimmed copy would be built only to replace the first)."""
+    rv = (body.get("metadata") or {}).get("resourceVersion")
+    return bool(rv) and rv == (cached.get("metadata") or {}).get("resourceVersion")
 
 
 def key_of(body: Mapping[str, Any]) -> Key:
@@ -98,10 +121,13 @@ class Store:
 
     Args:
         kinds: Kind name -> :class:`Indexed`; the only kinds this store holds.
+        field_manager: The operator's field manager: other managers' managedFields entries are
+            not kept (None: every Apply entry is).
     """
 
-    def __init__(self, kinds: Mapping[str, Indexed]) -> None:
+    def __init__(self, kinds: Mapping[str, Indexed], *, field_manager: str | None = None) -> None:
         self.kinds = dict(kinds)
+        self.field_manager = field_manager
         self._objects: dict[str, dict[Key, Body]] = {kind: {} for kind in self.kinds}
         # (kind, namespace, label, value) -> keys, for children and deployments-by-endpoint
         self._by_label: dict[tuple[str, str, str, str], set[Key]] = defaultdict(set)
@@ -120,7 +146,8 @@ class Store:
         A body older than the cached version (lower resourceVersion) is not stored and the cached
         one is returned: a write's response can come back after the watch delivered a later
         change (our HTTPRoute applied, then its status set by the Gateway's controller), and
-        storing it would hide that change until the next event, which may never come.
+        storing it would hide that change until the next event, which may never come. A body of
+        the cached version (same resourceVersion) is not copied again.
 
         Raises:
             KeyError: ``kind`` is not cached.
@@ -129,9 +156,9 @@ class Store:
             raise KeyError(f"{kind} is not a cached kind")
         key = key_of(body)
         old = self._objects[kind].get(key)
-        if old is not None and _rv(old) > _rv(body):
+        if old is not None and (_rv(old) > _rv(body) or _same_version(old, body)):
             return old
-        obj = trimmed(body, self.kinds[kind].fields)
+        obj = trimmed(body, self.kinds[kind].fields, self.field_manager)
         if old is not None:
             self._unindex(kind, key, old)
             del self._objects[kind][key]

@@ -16,10 +16,18 @@ from prometheus_client import REGISTRY
 from mlendpoints.clients import resources
 from mlendpoints.clients.kube import Kube, load_api_client
 from mlendpoints.controller import metrics, watches
-from mlendpoints.controller.manager import Manager
+from mlendpoints.controller.manager import PAGE, Manager
 from mlendpoints.controller.settings import OperatorSettings
 
 _manager: Manager | None = None
+#: kopf runs one worker task per object with events; an idle one lives on this long (kopf's
+#: default: 5 s) holding the object's last event body. A restart lists every object within a few
+#: seconds, so with the default every worker's body (30 KiB parsed for a Deployment) was in
+#: memory at once. Our handler only updates the cache and enqueues, so a short life costs little.
+IDLE_WORKER_S = 0.5
+#: At most this many such workers at once (kopf's default: no limit), bounding the bodies they hold
+#: during an initial listing; a new object's event waits for a free worker.
+WORKER_LIMIT = 1000
 
 
 def manager() -> Manager:
@@ -43,6 +51,10 @@ async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) ->
     settings.watching.server_timeout = 300
     settings.watching.client_timeout = 330
     settings.networking.request_timeout = 60
+    # kopf's own initial LIST of each watched kind, paged as the cache's priming is (memory).
+    settings.watching.chunk_size = PAGE
+    settings.queueing.idle_timeout = IDLE_WORKER_S
+    settings.queueing.worker_limit = WORKER_LIMIT
     select(settings)
     kube = Kube(load_api_client(), namespaces=config.namespaces)
     _manager = Manager(kube, config)

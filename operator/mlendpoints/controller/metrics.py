@@ -16,6 +16,13 @@ RECONCILE_SECONDS = Histogram(
     ["kind"],
     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
 )
+#: client-go's ``workqueue_queue_duration_seconds``: time from an event to its reconcile starting
+QUEUE_WAIT_SECONDS = Histogram(
+    "mlendpoints_reconcile_queue_wait_seconds",
+    "Seconds a reconcile waited in the queue before a worker took it",
+    ["kind"],
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
+)
 #: not ``mlendpoints_queue_depth``: that name is the scoring runtime's (requests waiting for a slot)
 QUEUE_DEPTH = Gauge("mlendpoints_reconcile_queue_depth", "Reconciles pending or running")
 WATCHED = Gauge("mlendpoints_watched_objects", "Objects in the watch cache", ["kind"])

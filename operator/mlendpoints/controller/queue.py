@@ -36,8 +36,10 @@ class WorkQueue:
     max_backoff: float = 60.0
     on_error: Callable[[Item, BaseException], None] | None = None
     on_done: Callable[[Item, float, bool], None] | None = None
+    #: Called as a worker takes an item, with the seconds it waited since it was added.
+    on_start: Callable[[Item, float], None] | None = None
     _queue: asyncio.Queue[Item] = field(default_factory=asyncio.Queue)
-    _pending: set[Item] = field(default_factory=set)
+    _pending: dict[Item, float] = field(default_factory=dict)  # -> monotonic time it was added
     _active: set[Item] = field(default_factory=set)
     _dirty: set[Item] = field(default_factory=set)
     _failures: dict[Item, int] = field(default_factory=dict)
@@ -73,7 +75,7 @@ class WorkQueue:
             return
         if item in self._pending:
             return
-        self._pending.add(item)
+        self._pending[item] = time.monotonic()
         self._idle.clear()
         self._queue.put_nowait(item)
 
@@ -87,9 +89,11 @@ class WorkQueue:
     async def _worker(self) -> None:
         while True:
             item = await self._queue.get()
-            self._pending.discard(item)
+            added = self._pending.pop(item, None)
             self._active.add(item)
             started = time.perf_counter()
+            if self.on_start is not None and added is not None:
+                self.on_start(item, time.monotonic() - added)
             ok = True
             try:
                 result = await self.reconcile(item)

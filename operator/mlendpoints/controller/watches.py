@@ -66,6 +66,23 @@ class Event:
     def spec(self) -> Mapping[str, Any]:
         return self.obj.get("spec") or {}
 
+    def status_only(self) -> bool:
+        """Whether the event changed nothing but the object's status (and resourceVersion and
+        managedFields, which every write changes). Never for a deletion, for kopf's (re)listing
+        (type None: a resync after a restart or a lost watch), or for uncached kinds (no ``old``)."""
+        if self.type in (None, "DELETED") or self.old is None:
+            return False
+        return _beyond_status(self.obj) == _beyond_status(self.old)
+
+    def echo(self) -> bool:
+        """Whether the event brings the version the cache already holds: the operator's own write,
+        whose response went into the cache first. The writer has seen it; its dependents (mapped
+        from their own fields, e.g. an endpoint from its deployment's status) may still care."""
+        if self.type not in ("ADDED", "MODIFIED") or self.old is None:
+            return False
+        version = (self.obj.get("metadata") or {}).get("resourceVersion")
+        return version is not None and version == (self.old.get("metadata") or {}).get("resourceVersion")
+
     def label(self, key: str) -> str | None:
         """The label on the object, else on its cached version (a label removed by hand still maps)."""
         for body in (self.obj, self.old or {}):
@@ -115,8 +132,39 @@ class Watch:
 
 
 # -- mappers --------------------------------------------------------------------------------------
+#: Metadata fields every write changes: not a change a reconcile has to answer.
+_BOOKKEEPING = frozenset({"resourceVersion", "managedFields"})
+
+
+#: Annotations Kubernetes components keep on the objects we own (the Deployment controller's
+#: ``deployment.kubernetes.io/revision``, kubectl's ``last-applied-configuration``): bookkeeping
+#: that is not ours to answer. The operator sets none in these domains on objects' own metadata.
+_BOOKKEEPING_ANNOTATIONS = ("deployment.kubernetes.io/", "kubectl.kubernetes.io/")
+
+
+def _ours(key: str) -> bool:
+    return not key.startswith(_BOOKKEEPING_ANNOTATIONS)
+
+
+def _beyond_status(body: Mapping[str, Any]) -> dict[str, Any]:
+    """The object without its status, the metadata every write changes, and annotations that
+    Kubernetes components keep (e.g. the Deployment controller's revision)."""
+    meta = {k: v for k, v in (body.get("metadata") or {}).items() if k not in _BOOKKEEPING}
+    annotations = {k: v for k, v in (meta.pop("annotations", None) or {}).items() if _ours(k)}
+    if annotations:
+        meta["annotations"] = annotations
+    return {k: v for k, v in body.items() if k != "status"} | {"metadata": meta}
+
+
 def _self(ev: Event) -> Iterator[Item]:
-    if ev.type != "DELETED":
+    """The object itself, unless the event only changed its status.
+
+    Status is written by the object's own reconcile (which has just computed it), so answering a
+    status-only change would run a reconcile that finds nothing to do: controller-runtime's
+    ``GenerationChangedPredicate``, widened to metadata (labels, ownerReferences, deletion) that
+    the reconcile also answers. Events of the object's children and dependencies still wake it.
+    """
+    if ev.type != "DELETED" and not ev.status_only():
         yield (ev.kind, ev.namespace, ev.name)
 
 
@@ -130,7 +178,7 @@ def _owners(ev: Event) -> Iterator[Item]:
 
 
 def online_endpoint(ctx: Context, ev: Event) -> Iterator[Item]:
-    yield ("OnlineEndpoint", ev.namespace, ev.name)
+    yield from _self(ev)
     for other in references.same_host(ctx.store, ev.obj, ev.old):  # a host freed or claimed
         yield ("OnlineEndpoint", other["metadata"]["namespace"], other["metadata"]["name"])
     if ev.old is None or ev.old.get("spec") != ev.obj.get("spec") or ev.type == "DELETED":
@@ -184,8 +232,10 @@ def batch_job(ctx: Context, ev: Event) -> Iterator[Item]:
 
 
 def child(ctx: Context, ev: Event) -> Iterator[Item]:
-    """A child the operator created: its owner, whatever happened to it (drift, deletion, status)."""
-    yield from _owners(ev)
+    """A child the operator created: its owner, whatever happened to it (drift, deletion, status),
+    except the echo of the owner's own write."""
+    if not ev.echo():
+        yield from _owners(ev)
 
 
 def _traffic_facts(body: Mapping[str, Any] | None) -> tuple[object, object]:
@@ -198,7 +248,8 @@ def deployment_child(ctx: Context, ev: Event) -> Iterator[Item]:
     """An apps/v1 Deployment: its OnlineDeployment; and its endpoint when it appears, goes, or its
     labels or available pods change (they decide traffic; other rollout steps do not concern the
     endpoint, which hears of them through the OnlineDeployment's status)."""
-    yield from _owners(ev)
+    if not ev.echo():
+        yield from _owners(ev)
     endpoint_name = ev.label(ENDPOINT_LABEL)
     changed = ev.old is None or ev.type == "DELETED" or _traffic_facts(ev.obj) != _traffic_facts(ev.old)
     if endpoint_name and ev.label(DEPLOYMENT_LABEL) and changed:

@@ -32,15 +32,16 @@ from typing import Any
 
 import httpx
 
+from mlendpoints.api import contract
 from mlendpoints.local import state
 from mlendpoints.runtime.asgi import Receive, Scope, Send
 from mlendpoints.runtime.auth import KeyStore
 
-PIN_HEADER = b"azureml-model-deployment"
+PIN_HEADER = contract.DEPLOYMENT_HEADER.encode()
 #: hop-by-hop headers (RFC 9110 §7.6.1) and those httpx sets itself
 _DROP = {b"connection", b"keep-alive", b"transfer-encoding", b"te", b"upgrade", b"host", b"content-length"}
 #: and from answers: the body is sent decoded, whole, with its own length
-_DROP_ANSWER = _DROP | {b"content-encoding"}
+_DROP_ANSWER = _DROP | {b"content-encoding", PIN_HEADER}  # the front sets the deployment header
 
 
 class Front:

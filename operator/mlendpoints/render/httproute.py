@@ -9,7 +9,7 @@ Its rules, in order:
 * ``default``: weighted ``backendRefs`` per effective traffic (only weights > 0), with a
   ``RequestMirror`` filter per effective mirror target carrying ``percent`` (standard channel
   since Gateway API v1.3). With desired traffic but nothing Ready, the default rule sends to the
-  stable Service, which then has no endpoints: clients get 503 (retryable), not a 404. With a
+  stable Service, which then has no Ready endpoints: clients get 503 (retryable), not a 404. With a
   desired sum of 0 there is no default rule: requests without the header match nothing (404).
 
 Without ``routing.host`` every rule also matches the path prefix ``/endpoints/<ns>/<endpoint>``
@@ -20,12 +20,13 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
+from mlendpoints.api import contract
 from mlendpoints.api.v1alpha1.online import OnlineEndpoint
 from mlendpoints.render import labels, meta, names, service
 from mlendpoints.render.types import Obj
 
 API_VERSION = "gateway.networking.k8s.io/v1"
-PIN_HEADER = "azureml-model-deployment"
+PIN_HEADER = contract.DEPLOYMENT_HEADER
 #: HTTPRoute.spec.rules maxItems, and HTTPRouteRule.backendRefs maxItems.
 MAX_RULES = 16
 MAX_BACKENDS = 16

@@ -142,6 +142,13 @@ def _scoring_path(deployments: Sequence[DeploymentState], primary: str | None) -
     return routing_.RUNTIME_SCORING_PATH
 
 
+def _stable_primary(effective: dict[str, int], desired: dict[str, int]) -> str | None:
+    """The deployment the stable Service selects: the primary of the effective split; while
+    nothing serves, the desired primary, whose pods are not Ready (a Service sends nothing to
+    them), so the Service need not be rewritten when they come up."""
+    return traffic.primary(effective) or traffic.primary(desired)
+
+
 def _gated_traffic(
     endpoint: OnlineEndpoint, ready: set[str], kind: str
 ) -> tuple[dict[str, int], dict[str, int]]:
@@ -192,7 +199,8 @@ def endpoint_children(
     problems = list(plan.problems) + routing_.capability_problems(endpoint, plan.kind)
     effective, mirror = _gated_traffic(endpoint, ready, plan.kind)
     primary = traffic.primary(effective)
-    objects: list[dict[str, Any]] = [service.endpoint_service(endpoint, primary=primary)]
+    stable = service.endpoint_service(endpoint, primary=_stable_primary(effective, spec.traffic))
+    objects: list[dict[str, Any]] = [stable]
     if spec.auth_mode is AuthMode.key and keys is not None:
         objects.append(secret.build(endpoint, keys=keys))
     if not problems:

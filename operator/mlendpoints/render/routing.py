@@ -146,6 +146,15 @@ def _canary(desired: Mapping[str, int], effective: Mapping[str, int], primary: s
     return ranked[0] if ranked else None
 
 
+def client_host(endpoint: OnlineEndpoint) -> str | None:
+    """The host clients send for the endpoint: ``routing.host``, a wildcard ``*.example.com``
+    standing for ``<endpoint>.example.com``; None without a host (the shared path route)."""
+    host = endpoint.spec.routing.host
+    if host and host.startswith("*."):
+        return f"{endpoint.metadata.name}.{host[2:]}"
+    return host or None
+
+
 def endpoint_base_uri(
     endpoint: OnlineEndpoint,
     *,
@@ -161,8 +170,8 @@ def endpoint_base_uri(
     if kind == NONE:
         return f"http://{names.endpoint_service(name)}.{namespace}.svc.{settings.cluster_domain}"
     scheme = "https" if routing.tls_secret_name else "http"
-    if routing.host:
-        host = f"{name}.{routing.host[2:]}" if routing.host.startswith("*.") else routing.host
+    host = client_host(endpoint)
+    if host:
         return f"{scheme}://{host}"
     if public_address:
         address = public_address

@@ -93,6 +93,14 @@ class Runtime:
         self.metrics.ready.source = lambda: 1.0 if self.model.ready else 0.0
         self._swagger: dict[str, dict[str, Any]] = {}
         self._ready_event: asyncio.Event | None = None
+        #: ``azureml-model-deployment: <deployment>`` on every response (api/contract.py); only for
+        #: a name that is a valid header value (visible ASCII: a Kubernetes name always is).
+        name = settings.deployment_name
+        self._identity: tuple[tuple[bytes, bytes], ...] = (
+            ((contract.DEPLOYMENT_HEADER.encode(), name.encode()),)
+            if name and name.isascii() and name.isprintable()
+            else ()
+        )
         get, post = frozenset({"GET"}), frozenset({"POST"})
         score_methods = frozenset({"GET", "POST"})  # GET reaches scripts (query string), not MLflow
         self.routes: dict[str, Route] = {
@@ -134,7 +142,7 @@ class Runtime:
             route, model_name = self._v2_route(path)
         request = Request(scope, "", "")
         headers = request.headers
-        common: list[tuple[bytes, bytes]] = []
+        common = list(self._identity)
         try:
             raw_id = headers.get(b"x-request-id")
             client_id = headers.get(b"x-ms-client-request-id")

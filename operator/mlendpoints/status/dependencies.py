@@ -165,7 +165,7 @@ def gateway_address(gateway: Obj, *, section: str | None, https: bool) -> str | 
         (x for x in listeners if x.get("protocol") in ("HTTP", "HTTPS")), None
     )
     port = int((chosen or {}).get("port") or (443 if https else 80))
-    host = f"[{host}]" if ":" in host else host
+    host = f"[{host}]" if ":" in host and not host.startswith("[") else host
     return host if port == (443 if https else 80) else f"{host}:{port}"
 
 
@@ -188,6 +188,7 @@ GRACED = frozenset(
         reasons.WAITING_FOR_ROUTE,
         reasons.ROUTE_REFS_UNRESOLVED,
         reasons.INGRESS_NOT_ADMITTED,
+        reasons.GATEWAY_NOT_SERVING,
     }
 )
 

@@ -19,6 +19,7 @@ GATEWAY_NOT_FOUND: Final = "GatewayNotFound"
 GATEWAY_NOT_PROGRAMMED: Final = "GatewayNotProgrammed"
 ROUTE_REFS_UNRESOLVED: Final = "RouteRefsUnresolved"
 INGRESS_NOT_ADMITTED: Final = "IngressNotAdmitted"
+GATEWAY_NOT_SERVING: Final = "GatewayNotServing"
 #: Stalled=True (needs a user)
 INVALID_SPEC: Final = "InvalidSpec"
 UNKNOWN_INSTANCE_TYPE: Final = "UnknownInstanceType"

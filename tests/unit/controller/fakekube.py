@@ -10,6 +10,7 @@ from __future__ import annotations
 import copy
 import itertools
 from collections import Counter
+from collections.abc import Iterator
 from typing import Any
 
 from mlendpoints.clients import resources
@@ -39,6 +40,7 @@ class FakeKube:
         self.objects: dict[tuple[str, str, str], Obj] = {}
         self.writes: Counter[tuple[str, str]] = Counter()
         self.events: list[tuple[str, str]] = []
+        self.reads: Counter[str] = Counter()  # GETs by kind
         self._rv = itertools.count(1)
 
     # -- helpers for tests ------------------------------------------------------------------------
@@ -52,6 +54,13 @@ class FakeKube:
         self.objects[(stored["kind"], meta.get("namespace") or "", meta["name"])] = stored
         return copy.deepcopy(stored)
 
+    def edit(self, kind: str, namespace: str, name: str) -> Obj:
+        """The stored object, to change in place as a hand edit would; with a new resourceVersion,
+        as the API server gives every change (the operator's cache skips a version it holds)."""
+        obj = self.objects[(kind, namespace, name)]
+        obj["metadata"]["resourceVersion"] = str(next(self._rv))
+        return obj
+
     def find(self, kind: str, namespace: str, name: str) -> Obj | None:
         return self.objects.get((kind, namespace, name))
 
@@ -60,6 +69,7 @@ class FakeKube:
         return False
 
     def get(self, kind: Kind, namespace: str | None, name: str) -> Obj | None:
+        self.reads[kind.kind] += 1
         found = self.objects.get((kind.kind, namespace or "", name))
         return copy.deepcopy(found) if found is not None else None
 
@@ -75,6 +85,15 @@ class FakeKube:
             ):
                 out.append(copy.deepcopy(obj))
         return out
+
+    def pages(
+        self, kind: Kind, namespace: str | None = None, *, labels: str | None = None, limit: int | None = None
+    ) -> Iterator[list[Obj]]:
+        """:meth:`list` in pages of ``limit`` objects (None: one page), as ``Kube.pages``."""
+        items = self.list(kind, namespace, labels=labels)
+        size = limit or max(len(items), 1)
+        for start in range(0, len(items), size):
+            yield items[start : start + size]
 
     def apply(self, obj: Obj, *, field_manager: str | None = None) -> Obj:
         kind = resources.of(obj)

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import copy
+from typing import Any
 
 from mlendpoints.backends.kubernetes import deployment, endpoint
 from mlendpoints.controller.manager import Manager
@@ -20,13 +22,15 @@ def test_an_env_var_and_a_node_selector_added_by_hand_are_removed_and_a_hijacked
         manager = Manager(kube, OperatorSettings())  # type: ignore[arg-type]
         await manager._prime()
         await _reconcile_all(manager)
-        live = kube.objects[("Deployment", NS, "ep1-blue")]
+        live = kube.edit("Deployment", NS, "ep1-blue")
         live["spec"]["template"]["spec"]["containers"][0]["env"].append(
             {"name": "MLENDPOINTS_DEBUG", "value": "true"}
         )
         live["spec"]["template"]["spec"]["nodeSelector"] = {"zone": "elsewhere"}
-        svc = kube.objects[("Service", NS, "ep1-blue")]
+        svc = kube.edit("Service", NS, "ep1-blue")
         svc["spec"]["selector"]["hijack"] = "yes"
+        for obj in (live, svc):  # the API server gives every change a new resourceVersion
+            obj["metadata"]["resourceVersion"] = str(int(obj["metadata"]["resourceVersion"]) + 1000)
         manager.observe("Deployment", "MODIFIED", live)
         manager.observe("Service", "MODIFIED", svc)
         await deployment.reconcile(manager.ctx, NS, "blue")
@@ -50,6 +54,8 @@ def test_a_deleted_keys_secret_is_recreated_with_new_keys_and_a_warning_event() 
         first = dict(kube.objects[("Secret", NS, "ep1-keys")]["data"])
         assert not [e for e in kube.events if "was deleted" in e[1]]
         del kube.objects[("Secret", NS, "ep1-keys")]
+        # Secrets are not watched: the next full reconcile (any change beyond a status) notices
+        manager.ctx.changed(("OnlineEndpoint", NS, "ep1"))
         await endpoint.reconcile(manager.ctx, NS, "ep1")
         return first, dict(kube.objects[("Secret", NS, "ep1-keys")]["data"])
 
@@ -60,3 +66,48 @@ def test_a_deleted_keys_secret_is_recreated_with_new_keys_and_a_warning_event() 
     assert warnings == [
         "keys Secret 'ep1-keys' was deleted: new primary and secondary keys were generated; clients must use the new keys"
     ]
+
+
+def test_a_status_change_is_answered_from_the_cache_and_a_spec_change_reads_everything() -> None:
+    """A light reconcile (only statuses changed since the last full one) makes no API read: not
+    the keys Secret, not the code ConfigMap; a hand edit of a child makes the next one full."""
+    kube = FakeKube()
+    for obj in _objects():
+        kube.put(obj)
+
+    def changed(kind: str, name: str, edit: Any) -> None:
+        live = kube.objects[(kind, NS, name)]
+        edit(live)
+        live["metadata"]["resourceVersion"] = str(int(live["metadata"]["resourceVersion"]) + 1000)
+        manager.observe(kind, "MODIFIED", copy.deepcopy(live))
+
+    def available(dep: dict[str, Any]) -> None:
+        gen = dep["metadata"]["generation"]
+        counts = {"replicas": 1, "readyReplicas": 1, "updatedReplicas": 1, "availableReplicas": 1}
+        dep["status"] = {"observedGeneration": gen, **counts}
+
+    def hand_edit(dep: dict[str, Any]) -> None:
+        dep["spec"]["template"]["spec"]["nodeSelector"] = {"zone": "elsewhere"}
+
+    manager = Manager(kube, OperatorSettings())  # type: ignore[arg-type]
+
+    async def scenario() -> tuple[dict[str, int], dict[str, int]]:
+        await manager._prime()
+        await _reconcile_all(manager)
+        kube.reads.clear()
+        changed("Deployment", "ep1-blue", available)
+        await deployment.reconcile(manager.ctx, NS, "blue")
+        await endpoint.reconcile(manager.ctx, NS, "ep1")
+        light = dict(kube.reads)
+        changed("Deployment", "ep1-blue", hand_edit)
+        await deployment.reconcile(manager.ctx, NS, "blue")
+        return light, dict(kube.reads)
+
+    light, full = asyncio.run(scenario())
+    assert light == {}
+    dep_status = kube.objects[("OnlineDeployment", NS, "blue")]["status"]
+    assert any(c["type"] == "Ready" and c["status"] == "True" for c in dep_status["conditions"])
+    assert kube.objects[("OnlineEndpoint", NS, "ep1")]["status"]["traffic"] == {"blue": 100}
+    assert full.get("Secret")
+    assert full.get("ConfigMap")
+    assert "nodeSelector" not in kube.objects[("Deployment", NS, "ep1-blue")]["spec"]["template"]["spec"]

@@ -14,9 +14,11 @@ import kopf
 import pytest
 
 from mlendpoints.backends.kubernetes import deployment, endpoint, monitor
+from mlendpoints.clients import diff
+from mlendpoints.clients import store as store_module
 from mlendpoints.clients.store import Store
 from mlendpoints.controller import handlers, watches
-from mlendpoints.controller.manager import Manager
+from mlendpoints.controller.manager import PAGE, Manager
 from mlendpoints.controller.settings import OperatorSettings
 from tests.unit.controller.fakekube import FakeKube
 
@@ -93,6 +95,72 @@ def test_the_endpoints_own_service_wakes_the_endpoint() -> None:
     assert watches.enqueues(manager.ctx, ev) == [("OnlineEndpoint", NS, "ep1")]
 
 
+def test_a_status_only_change_wakes_the_endpoint_but_not_the_deployment_itself() -> None:
+    """The reconcile that wrote a status has nothing to answer in it; its endpoint reads it."""
+    manager = _manager(FakeKube())
+    dep = {
+        "apiVersion": API,
+        "kind": "OnlineDeployment",
+        "metadata": {"name": "blue", "namespace": NS, "resourceVersion": "1", "generation": 1},
+        "spec": {"endpointName": "ep1"},
+    }
+    status = {**dep, "metadata": {**dep["metadata"], "resourceVersion": "2"}, "status": {"readyReplicas": 1}}
+
+    def wakes(obj: dict[str, Any], old: dict[str, Any] | None) -> list[tuple[str, str, str]]:
+        return watches.enqueues(
+            manager.ctx, watches.Event("OnlineDeployment", "MODIFIED", NS, "blue", obj, old)
+        )
+
+    assert wakes(status, dep) == [("OnlineEndpoint", NS, "ep1")]
+    assert wakes(dep, None) == [("OnlineDeployment", NS, "blue"), ("OnlineEndpoint", NS, "ep1")]
+    relabelled = {**status, "metadata": {**status["metadata"], "labels": {"team": "a"}}}
+    assert wakes(relabelled, status)[0] == ("OnlineDeployment", NS, "blue")
+    respecced = {**status, "spec": {"endpointName": "ep1", "instanceCount": 2}}
+    assert wakes(respecced, status)[0] == ("OnlineDeployment", NS, "blue")
+    ep = {**_endpoint(), "metadata": {"name": "ep1", "namespace": NS, "resourceVersion": "1"}}
+    ep_status = {**ep, "metadata": {**ep["metadata"], "resourceVersion": "2"}, "status": {"traffic": {}}}
+    event = watches.Event("OnlineEndpoint", "MODIFIED", NS, "ep1", ep_status, ep)
+    assert watches.enqueues(manager.ctx, event) == []
+
+
+def test_the_deployment_controllers_revision_annotation_is_not_a_change_ours_is() -> None:
+    owner = {"apiVersion": API, "kind": "OnlineDeployment", "metadata": {"name": "blue", "uid": "dep-uid"}}
+    dep = _owned("Deployment", "apps/v1", "ep1-blue", owner)
+    dep["metadata"]["resourceVersion"] = "1"
+
+    def annotated(key: str) -> dict[str, Any]:
+        meta = {**dep["metadata"], "resourceVersion": "2", "annotations": {key: "1"}}
+        return {**dep, "metadata": meta, "status": {"observedGeneration": 1}}
+
+    kcm = watches.Event(
+        "Deployment", "MODIFIED", NS, "ep1-blue", annotated("deployment.kubernetes.io/revision"), dep
+    )
+    assert kcm.status_only()
+    edit = watches.Event(
+        "Deployment", "MODIFIED", NS, "ep1-blue", annotated("mlendpoints.io/ignored-env"), dep
+    )
+    assert not edit.status_only()
+
+
+def test_the_echo_of_an_owners_own_write_does_not_wake_it_and_a_relisting_does() -> None:
+    """A child event with the resourceVersion the cache holds (the owner's apply response went in
+    first) wakes nobody; kopf's (re)listing (type None) is a resync: every object reconciles."""
+    manager = _manager(FakeKube())
+    owner = {"apiVersion": API, "kind": "OnlineDeployment", "metadata": {"name": "blue", "uid": "dep-uid"}}
+    svc = _owned("Service", "v1", "ep1-blue", owner)
+    svc["metadata"]["resourceVersion"] = "7"
+    manager.store.upsert("Service", svc)  # what converge does with the apply response
+    cached = manager.store.get("Service", NS, "ep1-blue")
+    echo = watches.Event("Service", "MODIFIED", NS, "ep1-blue", svc, cached)
+    assert watches.enqueues(manager.ctx, echo) == []
+    newer = {**svc, "metadata": {**svc["metadata"], "resourceVersion": "8"}}
+    edited = watches.Event("Service", "MODIFIED", NS, "ep1-blue", newer, cached)
+    assert watches.enqueues(manager.ctx, edited) == [("OnlineDeployment", NS, "blue")]
+    dep = {**owner, "metadata": {**owner["metadata"], "namespace": NS, "resourceVersion": "3"}, "spec": {}}
+    listed = watches.Event("OnlineDeployment", None, NS, "blue", dep, dep)
+    assert watches.enqueues(manager.ctx, listed) == [("OnlineDeployment", NS, "blue")]
+
+
 def test_a_child_whose_managed_by_label_is_removed_still_wakes_its_owner() -> None:
     """The server-side selector turns the label's removal into DELETED; the owner restores it."""
     manager = _manager(FakeKube())
@@ -164,8 +232,9 @@ def test_after_a_restart_switching_auth_mode_to_none_deletes_the_keys_secret() -
     async def restart_then_switch() -> None:
         manager = _manager(kube)  # a fresh process: primes its cache from the API
         await manager._prime()
-        kube.objects[("OnlineEndpoint", NS, "ep1")]["spec"]["authMode"] = "none"
-        manager.observe("OnlineEndpoint", "MODIFIED", kube.objects[("OnlineEndpoint", NS, "ep1")])
+        switched = kube.edit("OnlineEndpoint", NS, "ep1")
+        switched["spec"]["authMode"] = "none"
+        manager.observe("OnlineEndpoint", "MODIFIED", switched)
         await endpoint.reconcile(manager.ctx, NS, "ep1")
 
     asyncio.run(restart_then_switch())
@@ -207,7 +276,9 @@ def test_the_cache_keeps_only_what_reconcilers_read() -> None:
     kept = store.upsert("Pod", pod)
     assert set(kept) == {"apiVersion", "kind", "metadata", "status"}
     assert kept["metadata"]["annotations"] == {"keep": "me"}
-    assert kept["metadata"]["managedFields"] == [pod["metadata"]["managedFields"][1]]
+    [entry] = kept["metadata"]["managedFields"]
+    assert entry["manager"] == "mlendpoints-operator"
+    assert store_module.fields_v1(entry) == {}
     assert store.by_label("Pod", NS, "mlendpoints.io/deployment", "blue") == [kept]
     assert "spec" in pod  # the event body itself is not changed
     # Each event is parsed anew; cached copies share their keys and short strings (memory).
@@ -244,3 +315,52 @@ def test_a_write_response_older_than_the_cached_object_does_not_replace_it() -> 
     store.upsert("HTTPRoute", accepted)  # the watch event
     assert store.upsert("HTTPRoute", applied)["status"] == {"parents": [1]}  # the late response
     assert store.get("HTTPRoute", NS, "ep1")["status"] == {"parents": [1]}  # type: ignore[index]
+
+
+def test_the_cache_keeps_only_the_operators_own_apply_entry_and_its_readers_still_read_it() -> None:
+    """The readers of managedFields (diff.owns_dropped, the replicas handover) look for ours only;
+    its fieldsV1 is cached as JSON text (memory) and read back through ``fields_v1``."""
+    store = Store(watches.cached(), field_manager="mlendpoints-operator")
+    owner = {"apiVersion": API, "kind": "OnlineEndpoint", "metadata": {"name": "ep1", "uid": "u"}}
+    dep = _owned("Deployment", "apps/v1", "ep1-blue", owner)
+    dep["spec"] = {"replicas": 2, "template": {}}
+    ours = {
+        "manager": "mlendpoints-operator",
+        "operation": "Apply",
+        "fieldsV1": {"f:spec": {"f:replicas": {}, "f:template": {}}},
+    }
+    dep["metadata"]["managedFields"] = [
+        {"manager": "kubectl", "operation": "Apply", "fieldsV1": {"f:spec": {"f:paused": {}}}},
+        ours,
+        {"manager": "kube-controller-manager", "operation": "Update", "fieldsV1": {"f:status": {}}},
+    ]
+    cached = store.upsert("Deployment", dep)
+    [entry] = cached["metadata"]["managedFields"]
+    assert entry["manager"] == "mlendpoints-operator"
+    assert store_module.fields_v1(entry) == ours["fieldsV1"]
+    assert deployment._owns_replicas(cached, "mlendpoints-operator")
+    without_replicas = {**dep, "metadata": {"name": "ep1-blue"}, "spec": {"template": {}}}
+    assert diff.owns_dropped(without_replicas, cached, "mlendpoints-operator")
+    assert not diff.owns_dropped({**without_replicas, "spec": dep["spec"]}, cached, "mlendpoints-operator")
+
+
+def test_the_same_version_is_not_copied_again_but_a_new_one_replaces_it() -> None:
+    """kopf's initial listing repeats what priming cached: the cached copy stays, nothing is rebuilt."""
+    store = Store(watches.cached())
+    body = {**_endpoint(), "metadata": {"name": "ep1", "namespace": NS, "resourceVersion": "5"}}
+    cached = store.upsert("OnlineEndpoint", body)
+    assert store.upsert("OnlineEndpoint", json.loads(json.dumps(body))) is cached
+    changed = {**body, "metadata": {**body["metadata"], "resourceVersion": "6"}, "spec": {"traffic": {}}}
+    assert store.upsert("OnlineEndpoint", changed)["spec"] == {"traffic": {}}
+    assert store.get("OnlineEndpoint", NS, "ep1")["spec"] == {"traffic": {}}  # type: ignore[index]
+
+
+def test_priming_reads_every_page() -> None:
+    """More objects than one page of the priming LIST: all of them are cached."""
+    kube = FakeKube()
+    owner = {"apiVersion": API, "kind": "OnlineEndpoint", "metadata": {"name": "ep1", "uid": "u"}}
+    for i in range(2 * PAGE + 1):
+        kube.put(_owned("Service", "v1", f"svc-{i}", owner))
+    manager = _manager(kube)
+    asyncio.run(manager._prime())
+    assert manager.store.count("Service") == 2 * PAGE + 1

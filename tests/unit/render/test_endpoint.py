@@ -157,11 +157,25 @@ def test_missing_deployment_in_traffic_is_waited_for() -> None:
     assert all(x["name"] != "pin-green" for x in route(r)["spec"]["rules"])
 
 
-def test_nothing_ready_sends_to_the_empty_stable_service() -> None:
-    r = render(endpoint(traffic={"blue": 100}, routing=GW), [DeploymentState("blue", ready=False)])
+def test_nothing_ready_sends_to_the_stable_service_of_the_desired_primary() -> None:
+    """No pod is Ready, so the stable Service has no endpoints (503); it already selects the desired
+    primary (the largest desired weight), so it need not be rewritten when that one comes up."""
+    traffic = {"blue": 10, "green": 90}
+    states = [DeploymentState("blue", ready=False), DeploymentState("green", ready=False)]
+    r = render(endpoint(traffic=traffic, routing=GW), states)
     assert rule(r, "default")["backendRefs"] == [{"group": "", "kind": "Service", "name": "ep1", "port": 80}]
     (svc,) = by_kind(r, "Service")
-    assert svc["spec"]["selector"] == {"mlendpoints.io/endpoint": "ep1", "mlendpoints.io/deployment": ""}
+    assert svc["spec"]["selector"] == {"mlendpoints.io/endpoint": "ep1", "mlendpoints.io/deployment": "green"}
+    (after,) = by_kind(render(endpoint(traffic=traffic, routing=GW), ready("blue", "green")), "Service")
+    assert after == svc
+
+
+def test_the_stable_service_follows_what_serves() -> None:
+    """Only blue serves: the stable Service selects blue, whatever the desired split says."""
+    states = [DeploymentState("blue", ready=True), DeploymentState("green", ready=False)]
+    r = render(endpoint(traffic={"blue": 10, "green": 90}, routing=GW), states)
+    (svc,) = by_kind(r, "Service")
+    assert svc["spec"]["selector"]["mlendpoints.io/deployment"] == "blue"
 
 
 def test_zero_traffic_has_no_default_rule() -> None:

@@ -55,6 +55,48 @@ class Context:
     executor: Executor | None = None
     #: (kind, namespace, name) -> monotonic time of this process's last status write of it.
     status_written: dict[tuple[str, str, str], float] = field(default_factory=dict)
+    #: Probe the Gateway's data plane before an endpoint is Ready (MLENDPOINTS_GATEWAY_PROBE;
+    #: backends/kubernetes/gatewayprobe.py).
+    gateway_probe: bool = False
+    #: (namespace, endpoint) -> what its last successful probe covered (routes, address, deployments).
+    probed: dict[tuple[str, str], object] = field(default_factory=dict)
+    #: (namespace, endpoint) -> gateway probes failed in a row (the retry backoff's exponent).
+    probe_failures: dict[tuple[str, str], int] = field(default_factory=dict)
+    #: (kind, namespace, name) -> events so far that changed more than a status (see full_needed).
+    changes: dict[tuple[str, str, str], int] = field(default_factory=dict)
+    #: (kind, namespace, name) -> ``changes`` as of the start of its last complete full reconcile.
+    clean: dict[tuple[str, str, str], int] = field(default_factory=dict)
+
+    def changed(self, key: tuple[str, str, str]) -> None:
+        """Record an event for ``key`` that changed more than a status (spec, metadata, a child's
+        spec, a deletion, an uncached dependency): its next reconcile reads everything again."""
+        self.changes[key] = self.changes.get(key, 0) + 1
+
+    def full_needed(self, key: tuple[str, str, str]) -> tuple[bool, int]:
+        """Whether ``key`` needs a full reconcile, and the change count to pass to :meth:`mark_clean`.
+
+        A full reconcile reads every input (including the uncached Secrets and ConfigMaps, one GET
+        each) and converges every child. It is not needed when, since the last full reconcile that
+        completed, only statuses changed (a rollout's steps, a route's acceptance, a dependency's
+        status): the light reconcile then recomputes status, and the endpoint's traffic, from the
+        watch cache alone. This is controller-runtime's status-change predicate, applied per
+        input rather than per event source.
+        """
+        epoch = self.changes.get(key, 0)
+        return self.clean.get(key) != epoch, epoch
+
+    def mark_clean(self, key: tuple[str, str, str], epoch: int) -> None:
+        """A full reconcile of ``key`` that started at change count ``epoch`` converged."""
+        self.clean[key] = epoch
+
+    def forget_object(self, key: tuple[str, str, str]) -> None:
+        """Drop what was remembered about a deleted object."""
+        self.changes.pop(key, None)
+        self.clean.pop(key, None)
+        self.status_written.pop(key, None)
+        if key[0] == "OnlineEndpoint":
+            self.probed.pop(key[1:], None)
+            self.probe_failures.pop(key[1:], None)
 
     def progress_wait(self, key: tuple[str, str, str]) -> float:
         """Seconds until a progress-only status write of ``key`` is due (0: now)."""

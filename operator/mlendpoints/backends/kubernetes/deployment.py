@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 
 from pydantic import ValidationError
@@ -13,10 +14,11 @@ from mlendpoints.api.v1alpha1.online import OnlineDeploymentStatus
 from mlendpoints.backends.kubernetes import outcome, references
 from mlendpoints.backends.kubernetes.context import Context
 from mlendpoints.backends.kubernetes.converge import NameConflict, converge
-from mlendpoints.clients import resources
+from mlendpoints.clients import resources, store
 from mlendpoints.clients.store import Body
 from mlendpoints.render import codehash, names
 from mlendpoints.render import env as render_env
+from mlendpoints.render import labels as child_labels
 from mlendpoints.render import meta as render_meta
 from mlendpoints.render import online as render_online
 from mlendpoints.render.errors import RenderError
@@ -64,7 +66,11 @@ def _profile(body: Body) -> tuple[InstanceTypeSpec | None, Outcome | None]:
 
 async def _compute(ctx: Context, dep: OnlineDeployment) -> tuple[InstanceTypeSpec | None, Outcome | None]:
     name = resolve_name(dep.spec.instance_type, dep.spec.resources)
-    body = await ctx.live(resources.INSTANCE_TYPE, None, name) if name else None
+    body = None
+    if dep.spec.instance_type:  # a named one: a cache miss is confirmed by a GET before it stalls
+        body = await ctx.live(resources.INSTANCE_TYPE, None, dep.spec.instance_type)
+    elif name:  # the optional default: cached (InstanceType is watched; its arrival wakes its users)
+        body = ctx.store.get("InstanceType", None, name)
     if body is not None:
         return _profile(body)
     if dep.spec.instance_type:  # a named one must exist; defaultinstancetype need not
@@ -97,7 +103,7 @@ HANDOVER_MANAGER = "mlendpoints-replicas-handover"
 
 def _owns_replicas(deployment: Body, manager: str) -> bool:
     for entry in deployment["metadata"].get("managedFields") or []:
-        spec_fields = (entry.get("fieldsV1") or {}).get("f:spec") or {}
+        spec_fields = store.fields_v1(entry).get("f:spec") or {}
         if (
             entry.get("manager") == manager
             and entry.get("operation") == "Apply"
@@ -155,47 +161,86 @@ async def reconcile(ctx: Context, namespace: str, name: str) -> None:
 
 async def _reconcile(ctx: Context, body: Body, status: OnlineDeploymentStatus) -> Outcome:
     meta = body["metadata"]
-    namespace = meta["namespace"]
     try:
         dep = OnlineDeployment.model_validate(body)
     except ValidationError as exc:
         return Outcome.stalled(reasons.INVALID_SPEC, validation_message(exc))
-    endpoint_body = await ctx.live(resources.ONLINE_ENDPOINT, namespace, dep.spec.endpoint_name)
+    key = ("OnlineDeployment", meta["namespace"], meta["name"])
+    full, epoch = ctx.full_needed(key)
+    light = None if full else _light(ctx, dep, body, status)
+    if light is not None:
+        return light
+    endpoint_body = await ctx.live(resources.ONLINE_ENDPOINT, meta["namespace"], dep.spec.endpoint_name)
     if endpoint_body is None:
         return Outcome.progressing(
             reasons.WAITING_FOR_ENDPOINT, f"OnlineEndpoint {dep.spec.endpoint_name!r} does not exist yet"
         )
-    await _adopt(ctx, body, endpoint_body)
+    # The ownerReference patch does not feed the rest: it runs alongside (one round trip saved).
+    adopt = asyncio.create_task(_adopt(ctx, body, endpoint_body))
+    try:
+        verdict, converged = await _apply(ctx, dep, endpoint_body, status, uid=meta["uid"])
+    finally:
+        await adopt
+    if converged:
+        ctx.mark_clean(key, epoch)
+    return verdict
+
+
+def _light(ctx: Context, dep: OnlineDeployment, body: Body, status: OnlineDeploymentStatus) -> Outcome | None:
+    """The rollout read from the cached Deployment, when only statuses changed since the last
+    full reconcile (``Context.full_needed``); None when that Deployment is not in the cache as
+    ours (then the full reconcile runs)."""
+    meta = body["metadata"]
+    name = names.deployment_object(dep.spec.endpoint_name, meta["name"])
+    deployment = ctx.store.get("Deployment", meta["namespace"], name)
+    owner = ((deployment or {}).get("metadata", {}).get("labels") or {}).get(child_labels.OWNER_UID)
+    if deployment is None or owner != meta["uid"]:
+        return None
+    live = {("Deployment", name): deployment}
+    return _rollout_outcome(ctx, dep, live=live, status=status, namespace=meta["namespace"])
+
+
+async def _inputs(
+    ctx: Context, dep: OnlineDeployment, endpoint_body: Body, uid: str
+) -> tuple[InstanceTypeSpec | None, str | None, Outcome | None]:
+    """The compute profile and code hash, after the referenced Secrets are checked: read at once."""
+    namespace = endpoint_body["metadata"]["namespace"]
+    problem, (compute, no_compute), (code_hash, no_code) = await asyncio.gather(
+        _references(ctx, dep, endpoint_body, uid), _compute(ctx, dep), _code_hash(ctx, dep, namespace)
+    )
+    return compute, code_hash, problem or no_compute or no_code
+
+
+async def _apply(
+    ctx: Context, dep: OnlineDeployment, endpoint_body: Body, status: OnlineDeploymentStatus, *, uid: str
+) -> tuple[Outcome, bool]:
+    """Render the deployment's children from its endpoint and inputs, converge them, read the rollout;
+    and whether the children converged."""
+    namespace = endpoint_body["metadata"]["namespace"]
     try:
         endpoint = OnlineEndpoint.model_validate(endpoint_body)
     except ValidationError:
         return Outcome.progressing(
             reasons.WAITING_FOR_ENDPOINT, f"OnlineEndpoint {dep.spec.endpoint_name!r} is invalid"
-        )
+        ), False
     wrong = outcome.check_target("OnlineEndpoint", dep.spec.endpoint_name, endpoint.spec.target)
     if wrong is not None:
-        return wrong
-    problem = await _references(ctx, dep, endpoint_body, meta["uid"])
+        return wrong, False
+    compute, code_hash, problem = await _inputs(ctx, dep, endpoint_body, uid)
     if problem is not None:
-        return problem
-    compute, problem = await _compute(ctx, dep)
-    if problem is not None:
-        return problem
-    code_hash, problem = await _code_hash(ctx, dep, namespace)
-    if problem is not None:
-        return problem
+        return problem, False
     try:
         desired = render_online.deployment_children(
             dep, endpoint=endpoint, compute=compute, code_hash=code_hash, settings=ctx.render
         )
     except RenderError as exc:
-        return Outcome.stalled(reasons.INVALID_MODEL, str(exc))
+        return Outcome.stalled(reasons.INVALID_MODEL, str(exc)), False
     await _hand_over_replicas(ctx, desired, namespace)
     try:
-        live = await converge(ctx, desired, owner_uid=meta["uid"], namespace=namespace, prunable=CHILD_KINDS)
+        live = await converge(ctx, desired, owner_uid=uid, namespace=namespace, prunable=CHILD_KINDS)
     except NameConflict as exc:
-        return Outcome.stalled(reasons.NAME_CONFLICT, str(exc))
-    return _rollout_outcome(ctx, dep, live=live, status=status, namespace=namespace)
+        return Outcome.stalled(reasons.NAME_CONFLICT, str(exc)), False
+    return _rollout_outcome(ctx, dep, live=live, status=status, namespace=namespace), True
 
 
 def _rollout_outcome(

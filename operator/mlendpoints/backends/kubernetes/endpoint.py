@@ -14,14 +14,15 @@ from __future__ import annotations
 
 import logging
 import time
+from dataclasses import dataclass
 
 from pydantic import ValidationError
 
 from mlendpoints.api.errors import validation_message
 from mlendpoints.api.v1alpha1 import OnlineEndpoint
 from mlendpoints.api.v1alpha1.online import DeploymentSummary, OnlineEndpointStatus
+from mlendpoints.backends.kubernetes import gatewayprobe, outcome, references, routecheck
 from mlendpoints.backends.kubernetes import keys as keys_
-from mlendpoints.backends.kubernetes import outcome, references, routecheck
 from mlendpoints.backends.kubernetes.context import Context
 from mlendpoints.backends.kubernetes.converge import NameConflict, converge, prune_by_name
 from mlendpoints.clients import resources
@@ -264,6 +265,28 @@ async def _reference_problem(ctx: Context, body: Body, endpoint: OnlineEndpoint)
     return problem
 
 
+@dataclass(frozen=True)
+class _Keys:
+    values: tuple[str, str]
+    annotations: dict[str, str]
+
+
+async def _keys(
+    ctx: Context, endpoint: OnlineEndpoint, body: Body, *, read: bool
+) -> tuple[_Keys | None, Body | None]:
+    """The endpoint's keys (None: authMode none, or not ``read``) and its keys Secret as read now.
+
+    The Secret is never cached: it is read (one GET) only by a full reconcile
+    (``Context.full_needed``); a light one renders no Secret and keeps the one there.
+    """
+    if not read or endpoint.spec.auth_mode != "key":
+        return None, None
+    namespace, name = body["metadata"]["namespace"], body["metadata"]["name"]
+    secret = await ctx.call(ctx.kube.get, resources.SECRET, namespace, names.keys_secret(name))
+    values, annotations = await keys_.endpoint_keys(ctx, endpoint, body, secret)
+    return (_Keys(values, annotations) if values is not None else None), secret
+
+
 def _fill_status(
     ctx: Context,
     status: OnlineEndpointStatus,
@@ -289,6 +312,27 @@ def _fill_status(
     return summary
 
 
+async def _problems(
+    ctx: Context,
+    body: Body,
+    endpoint: OnlineEndpoint,
+    states: list[render_online.DeploymentState],
+    rendered: render_online.EndpointRender,
+    *,
+    live: dict[tuple[str, str], Body],
+) -> list[Problem]:
+    """Why the endpoint is not Ready: its deployments, then its routing objects' status, then
+    (only when both are fine) the Gateway's data plane (``gatewayprobe.py``)."""
+    namespace = body["metadata"]["namespace"]
+    problems = _deployment_problems(ctx, body, endpoint, states)
+    problems += await routecheck.problems(ctx, kind=rendered.routing, live=live, namespace=namespace)
+    if not problems and rendered.routing == routing_.GATEWAY_API:
+        deployments = gatewayprobe.probed(ctx, namespace, states)
+        return await gatewayprobe.problems(ctx, endpoint=endpoint, deployments=deployments, live=live)
+    gatewayprobe.forget(ctx, namespace, body["metadata"]["name"])
+    return problems
+
+
 async def _reconcile(ctx: Context, body: Body, status: OnlineEndpointStatus) -> Outcome:
     meta = body["metadata"]
     namespace, name = meta["namespace"], meta["name"]
@@ -299,42 +343,42 @@ async def _reconcile(ctx: Context, body: Body, status: OnlineEndpointStatus) -> 
     wrong = outcome.check_target("OnlineEndpoint", name, endpoint.spec.target)
     if wrong is not None:
         return wrong
-    problem = await _reference_problem(ctx, body, endpoint)
-    if problem is not None:
-        return problem
-    keys_name = names.keys_secret(name)
-    secret = None
-    if endpoint.spec.auth_mode == "key":  # never cached: read once, for the keys and for converge
-        secret = await ctx.call(ctx.kube.get, resources.SECRET, namespace, keys_name)
-    keys, secret_annotations = await keys_.endpoint_keys(ctx, endpoint, body, secret)
-    new_keys = keys is not None and not (body.get("status") or {}).get("keysSecretName")
+    key = ("OnlineEndpoint", namespace, name)
+    full, epoch = ctx.full_needed(key)
+    if full:
+        problem = await _reference_problem(ctx, body, endpoint)
+        if problem is not None:
+            return problem
+    keys, secret = await _keys(ctx, endpoint, body, read=full)
     states = _states(ctx, namespace, name)
-    rendered = await _render(ctx, endpoint, states, keys)
-    objects = rendered.objects
-    for obj in objects:
-        if obj["kind"] == "Secret" and secret_annotations:
-            obj["metadata"].setdefault("annotations", {}).update(secret_annotations)
-    if keys is None:  # authMode none: the keys Secret goes (never cached, so pruned by name)
+    rendered = await _render(ctx, endpoint, states, keys.values if keys else None)
+    if keys is not None:
+        for obj in rendered.objects:
+            if obj["kind"] == "Secret" and keys.annotations:
+                obj["metadata"].setdefault("annotations", {}).update(keys.annotations)
+    if full and keys is None:  # authMode none: the keys Secret goes (never cached, so pruned by name)
         await prune_by_name(ctx, resources.SECRET, namespace, names.keys_secret(name), owner_uid=meta["uid"])
     prunable = list(CHILD_KINDS) if not rendered.problems else [resources.SERVICE]
     try:
         live = await converge(
             ctx,
-            objects,
+            rendered.objects,
             owner_uid=meta["uid"],
             namespace=namespace,
             prunable=prunable,
-            read={("Secret", keys_name): secret},
+            read={("Secret", names.keys_secret(name)): secret},
         )
     except NameConflict as exc:
         return Outcome.stalled(reasons.NAME_CONFLICT, str(exc))
-    if new_keys:
-        _wake_deployments(ctx, namespace, name)
-    summary = _fill_status(ctx, status, body, endpoint, states, rendered, keyed=keys is not None)
+    if full:
+        ctx.mark_clean(key, epoch)
+    if keys is not None and not (body.get("status") or {}).get("keysSecretName"):
+        _wake_deployments(ctx, namespace, name)  # new keys
+    keyed = endpoint.spec.auth_mode == "key"
+    summary = _fill_status(ctx, status, body, endpoint, states, rendered, keyed=keyed)
     if rendered.problems:
         return Outcome.stalled(reasons.ROUTING_UNSUPPORTED, "; ".join(rendered.problems))
-    problems = _deployment_problems(ctx, body, endpoint, states)
-    problems += await routecheck.problems(ctx, kind=rendered.routing, live=live, namespace=namespace)
+    problems = await _problems(ctx, body, endpoint, states, rendered, live=live)
     previous = conditions.get_condition((body.get("status") or {}).get("conditions"), conditions.STALLED)
     stalled_before = [previous["reason"]] if previous and previous.get("status") == "True" else []
     found = dependencies.verdict(

@@ -68,13 +68,28 @@ def check_target(kind: str, name: str, target: str) -> Outcome | None:
     )
 
 
-#: Status fields that count a rollout's steps (top level, and in an endpoint's ``deployments[]``).
-COUNTERS = frozenset({"replicas", "readyReplicas", "updatedReplicas", "availableReplicas"})
+#: Status fields that count a rollout's steps (top level, and in an endpoint's ``deployments[]``),
+#: and the scale subresource's label selector, set once the child Deployment exists.
+COUNTERS = frozenset({"replicas", "readyReplicas", "updatedReplicas", "availableReplicas", "selector"})
 #: Reconciling reasons that only wait for a rollout to advance (their messages count its steps);
 #: other reasons carry a diagnosis (a Gateway's own reason, a route's) and are written at once.
 PROGRESS_REASONS = frozenset(
-    {reasons.WAITING_FOR_ENDPOINT, reasons.ROLLING_OUT, reasons.WAITING_FOR_DEPLOYMENTS}
+    {
+        reasons.WAITING_FOR_ENDPOINT,
+        reasons.ROLLING_OUT,
+        reasons.WAITING_FOR_DEPLOYMENTS,
+        reasons.GATEWAY_NOT_SERVING,  # the gateway probe, retried with backoff from 1 s
+    }
 )
+
+#: In-progress reasons that are a rollout's ordinary steps: recorded in status, not as Events. A
+#: deployment named in traffic but not seen yet is one while it is created alongside the endpoint
+#: (after the grace period it is Stalled, which is recorded).
+ROLLOUT_STEPS = PROGRESS_REASONS | {
+    reasons.WAITING_FOR_ROUTE,
+    reasons.DEPLOYMENT_NOT_FOUND,
+    reasons.PROGRESSING,
+}
 
 
 def _essence(status: Mapping[str, Any]) -> dict[str, Any]:
@@ -150,7 +165,7 @@ async def conclude(
     if not wrote:
         return False
     ctx.wrote_status(key)
-    if events and (old or {}).get("reason") != outcome.reason:
+    if events and recordable(old, outcome):
         warn = outcome.state in (State.STALLED, State.RETRYING)
         await ctx.event(
             body,
@@ -159,6 +174,27 @@ async def conclude(
             message=outcome.message or outcome.reason,
         )
     return True
+
+
+def recordable(old: Mapping[str, Any] | None, outcome: Outcome) -> bool:
+    """Whether a status written for ``outcome`` is also recorded as an Event.
+
+    Events record transitions, as the Kubernetes Event guidelines ask (what changed, not every
+    step): a problem (Stalled, or a failed reconcile being retried) whose reason is new, as a
+    Warning; the Ready condition turning True, or stopping being True; and a new diagnosis while
+    in progress (an Azure operation in progress, a Gateway not programmed yet), as Normal Events.
+    The ordinary steps of a rollout (:data:`ROLLOUT_STEPS`) are in status only.
+
+    Args:
+        old: The Ready condition before this write (None: the object had none).
+        outcome: What the reconcile concluded.
+    """
+    old = old or {}
+    if outcome.state in (State.STALLED, State.RETRYING):
+        return old.get("reason") != outcome.reason
+    if (old.get("status") == "True") != (outcome.state is State.READY):
+        return True
+    return old.get("reason") != outcome.reason and outcome.reason not in ROLLOUT_STEPS
 
 
 async def run(
