@@ -161,6 +161,10 @@ def test_gateway_address_adds_a_non_default_listener_port() -> None:
     }
     assert dep.gateway_address(g, section=None, https=False) == "10.1.2.3:8000"
     assert dep.gateway_address(g, section="tls", https=True) == "10.1.2.3"
+    # a TLS endpoint without sectionName is served on the HTTPS listener, not the first one
+    assert dep.gateway_address(g, section=None, https=True) == "10.1.2.3"
+    assert dep.gateway_listener(g, section=None, https=True) == g["spec"]["listeners"][1]
+    assert dep.gateway_listener(g, section="missing", https=False) is None
     assert dep.gateway_address({"status": {}}, section=None, https=False) is None
 
 

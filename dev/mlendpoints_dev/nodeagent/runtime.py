@@ -35,18 +35,33 @@ log = logging.getLogger("nodeagent")
 
 
 class IPAllocator:
-    """Host numbers 2..254 of each node's /24; .1 is the host's gateway address."""
+    """Host numbers 2..254 of each node's /24; .1 is the host's gateway address.
+
+    Round-robin from the last address handed out, as the CNI ``host-local`` IPAM plugin does
+    (it keeps ``last_reserved_ip`` and starts its search after it): a freed address is reused only
+    after the rest of the range has been, so a gateway that still holds a pooled connection to a
+    deleted pod never reaches a new pod that took its address -- on reuse, a POST written into
+    that stale connection is reset by the new pod's kernel and the gateway answers 502.
+    """
+
+    FIRST, LAST = 2, 254
 
     def __init__(self) -> None:
         self._used: dict[int, set[int]] = {}
+        self._last: dict[int, int] = {}
         self._lock = threading.Lock()
 
     def take(self, node: int) -> int:
+        """A free host number on ``node``; raises :class:`network.NetworkError` when all are used."""
         with self._lock:
             used = self._used.setdefault(node, set())
-            for host in range(2, 255):
+            size = self.LAST - self.FIRST + 1
+            start = self._last.get(node, self.LAST) - self.FIRST + 1
+            for step in range(size):
+                host = self.FIRST + (start + step) % size
                 if host not in used:
                     used.add(host)
+                    self._last[node] = host
                     return host
         raise network.NetworkError(f"node {node}: no free pod IP (253 pods)")
 

@@ -150,20 +150,33 @@ def ingress_problem(ingress: Obj) -> Problem | None:
     )
 
 
+def gateway_listener(gateway: Obj, *, section: str | None, https: bool) -> Obj | None:
+    """The listener of ``gateway`` that an endpoint's route serves clients on.
+
+    The listener named ``section`` (the parentRef's ``sectionName``; None when no listener has
+    that name), else the first listener of the endpoint's scheme (``HTTPS`` with ``https``, else
+    ``HTTP``), else the first HTTP or HTTPS one. None when the Gateway has none of these. Both the
+    scoring URI and the gateway probe use it, so the URI names the listener that was probed.
+    """
+    listeners = [x for x in (gateway.get("spec") or {}).get("listeners") or [] if isinstance(x, dict)]
+    if section:
+        return next((x for x in listeners if x.get("name") == section), None)
+    web = [x for x in listeners if x.get("protocol") in ("HTTP", "HTTPS")]
+    wanted = "HTTPS" if https else "HTTP"
+    return next((x for x in web if x.get("protocol") == wanted), web[0] if web else None)
+
+
 def gateway_address(gateway: Obj, *, section: str | None, https: bool) -> str | None:
     """``host[:port]`` clients reach the Gateway at: its first ``status.addresses`` value, plus the
-    listener's port (the listener named ``section``, else the first HTTP/HTTPS one) unless it is the
-    scheme's default (80, or 443 with ``https``). None until the Gateway publishes an address."""
+    port of :func:`gateway_listener` unless it is the scheme's default (80, or 443 with ``https``).
+    None until the Gateway publishes an address."""
     host = next(
         (str(a["value"]) for a in (gateway.get("status") or {}).get("addresses") or [] if a.get("value")),
         None,
     )
     if host is None:
         return None
-    listeners = (gateway.get("spec") or {}).get("listeners") or []
-    chosen = next((x for x in listeners if section and x.get("name") == section), None) or next(
-        (x for x in listeners if x.get("protocol") in ("HTTP", "HTTPS")), None
-    )
+    chosen = gateway_listener(gateway, section=section, https=https)
     port = int((chosen or {}).get("port") or (443 if https else 80))
     host = f"[{host}]" if ":" in host and not host.startswith("[") else host
     return host if port == (443 if https else 80) else f"{host}:{port}"

@@ -51,6 +51,7 @@ from mlendpoints.render import routing as routing_
 from mlendpoints.render.online import DeploymentState
 from mlendpoints.render.types import Obj
 from mlendpoints.status import reasons
+from mlendpoints.status import dependencies
 from mlendpoints.status.dependencies import Problem
 
 #: Seconds one probe request may take; connecting may take the first of them.
@@ -73,15 +74,6 @@ class Target:
     """Sent as ``Host`` (and as TLS server name); None: the URL's."""
 
 
-def _listener(gateway: Body, section: str | None, https: bool) -> Obj | None:
-    listeners = [x for x in (gateway.get("spec") or {}).get("listeners") or [] if isinstance(x, dict)]
-    if section:
-        return next((x for x in listeners if x.get("name") == section), None)
-    web = [x for x in listeners if x.get("protocol") in ("HTTP", "HTTPS")]
-    wanted = "HTTPS" if https else "HTTP"
-    return next((x for x in web if x.get("protocol") == wanted), web[0] if web else None)
-
-
 def target(gateway: Body, ref: Obj, endpoint: OnlineEndpoint) -> Target | None:
     """The probe target of an endpoint through the Gateway ``ref`` names (module docstring rules).
 
@@ -98,8 +90,8 @@ def target(gateway: Body, ref: Obj, endpoint: OnlineEndpoint) -> Target | None:
         None,
     )
     section = ref.get("sectionName")
-    listener = _listener(
-        gateway, str(section) if section else None, bool(endpoint.spec.routing.tls_secret_name)
+    listener = dependencies.gateway_listener(
+        gateway, section=str(section) if section else None, https=bool(endpoint.spec.routing.tls_secret_name)
     )
     if address is None or listener is None:
         return None
