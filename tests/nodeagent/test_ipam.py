@@ -15,7 +15,8 @@ def test_a_freed_address_is_reused_only_after_the_rest_of_the_range() -> None:
     ips.give(0, first)
     assert ips.take(0) == 4, "the address a deleted pod held went straight to a new pod"
     taken = [ips.take(0) for _ in range(250)]
-    assert taken[-1] == 254 and ips.take(0) == first, "after .254 the search wraps to the freed .2"
+    assert taken[-1] == 254
+    assert ips.take(0) == first, "after .254 the search wraps to the freed .2"
 
 
 def test_nodes_have_their_own_ranges_and_a_full_range_is_an_error() -> None:

@@ -50,8 +50,7 @@ from mlendpoints.render import httproute
 from mlendpoints.render import routing as routing_
 from mlendpoints.render.online import DeploymentState
 from mlendpoints.render.types import Obj
-from mlendpoints.status import reasons
-from mlendpoints.status import dependencies
+from mlendpoints.status import dependencies, reasons
 from mlendpoints.status.dependencies import Problem
 
 #: Seconds one probe request may take; connecting may take the first of them.
