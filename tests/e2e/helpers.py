@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import base64
 import json
+import subprocess
 import threading
 import time
 from collections import Counter
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -237,3 +239,22 @@ class Load:
                         self.failures.append((round(t, 2), detail))
                     elif who is not None:
                         self.served[who] += 1
+
+
+def follow_logs(cluster: Any, namespace: str, pod: str, into: Path) -> subprocess.Popen[bytes]:
+    """``kubectl logs -f`` of ``pod``'s scoring container into the file ``into``, in the background.
+
+    The process ends with the container (its log then holds the shutdown lines, which are gone
+    with the pod's directory once the pod is deleted); ``terminate()`` it when done.
+    """
+    kubectl = [str(cluster.bin("kubectl")), f"--kubeconfig={cluster.kubeconfig}"]
+    out = into.open("wb")
+    try:
+        return subprocess.Popen(
+            [*kubectl, "logs", "-f", "-n", namespace, pod, "-c", "scoring"],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            env=cluster.env(),
+        )
+    finally:
+        out.close()

@@ -287,3 +287,32 @@ def test_queue_is_bounded_in_bytes_too(tmp_path: Path) -> None:
 
 
 # SIGTERM to a real `mlendpoints serve` under load (a rolling update's old pod): test_collector_shutdown.py
+
+
+class _StuckSink:
+    """A destination whose write blocks until released (a hung upload)."""
+
+    def __init__(self) -> None:
+        self.release = threading.Event()
+
+    def write(self, relpath: str, data: bytes) -> None:
+        self.release.wait(10)
+
+
+def test_a_close_that_times_out_logs_where_the_writer_is_blocked(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    sink = _StuckSink()
+    collector = Collector(settings_for(**collecting(tmp_path)), Registry(), sink=sink)
+    collector.start()
+    collector.offer(Item(time.time(), "r-1", "/score", 200, 0.001, b"[1]", b"application/json", b"[2]",
+                         b"application/json"))  # fmt: skip
+    with caplog.at_level("ERROR", logger="mlendpoints.runtime.collector"):
+        collector.close(timeout_s=0.5)
+    sink.release.set()
+    collector.close(timeout_s=5)  # released: the writer ends
+    assert not collector.running()
+    (message,) = [r.getMessage() for r in caplog.records if "did not finish writing" in r.getMessage()]
+    assert "within 0.5 s (0 records queued, 1 buffered)" in message
+    assert "in write" in message, message
+    assert "release.wait" in message, message

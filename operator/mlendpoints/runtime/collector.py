@@ -26,6 +26,7 @@ import socket
 import sys
 import threading
 import time
+import traceback
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import NamedTuple, Protocol
@@ -180,12 +181,25 @@ class Collector:
         return self._thread is not None and self._thread.is_alive()
 
     def close(self, timeout_s: float = 20.0) -> None:
-        """Write every queued and buffered record, then stop the writer (graceful shutdown)."""
+        """Write every queued and buffered record, then stop the writer (graceful shutdown).
+
+        Waits at most ``timeout_s`` seconds for the writer thread; past that, logs an error with
+        the writer's current stack (where it is blocked) and returns, losing what it still holds.
+        """
         self._stop.set()
         if self._thread is not None:
             self._thread.join(timeout_s)
             if self._thread.is_alive():
-                log.error("payload collector did not finish writing within %.0f s", timeout_s)
+                frame = sys._current_frames().get(self._thread.ident or -1)
+                where = "".join(traceback.format_stack(frame)) if frame is not None else "(no frame)\n"
+                log.error(
+                    "payload collector did not finish writing within %g s (%d records queued, "
+                    "%d buffered); the writer thread is at:\n%s",
+                    timeout_s,
+                    len(self.queue),
+                    sum(part.records for part in list(self._parts.values())),
+                    where.rstrip(),
+                )
 
     def _run(self) -> None:
         while not self._stop.is_set():
