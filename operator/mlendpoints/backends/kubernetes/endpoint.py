@@ -118,9 +118,10 @@ def _summaries(
     desired = dict(endpoint.spec.traffic)
     out = []
     for dep_name in sorted(existing | set(desired) | set(endpoint.spec.mirror_traffic)):
-        dep = ctx.store.get("OnlineDeployment", namespace, dep_name)
-        dst = (dep or {}).get("status") or {}
         state = next((s for s in states if s.name == dep_name), None)
+        # only this endpoint's deployments: one of that name may belong to another endpoint
+        dep = ctx.store.get("OnlineDeployment", namespace, dep_name) if state else None
+        dst = (dep or {}).get("status") or {}
         out.append(
             DeploymentSummary(
                 name=dep_name,
@@ -178,17 +179,24 @@ def _deployment_problems(
         state = by_name.get(dep_name)
         if state is None:
             if dep_name not in lost:
-                out.append(
-                    Problem(
-                        reasons.DEPLOYMENT_NOT_FOUND,
-                        f"OnlineDeployment {dep_name} does not exist ({field} gives it {share}); "
-                        "create it or remove it from " + field,
-                    )
-                )
+                out.append(Problem(reasons.DEPLOYMENT_NOT_FOUND, _not_found(ctx, namespace, dep_name, field, share)))
             continue
         if not state.ready:
             out.append(_not_ready(ctx, namespace, state, share))
     return out
+
+
+def _not_found(ctx: Context, namespace: str, dep_name: str, field: str, share: str) -> str:
+    """Why a deployment named in ``field`` is not this endpoint's: missing, or another endpoint's."""
+    other = ctx.store.get("OnlineDeployment", namespace, dep_name)
+    owner = ((other or {}).get("spec") or {}).get("endpointName")
+    if owner:
+        return (
+            f"OnlineDeployment {dep_name} in {namespace} belongs to endpoint {owner} ({field} gives it "
+            f"{share}); deployment names are unique in a namespace: name this endpoint's deployment "
+            f"otherwise, or remove {dep_name} from {field}"
+        )
+    return f"OnlineDeployment {dep_name} does not exist ({field} gives it {share}); create it or remove it from {field}"
 
 
 def _not_ready(ctx: Context, namespace: str, state: render_online.DeploymentState, share: str) -> Problem:
