@@ -114,6 +114,25 @@ def instance_type_lines() -> list[str]:
     ]
 
 
+#: The Gateway of examples/gateway/gateway.yaml, as the demo applies it (namespace ``default``).
+DEMO_GATEWAY = ("default", "ml-gateway")
+
+
+def demo_gateway_lines(cluster: LocalCluster) -> list[str]:
+    """``MLENDPOINTS_GATEWAY`` naming the demo's Gateway when it exists, so ``create`` and the SDK's
+    ``MLClient`` attach endpoints to it (without it they get ``routing.type: none`` and a
+    cluster-internal scoring URI the host cannot reach). Its listener admits routes of its own
+    namespace only. Empty when the Gateway does not exist (the demo has not run)."""
+    namespace, name = DEMO_GATEWAY
+    found = cluster.kubectl("get", "gateway", name, "-n", namespace, "-o", "name", check=False, timeout=30)
+    if found.returncode != 0:
+        return []
+    return [
+        f"# the demo's Gateway (examples/gateway/gateway.yaml): endpoints in namespace {namespace} attach to it",
+        f"export MLENDPOINTS_GATEWAY={namespace}/{name}",
+    ]
+
+
 def cmd_env(args: argparse.Namespace) -> int:
     cluster = _cluster(args)
     if not cluster.state():
@@ -133,6 +152,9 @@ def cmd_env(args: argparse.Namespace) -> int:
 
     if processnodes.info(cluster):
         for line in instance_type_lines():
+            print(line)
+    if cluster.is_running():
+        for line in demo_gateway_lines(cluster):
             print(line)
     print(f'# eval "$(mlendpoints dev cluster env --name {cluster.name})"')
     return 0
@@ -315,4 +337,4 @@ def main(argv: list[str]) -> int:
     return rc
 
 
-__all__ = ["build_parser", "env_lines", "main", "not_ready"]
+__all__ = ["build_parser", "demo_gateway_lines", "env_lines", "main", "not_ready"]

@@ -49,6 +49,11 @@ def _parser() -> argparse.ArgumentParser:
     inv.add_argument("--deployment")
     inv.add_argument("--output", help="output folder URI (pvc://claim/path, az://..., ...)")
     inv.add_argument("--name", help="BatchJob name (default: <endpoint>-<random>)")
+    inv.add_argument(
+        "--credentials-secret",
+        help="Secret in the namespace with the store's credentials (e.g. AZURE_STORAGE_CONNECTION_STRING), "
+        "named as credentialsSecretRef of every object-store input and of the output",
+    )
     inv.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
     inv.add_argument("--stream", action="store_true", help="follow progress until the job finishes")
     _common(inv)
@@ -80,6 +85,7 @@ def _job_manifest(args: argparse.Namespace) -> dict[str, Any]:
         output=args.output,
         overrides=overrides,
         name=args.name,
+        credentials_secret=args.credentials_secret,
     )
 
 
@@ -92,6 +98,7 @@ def job_manifest(
     output: str | None = None,
     overrides: dict[str, Any] | None = None,
     name: str | None = None,
+    credentials_secret: str | None = None,
 ) -> dict[str, Any]:
     """A validated BatchJob manifest (also used by :mod:`mlendpoints.sdk`'s ``batch_endpoints.invoke``).
 
@@ -99,17 +106,24 @@ def job_manifest(
         inputs: ``{input name: {"type": "uri_folder"|"uri_file", "path": URI}}``.
         overrides: the deployment settings to override (camelCase, as ``spec.overrides``).
         name: the job's name (default: ``<endpoint>-<6 random hex digits>``).
+        credentials_secret: a Secret named as ``credentialsSecretRef`` of every input and of the
+            output that is not a ``pvc://`` claim (those need no credentials).
 
     Raises:
         ValueError: a manifest the API server's schema would reject (pydantic's ValidationError).
     """
     from mlendpoints.api.v1alpha1.batch import BatchJob
 
+    def credentials(uri: str) -> dict[str, Any]:
+        needed = credentials_secret and not uri.startswith("pvc://")
+        return {"credentialsSecretRef": {"name": credentials_secret}} if needed else {}
+
+    inputs = {key: {**value, **credentials(value["path"])} for key, value in inputs.items()}
     spec: dict[str, Any] = {"endpointName": endpoint, "inputs": inputs}
     if deployment:
         spec["deploymentName"] = deployment
     if output:
-        spec["output"] = {"path": output}
+        spec["output"] = {"path": output, **credentials(output)}
     if overrides:
         spec["overrides"] = overrides
     # names are at most 32 characters (Azure ML's limit, a CRD rule)

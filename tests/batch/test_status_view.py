@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from mlendpoints.status import batchjobs
 from mlendpoints.status.batchjobs import view
 
 
@@ -67,6 +68,23 @@ def test_failed_quotes_the_first_error_and_plain_text_messages_count() -> None:
     assert seen.phase == "Failed"
     assert seen.message.startswith("Traceback ...\nMemoryError")
     assert seen.completion_time == "t2"
+
+
+def test_a_traceback_in_the_log_tail_gives_its_exception_line() -> None:
+    tail = (
+        'nfig(p_tokenize_options)\n    ^^^^^^^^^^^^^^^^^^^\n  File "/x/adlfs/spec.py", line 12, in do_connect\n'
+        "    raise ValueError(msg)\nValueError: Must provide either a connection_string or account_name\n"
+    )
+    pods = [_pod(0, "Traceback (most recent call last):\n  File ...\n" + tail, "1")]
+    failed = _job([{"type": "Failed", "status": "True", "reason": "BackoffLimitExceeded"}])
+    seen = view(failed, pods, "batch")
+    assert seen.message == (
+        "ValueError: Must provide either a connection_string or account_name "
+        "(see logs/user/job_error.txt in the output)"
+    )
+    # a tail that starts inside the traceback (FallbackToLogsOnError keeps the last 2 KiB)
+    assert batchjobs.log_error(tail) == "ValueError: Must provide either a connection_string or account_name"
+    assert batchjobs.log_error("plain failure text\n") == "plain failure text"
 
 
 def test_pending_and_canceled() -> None:

@@ -190,6 +190,13 @@ def test_batch_verbs_from_azure_batch_yaml(cluster: Any, namespace: str) -> None
     assert get(cluster, "bjob", "job-one", namespace)["spec"]["suspend"] is True  # type: ignore[index]
     missing = run(cluster, "job", "show", "-n", "no-such-job", *ns, code=1)
     assert f"BatchJob 'no-such-job' not found in namespace {namespace}" in missing.stderr
+    # --store-secret names the credentials of the object-store input and output (a newcomer's finding)
+    run(cluster, "batch-endpoint", "invoke", "-n", "heart-classifier-batch", "--input", "az://data/heart/",
+        "--output-path", "az://data/out/", "--store-secret", "store-creds", "--job-name", "job-two", *ns)  # fmt: skip
+    two = get(cluster, "bjob", "job-two", namespace)["spec"]  # type: ignore[index]
+    assert two["inputs"]["data"]["credentialsSecretRef"] == {"name": "store-creds"}
+    assert two["output"] == {"path": "az://data/out/", "credentialsSecretRef": {"name": "store-creds"}}
+    run(cluster, "job", "cancel", "-n", "job-two", *ns)
 
     run(cluster, "batch-deployment", "delete", "-n", "classifier-xgboost-mlflow", "-y", *ns)
     run(cluster, "batch-endpoint", "delete", "-n", "heart-classifier-batch", "-y", *ns)

@@ -220,3 +220,25 @@ def test_get_logs_names_the_init_container_a_pod_waits_on() -> None:
         "terminated: exit 2 Error",
     )
     assert _unfinished_init(pod({"running": {}})) == ("init0", "running")
+
+
+def test_a_batch_job_names_the_store_secret_for_object_store_inputs_and_output_only() -> None:
+    from mlendpoints.batchctl import job_manifest
+
+    spec = job_manifest(
+        "ep1",
+        {
+            "data": {"type": "uri_folder", "path": "az://c/in/"},
+            "claim": {"type": "uri_folder", "path": "pvc://c/x"},
+        },
+        namespace="ns",
+        output="az://c/out/",
+        credentials_secret="azurite-credentials",
+    )["spec"]
+    assert spec["inputs"]["data"]["credentialsSecretRef"] == {"name": "azurite-credentials"}
+    assert "credentialsSecretRef" not in spec["inputs"]["claim"]
+    assert spec["output"] == {"path": "az://c/out/", "credentialsSecretRef": {"name": "azurite-credentials"}}
+    plain = job_manifest("ep1", {"data": {"type": "uri_folder", "path": "az://c/in/"}}, namespace="ns")[
+        "spec"
+    ]
+    assert plain["inputs"] == {"data": {"type": "uri_folder", "path": "az://c/in/"}}

@@ -12,7 +12,7 @@ from typing import Any
 
 import click
 
-from mlendpoints.azcli import cluster, verbs
+from mlendpoints.azcli import cluster, manifests, verbs
 from mlendpoints.clients import resources
 
 ENDPOINT = resources.BATCH_ENDPOINT
@@ -106,6 +106,13 @@ def _batchctl(argv: list[str]) -> None:
 @click.option("--instance-count", type=int)
 @click.option("--output-file-name")
 @click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE", help="any other setting override")
+@click.option(
+    "--store-secret",
+    envvar=manifests.ENV_DEFAULTS["store_secret"],
+    show_envvar=True,
+    help="Secret with the store's credentials, named as credentialsSecretRef of the inputs and the output "
+    "(not of pvc:// ones); e.g. azurite-credentials on the dev cluster",
+)
 @click.option("--stream", is_flag=True, help="follow the job until it finishes (exit 1 if it fails)")
 @verbs.namespace_option
 def invoke(
@@ -119,13 +126,19 @@ def invoke(
     instance_count: int | None,
     output_file_name: str | None,
     overrides: tuple[str, ...],
+    store_secret: str | None,
     stream: bool,
     namespace: str | None,
 ) -> None:
     """Start a batch scoring job (a BatchJob) on the endpoint."""
     argv = ["invoke", name, "--input-type", input_type, "-n", namespace or cluster.current_namespace()]
     argv += [a for i in inputs for a in ("--input", i)]
-    for flag, value in (("--deployment", deployment_name), ("--output", output_path), ("--name", job_name)):
+    for flag, value in (
+        ("--deployment", deployment_name),
+        ("--output", output_path),
+        ("--name", job_name),
+        ("--credentials-secret", store_secret),
+    ):
         if value:
             argv += [flag, value]
     sets = list(overrides)

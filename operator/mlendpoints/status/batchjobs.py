@@ -44,6 +44,23 @@ def _condition(job: Mapping[str, Any], kind: str) -> Mapping[str, Any] | None:
     return None
 
 
+def log_error(text: str) -> str:
+    """The error a container's log tail ends with, in at most 500 characters.
+
+    A Python traceback's last unindented line is the exception (``ValueError: ...``); the lines
+    above it (frames, source excerpts, ``^^^^`` markers) are for the log, not for a condition
+    message. A log tail may start inside the traceback (FallbackToLogsOnError keeps the last
+    2 KiB), so a ``  File "..."`` frame line is enough to know one. Other text gives its last 500
+    characters.
+    """
+    lines = [line for line in text.strip().splitlines() if line.strip()]
+    last = next((line for line in reversed(lines) if not line[0].isspace()), None)
+    framed = any(line.startswith(("Traceback (most recent call last)", '  File "')) for line in lines)
+    if last is not None and framed:
+        return last.strip()[:500]
+    return text.strip()[-500:]
+
+
 def termination_messages(
     pods: Iterable[Mapping[str, Any]], container: str
 ) -> list[tuple[str, dict[str, Any]]]:
@@ -58,7 +75,7 @@ def termination_messages(
             try:
                 data = json.loads(term["message"])
             except ValueError:
-                data = {"error": str(term["message"]).strip()[-500:], "ok": False}
+                data = {"error": log_error(str(term["message"])), "ok": False}
             if not isinstance(data, dict):
                 continue
             index = (pod.get("metadata") or {}).get("annotations", {}).get(INDEX_ANNOTATION)

@@ -179,7 +179,9 @@ def _deployment_problems(
         state = by_name.get(dep_name)
         if state is None:
             if dep_name not in lost:
-                out.append(Problem(reasons.DEPLOYMENT_NOT_FOUND, _not_found(ctx, namespace, dep_name, field, share)))
+                out.append(
+                    Problem(reasons.DEPLOYMENT_NOT_FOUND, _not_found(ctx, namespace, dep_name, field, share))
+                )
             continue
         if not state.ready:
             out.append(_not_ready(ctx, namespace, state, share))
