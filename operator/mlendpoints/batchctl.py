@@ -32,7 +32,12 @@ def _client(args: argparse.Namespace) -> Any:
 
 
 def _common(p: argparse.ArgumentParser) -> None:
-    p.add_argument("-n", "--namespace", default="default")
+    p.add_argument(
+        "-n",
+        "--namespace",
+        default="default",
+        help="namespace (default: default; the az-ml verbs name the resource with -n)",
+    )
     p.add_argument("--kubeconfig", default=None)
 
 
@@ -57,12 +62,16 @@ def _parser() -> argparse.ArgumentParser:
     inv.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
     inv.add_argument("--stream", action="store_true", help="follow progress until the job finishes")
     _common(inv)
-    for verb in ("show", "cancel", "stream"):
-        sp = sub.add_parser(verb)
-        sp.add_argument("job")
+    for verb, help_ in (
+        ("show", "print a BatchJob's spec and status (YAML)"),
+        ("cancel", "cancel a BatchJob (spec.suspend=true; its progress is kept)"),
+        ("stream", "follow a BatchJob's progress until it finishes (exit 0 when it Succeeded)"),
+    ):
+        sp = sub.add_parser(verb, help=help_)
+        sp.add_argument("job", help="BatchJob name")
         _common(sp)
-    ls = sub.add_parser("list")
-    ls.add_argument("endpoint", nargs="?")
+    ls = sub.add_parser("list", help="list the namespace's BatchJobs (of one endpoint when named)")
+    ls.add_argument("endpoint", nargs="?", help="batch endpoint name")
     _common(ls)
     return p
 

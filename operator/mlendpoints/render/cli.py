@@ -196,7 +196,10 @@ def _is_known(doc: dict[str, Any]) -> bool:
 def _collect(docs: list[tuple[str, dict[str, Any]]], namespace: str) -> Inputs:
     out = Inputs()
     for where, doc in docs:
-        kind, api = doc.get("kind"), doc.get("apiVersion", API_VERSION)
+        if "kind" not in doc or "apiVersion" not in doc:  # other files in a folder given with -R
+            out.notes.append(f"{where}: skipping: not a Kubernetes object: {_describe(doc)}")
+            continue
+        kind, api = doc.get("kind"), doc.get("apiVersion")
         name = (doc.get("metadata") or {}).get("name", "?")
         if kind == "ConfigMap" and api == "v1":
             meta = doc.get("metadata") or {}

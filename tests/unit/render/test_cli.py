@@ -187,9 +187,15 @@ def test_directory_and_recursive(tmp_path: Path, capsys: pytest.CaptureFixture[s
     code, objs, err = run(capsys, "-f", str(tmp_path))
     assert code == 0, err
     assert "Deployment" not in {o["kind"] for o in objs}  # nested/ is not read without -R
+    (tmp_path / "nested" / "request.json").write_text('{"data": [[1, 2]]}')
     code, objs, err = run(capsys, "-f", str(tmp_path), "-R")
     assert code == 0, err
     assert "Deployment" in {o["kind"] for o in objs}
+    # other files in the folder are skipped with a note that says what they are
+    assert (
+        "request.json#1: skipping: not a Kubernetes object: a mapping without apiVersion/kind (keys: data)"
+        in err
+    )
     code, _, err = run(capsys, "-f", str(tmp_path / "nested" / "missing.yaml"))
     assert code == 2
     assert "no such file or directory" in err

@@ -190,15 +190,12 @@ def _deployment_problems(
 
 def _not_found(ctx: Context, namespace: str, dep_name: str, field: str, share: str) -> str:
     """Why a deployment named in ``field`` is not this endpoint's: missing, or another endpoint's."""
-    other = ctx.store.get("OnlineDeployment", namespace, dep_name)
-    owner = ((other or {}).get("spec") or {}).get("endpointName")
-    if owner:
-        return (
-            f"OnlineDeployment {dep_name} in {namespace} belongs to endpoint {owner} ({field} gives it "
-            f"{share}); deployment names are unique in a namespace: name this endpoint's deployment "
-            f"otherwise, or remove {dep_name} from {field}"
-        )
-    return f"OnlineDeployment {dep_name} does not exist ({field} gives it {share}); create it or remove it from {field}"
+    owner = ((ctx.store.get("OnlineDeployment", namespace, dep_name) or {}).get("spec") or {}).get(
+        "endpointName"
+    )
+    what = f"belongs to endpoint {owner}" if owner else "does not exist"
+    fix = "deployment names are unique in a namespace: name yours otherwise" if owner else "create it"
+    return f"OnlineDeployment {dep_name} {what} ({field} gives it {share}); {fix} or remove it from {field}"
 
 
 def _not_ready(ctx: Context, namespace: str, state: render_online.DeploymentState, share: str) -> Problem:
