@@ -22,10 +22,17 @@ pytestmark = pytest.mark.usefixtures("operator", "fake_gateway")
 MODEL = "https://models.example.com/m/1/"
 
 
-def client(cluster: Any, namespace: str) -> MLClient:
+def client(cluster: Any, namespace: str, **extra: Any) -> MLClient:
     # the seeds' positional arguments, plus where the cluster is
     return MLClient(
-        object(), "sub", "rg", "ws", kubeconfig=str(cluster.kubeconfig), namespace=namespace, gateway="gw"
+        object(),
+        "sub",
+        "rg",
+        "ws",
+        kubeconfig=str(cluster.kubeconfig),
+        namespace=namespace,
+        gateway="gw",
+        **extra,
     )
 
 
@@ -156,3 +163,11 @@ def test_batch_endpoint_mlflow_deployment_and_invoke(cluster: Any, namespace: st
         ml_client.batch_endpoints.invoke(
             "heart-batch", inputs={"local": Input(type="uri_folder", path="./data")}
         )
+    # the client's store Secret gives the object-store input its credentials
+    client(cluster, namespace, store_secret="store-creds").batch_endpoints.invoke(
+        endpoint_name="heart-batch",
+        inputs={"heart": Input(type="uri_folder", path="az://data/heart/")},
+        job_name="sdk-job-two",
+    )
+    two = get(cluster, "bjob", "sdk-job-two", namespace)["spec"]  # type: ignore[index]
+    assert two["inputs"]["heart"]["credentialsSecretRef"] == {"name": "store-creds"}

@@ -58,7 +58,9 @@ class BatchEndpointOperations:
             inputs: ``{name: Input(type="uri_folder"|"uri_file", path=URI)}``; the legacy ``input=Input(...)``
                 keyword is read as ``{"data": ...}``.
             kwargs: ``outputs`` (``{name: Output(path=URI)}``, the first one's path is the job's output
-                folder), ``job_name``; nothing else.
+                folder), ``job_name``; nothing else. The client's ``store_secret``
+                (``MLENDPOINTS_STORE_SECRET``) is named as ``credentialsSecretRef`` of the inputs and
+                the output that are not ``pvc://`` claims.
 
         Returns:
             azure-ai-ml's ``BatchJob`` (``name``, ``status`` = the BatchJob's phase).
@@ -91,6 +93,7 @@ class BatchEndpointOperations:
                 deployment=deployment_name,
                 output=output,
                 name=job_name,
+                credentials_secret=self._ws.store.store_secret,
             )
             return readback.batch_job(session.apply(body))
 
