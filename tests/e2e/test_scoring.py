@@ -60,6 +60,10 @@ def test_keys_pin_and_weighted_split_through_the_gateway(
     for _ in range(20):
         r = _post(url, row, keys["primaryKey"], **{"azureml-model-deployment": "green"})
         assert _served_by(cluster, scoring, r) == "green"
+    # a pin to no deployment of the endpoint is not scored by whichever the default rule picks
+    r = _post(url, row, keys["primaryKey"], **{"azureml-model-deployment": "purple"})
+    assert r.status_code == 404, r.text
+    assert "no deployment 'purple' serves this endpoint" in r.json()["message"]
 
     n = 300
     served = [_served_by(cluster, scoring, _post(url, row, keys["primaryKey"])) for _ in range(n)]

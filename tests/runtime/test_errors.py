@@ -134,3 +134,33 @@ def test_every_reply_names_the_deployment_that_answered(make_client):
         assert response.status_code == 200
         assert "azureml-model-deployment" not in response.headers
         assert "x-injected" not in response.headers
+
+
+def test_a_pin_to_another_deployment_is_answered_404_after_the_key_check(make_client, tmp_path):
+    """A pin the endpoint's route did not send to its deployment (a name that is none of the
+    endpoint's) reaches the default rule's deployment: it answers 404 naming the pin, as the local
+    front does, instead of a prediction from a deployment the client did not ask for."""
+    from tests.runtime.test_auth import mount_secret
+
+    mount_secret(tmp_path, "k1", "k2", 1)
+    named = make_client(entry_script="score_control.py", deployment_name="blue", auth_key_dir=str(tmp_path))
+    auth = {"Authorization": "Bearer k1"}
+    own = named.post("/score", json={"action": "echo"}, headers=auth | {"azureml-model-deployment": "blue"})
+    assert own.status_code == 200
+    assert named.post("/score", json={"action": "echo"}, headers=auth).status_code == 200
+    foreign = named.post(
+        "/score", json={"action": "echo"}, headers=auth | {"azureml-model-deployment": "purple"}
+    )
+    assert foreign.status_code == 404
+    assert "no deployment 'purple' serves this endpoint" in foreign.json()["message"]
+    assert foreign.headers.get_list("azureml-model-deployment") == ["blue"]
+    # without the key: 401 first, so deployment names are not told to unauthenticated callers
+    assert named.post("/score", json={}, headers={"azureml-model-deployment": "purple"}).status_code == 401
+    # probes are not scoring requests: a pin on them changes nothing
+    assert named.get("/", headers={"azureml-model-deployment": "purple"}).status_code == 200
+    # a runtime that does not know its deployment (plain `mlendpoints serve`) cannot judge pins
+    plain = make_client(entry_script="score_control.py")
+    assert (
+        plain.post("/score", json={"action": "echo"}, headers={"azureml-model-deployment": "x"}).status_code
+        == 200
+    )

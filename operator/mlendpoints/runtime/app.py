@@ -49,6 +49,8 @@ Handler = Callable[[Request, Receive, str], Awaitable[Reply]]
 
 #: scorer modes whose /score input is not necessarily JSON (raw-HTTP and plain scripts)
 _ANY_BODY = frozenset({"raw", "plain"})
+#: the pin request header (ASGI header names are lower-case bytes)
+PIN = contract.DEPLOYMENT_HEADER.encode()
 
 
 class Route:
@@ -130,7 +132,7 @@ class Runtime:
         elif scope["type"] == "lifespan":
             await self.lifespan(receive, send)
 
-    # One function on purpose (62 lines): every request runs it, and a split adds a call per request
+    # One function on purpose (64 lines): every request runs it, and a split adds a call per request
     # (allow-listed in tests/unit/test_code_size.py).
     async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
         started = time.perf_counter()
@@ -159,6 +161,8 @@ class Runtime:
             if route.auth and not self.keys.check(headers.get(b"authorization")):
                 self.metrics.auth_failures.inc()
                 raise errors.Unauthorized("missing or invalid key (send Authorization: Bearer <key>)")
+            if route.auth and self._identity and (pin := headers.get(PIN)) and pin != self._identity[0][1]:
+                raise errors.ForeignPin(pin, self.settings.deployment_name or "")
             if route.json:
                 # Scripts without schema decorators take any body (Azure ML hands them its text).
                 if self.model.scorer.mode not in _ANY_BODY and not is_json_type(headers.get(b"content-type")):

@@ -46,6 +46,25 @@ class NotFound(HTTPError):
     status, code = 404, "NotFound"
 
 
+class ForeignPin(NotFound):
+    """A request pinned (``azureml-model-deployment``) to another deployment than this one.
+
+    The endpoint's route sends a pin to the deployment it names; one that reaches this deployment
+    named none of the endpoint's (e.g. a misspelt name) and the default rule took it. Serving it
+    would answer from a deployment the client did not ask for; the local front answers such a pin
+    404 too (:mod:`mlendpoints.local.front`).
+    """
+
+    code = "DeploymentNotFound"
+
+    def __init__(self, pin: bytes, own: str) -> None:
+        asked = pin.decode("ascii", "replace")[:64]
+        super().__init__(
+            f"no deployment {asked!r} serves this endpoint (azureml-model-deployment pins a deployment "
+            f"of the endpoint; the request reached {own!r})"
+        )
+
+
 class MethodNotAllowed(HTTPError):
     status, code = 405, "MethodNotAllowed"
 
