@@ -247,11 +247,13 @@ def follow_logs(cluster: Any, namespace: str, pod: str, into: Path) -> subproces
     The process ends with the container (its log then holds the shutdown lines, which are gone
     with the pod's directory once the pod is deleted); ``terminate()`` it when done.
     """
+    from mlendpoints.render.pod import CONTAINER
+
     kubectl = [str(cluster.bin("kubectl")), f"--kubeconfig={cluster.kubeconfig}"]
     out = into.open("wb")
     try:
         return subprocess.Popen(
-            [*kubectl, "logs", "-f", "-n", namespace, pod, "-c", "scoring"],
+            [*kubectl, "logs", "-f", "-n", namespace, pod, "-c", CONTAINER],
             stdout=out,
             stderr=subprocess.STDOUT,
             env=cluster.env(),
