@@ -13,6 +13,8 @@ import traceback
 
 import orjson
 
+from mlendpoints.api import contract
+
 
 class HTTPError(Exception):
     """An error with a status code and a client-safe message."""
@@ -60,7 +62,7 @@ class ForeignPin(NotFound):
     def __init__(self, pin: bytes, own: str) -> None:
         asked = pin.decode("ascii", "replace")[:64]
         super().__init__(
-            f"no deployment {asked!r} serves this endpoint (azureml-model-deployment pins a deployment "
+            f"no deployment {asked!r} serves this endpoint ({contract.DEPLOYMENT_HEADER} pins a deployment "
             f"of the endpoint; the request reached {own!r})"
         )
 
